@@ -1,0 +1,231 @@
+//! The command line: `serve`, `migrate`, `seed`, `staff add`, `keys generate`,
+//! `import persons`.
+
+use std::{io::BufRead as _, path::PathBuf};
+
+use base64::{Engine as _, engine::general_purpose::STANDARD as B64};
+use clap::{Parser, Subcommand};
+use huimin_identity::{Identity, IdentityConfig, seed::Scale, staff::NewStaff};
+use huimin_kit::{
+    auth::{Role, TokenSigner},
+    config::{Env, TelemetryConfig},
+    telemetry,
+};
+
+use crate::{App, Services};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "huimin",
+    version,
+    about = "huimin public-welfare fund supervision platform"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a service (or all of them) until SIGTERM.
+    Serve {
+        /// identity, or all.
+        service: Services,
+    },
+    /// Apply every service's database migrations and exit.
+    Migrate,
+    /// Fill an empty database with a synthetic county.
+    Seed {
+        /// small (~20,000 persons) or county (~2,000,000).
+        #[arg(long, default_value = "small")]
+        scale: Scale,
+        /// Do nothing, successfully, if the database already has persons.
+        #[arg(long)]
+        if_empty: bool,
+    },
+    /// Manage staff accounts.
+    Staff {
+        #[command(subcommand)]
+        command: StaffCommand,
+    },
+    /// Key material.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Import files.
+    Import {
+        #[command(subcommand)]
+        command: ImportCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum StaffCommand {
+    /// Create a staff account; the password is read from standard input.
+    Add {
+        #[arg(long)]
+        username: String,
+        /// admin, inspector, department, town, auditor or provincial.
+        #[arg(long)]
+        role: Role,
+        /// Department code (department) or 9-digit town code (town).
+        #[arg(long)]
+        scope: Option<String>,
+        /// Read the password from the first line of standard input.
+        #[arg(long, required = true)]
+        password_stdin: bool,
+        /// Succeed without change if the username exists.
+        #[arg(long)]
+        if_missing: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Print fresh keys as environment lines for a new deployment.
+    Generate,
+}
+
+#[derive(Debug, Subcommand)]
+enum ImportCommand {
+    /// Import a persons CSV (UTF-8 or GBK): 户编号,姓名,身份证号,与户主关系,村代码.
+    Persons { file: PathBuf },
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let env = Env::from_process();
+    if let Command::Keys {
+        command: KeysCommand::Generate,
+    } = cli.command
+    {
+        print_new_keys();
+        return Ok(());
+    }
+    let telemetry_config = TelemetryConfig::from_env(&env, "huimin")?;
+    let _guard = match cli.command {
+        Command::Serve { .. } => telemetry::init(&telemetry_config)?,
+        // Admin commands keep stdout for their own output.
+        _ => telemetry::init_with_writer(&telemetry_config, std::io::stderr)?,
+    };
+    match cli.command {
+        Command::Serve { service } => {
+            let app = App::build(&env, service).await?;
+            tracing::info!(grpc = %app.grpc_addr(), admin = %app.admin_addr(), ?service, "huimin started");
+            app.run(huimin_kit::shutdown::signal()).await
+        }
+        Command::Migrate => {
+            identity(&env)?.migrate().await?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Seed { scale, if_empty } => {
+            let identity = identity(&env)?;
+            identity.migrate().await?;
+            let today = chrono::Local::now().date_naive();
+            match identity.seed(scale, today).await? {
+                Some(report) => {
+                    println!(
+                        "seeded {} persons in {} households ({} facts) in {:.1}s",
+                        report.persons,
+                        report.households,
+                        report.facts,
+                        report.elapsed.as_secs_f64()
+                    );
+                    Ok(())
+                }
+                None if if_empty => {
+                    println!("database already has persons; nothing seeded");
+                    Ok(())
+                }
+                None => {
+                    anyhow::bail!("database already has persons; seed only fills an empty county")
+                }
+            }
+        }
+        Command::Staff {
+            command:
+                StaffCommand::Add {
+                    username,
+                    role,
+                    scope,
+                    password_stdin: _,
+                    if_missing,
+                },
+        } => {
+            let mut password = String::new();
+            std::io::stdin().lock().read_line(&mut password)?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            let identity = identity(&env)?;
+            identity.migrate().await?;
+            let staff = NewStaff {
+                username: &username,
+                role,
+                scope: scope.as_deref(),
+                password,
+            };
+            if identity
+                .add_staff(staff, if_missing)
+                .await
+                .map_err(describe)?
+            {
+                println!("staff account {username} created ({role})");
+            } else {
+                println!("staff account {username} already exists");
+            }
+            Ok(())
+        }
+        Command::Import {
+            command: ImportCommand::Persons { file },
+        } => {
+            let bytes = std::fs::read(&file)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+            let identity = identity(&env)?;
+            identity.migrate().await?;
+            let summary = identity.import_persons(&bytes).await.map_err(describe)?;
+            println!(
+                "imported {} persons ({} new, {} updated) in {} households",
+                summary.persons, summary.created, summary.updated, summary.households
+            );
+            Ok(())
+        }
+        Command::Keys { .. } => unreachable!("handled before telemetry starts"),
+    }
+}
+
+fn identity(env: &Env) -> anyhow::Result<Identity> {
+    Identity::connect(IdentityConfig::from_env(env)?)
+}
+
+/// Spells out every field violation, one per line, for a terminal user.
+fn describe(error: huimin_identity::IdentityError) -> anyhow::Error {
+    match error {
+        huimin_identity::IdentityError::Invalid {
+            message,
+            violations,
+        } => {
+            let mut text = message;
+            for v in violations {
+                text.push_str(&format!("\n  {}: {}", v.field, v.description));
+            }
+            anyhow::anyhow!(text)
+        }
+        other => anyhow::Error::new(other),
+    }
+}
+
+fn print_new_keys() {
+    let random = || {
+        let mut key = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut key);
+        B64.encode(key)
+    };
+    let signer = TokenSigner::generate();
+    println!("HUIMIN_PII_HMAC_KEY={}", random());
+    println!("HUIMIN_PII_ENCRYPTION_KEY={}", random());
+    println!("HUIMIN_TOKEN_SIGNING_KEY={}", B64.encode(signer.seed()));
+    println!(
+        "HUIMIN_TOKEN_PUBLIC_KEY={}",
+        B64.encode(signer.verifier().public_key())
+    );
+}

@@ -1,0 +1,16 @@
+//! `huimin`: one binary for every service and the admin commands.
+
+use clap::Parser as _;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = huimin::commands::Cli::parse();
+    match huimin::commands::run(cli).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            // One line naming what is wrong; details went to the log.
+            eprintln!("huimin: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,371 @@
+//! identity's gRPC edge: protobuf in, domain types, protobuf out. Access
+//! rules per RPC are in [`policy`].
+
+use std::pin::Pin;
+
+use chrono::{DateTime, Utc};
+use futures::Stream;
+use huimin_kit::{
+    auth::{Access, Policy, Role, caller},
+    pii::{IdNumber, PersonKey},
+};
+use huimin_proto::identity::v1::{
+    self as pb,
+    identity_service_server::{IdentityService, IdentityServiceServer},
+};
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::{Identity, IdentityError, bindings::OpenId};
+
+/// The largest persons file accepted over gRPC.
+const MAX_IMPORT_BYTES: usize = 64 * 1024 * 1024;
+
+const STAFF: &[Role] = &[
+    Role::Admin,
+    Role::Inspector,
+    Role::Department,
+    Role::Town,
+    Role::Auditor,
+];
+
+/// Who may call which identity RPC.
+pub fn policy() -> Policy {
+    let service = <IdentityServiceServer<IdentityApi> as tonic::server::NamedService>::NAME;
+    Policy::new()
+        .rule(service, "ListDivisions", Access::Public)
+        .rule(service, "Login", Access::Public)
+        .rule(service, "BindOpenId", Access::Roles(&[Role::Gateway]))
+        .rule(
+            service,
+            "ResolveOpenId",
+            Access::Roles(&[Role::Gateway, Role::Service]),
+        )
+        .rule(service, "UnbindOpenId", Access::Roles(&[Role::Gateway]))
+        .rule(service, "LookupPerson", Access::Roles(STAFF))
+        .rule(
+            service,
+            "ListPersonalDataAccess",
+            Access::Roles(&[Role::Admin, Role::Inspector, Role::Auditor]),
+        )
+        .rule(service, "ImportPersons", Access::Roles(&[Role::Admin]))
+        .rule(
+            service,
+            "StreamPersonFacts",
+            Access::Roles(&[
+                Role::Service,
+                Role::Provincial,
+                Role::Admin,
+                Role::Inspector,
+            ]),
+        )
+}
+
+/// The tonic service over [`Identity`].
+#[derive(Clone)]
+pub struct IdentityApi {
+    identity: Identity,
+}
+
+impl IdentityApi {
+    pub fn new(identity: Identity) -> Self {
+        Self { identity }
+    }
+
+    pub fn into_server(self) -> IdentityServiceServer<Self> {
+        IdentityServiceServer::new(self).max_decoding_message_size(8 * 1024 * 1024)
+    }
+}
+
+fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: at.timestamp(),
+        nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0),
+    }
+}
+
+fn bound(person: crate::bindings::BoundPerson) -> pb::BoundPerson {
+    pb::BoundPerson {
+        person_key: person.person_key,
+        name: person.name,
+        id_number_masked: person.id_number_masked,
+        household_code: person.household_code,
+        village_code: person.village_code,
+        relation: person.relation,
+        bound_at: Some(timestamp(person.bound_at)),
+    }
+}
+
+fn person_key(text: &str) -> Result<PersonKey, IdentityError> {
+    PersonKey::from_hex(text)
+        .map_err(|_| IdentityError::invalid("person_key", "person_key 应为64位十六进制"))
+}
+
+type FactStream = Pin<Box<dyn Stream<Item = Result<pb::PersonFact, Status>> + Send + 'static>>;
+
+#[tonic::async_trait]
+impl IdentityService for IdentityApi {
+    async fn list_divisions(
+        &self,
+        request: Request<pb::ListDivisionsRequest>,
+    ) -> Result<Response<pb::ListDivisionsResponse>, Status> {
+        let parent = request.into_inner().parent_code;
+        let parent = if parent.is_empty() {
+            "450923".to_owned()
+        } else {
+            parent
+        };
+        let rows: Vec<(String, String, String, Option<String>)> = sqlx::query_as(
+            "SELECT code, name, level, parent_code FROM divisions WHERE parent_code = $1 ORDER BY code",
+        )
+        .bind(&parent)
+        .fetch_all(&self.identity.pool)
+        .await
+        .map_err(IdentityError::from)?;
+        let divisions = rows
+            .into_iter()
+            .map(|(code, name, level, parent_code)| pb::Division {
+                code,
+                name,
+                level: match level.as_str() {
+                    "county" => pb::DivisionLevel::County,
+                    "town" => pb::DivisionLevel::Town,
+                    _ => pb::DivisionLevel::Village,
+                } as i32,
+                parent_code: parent_code.unwrap_or_default(),
+            })
+            .collect();
+        Ok(Response::new(pb::ListDivisionsResponse { divisions }))
+    }
+
+    async fn bind_open_id(
+        &self,
+        request: Request<pb::BindOpenIdRequest>,
+    ) -> Result<Response<pb::BindOpenIdResponse>, Status> {
+        let request = request.into_inner();
+        let openid = OpenId::parse(&request.openid)?;
+        let (person, remaining) = self
+            .identity
+            .bind(&openid, &request.id_number, &request.name)
+            .await?;
+        Ok(Response::new(pb::BindOpenIdResponse {
+            person: Some(bound(person)),
+            remaining_slots: remaining,
+        }))
+    }
+
+    async fn resolve_open_id(
+        &self,
+        request: Request<pb::ResolveOpenIdRequest>,
+    ) -> Result<Response<pb::ResolveOpenIdResponse>, Status> {
+        let openid = OpenId::parse(&request.into_inner().openid)?;
+        let persons = self.identity.resolve(&openid).await?;
+        Ok(Response::new(pb::ResolveOpenIdResponse {
+            persons: persons.into_iter().map(bound).collect(),
+        }))
+    }
+
+    async fn unbind_open_id(
+        &self,
+        request: Request<pb::UnbindOpenIdRequest>,
+    ) -> Result<Response<pb::UnbindOpenIdResponse>, Status> {
+        let request = request.into_inner();
+        let openid = OpenId::parse(&request.openid)?;
+        let key = if request.person_key.is_empty() {
+            None
+        } else {
+            Some(person_key(&request.person_key)?)
+        };
+        let removed = self.identity.unbind(&openid, key.as_ref()).await?;
+        Ok(Response::new(pb::UnbindOpenIdResponse {
+            removed: u32::try_from(removed).unwrap_or(u32::MAX),
+        }))
+    }
+
+    async fn login(
+        &self,
+        request: Request<pb::LoginRequest>,
+    ) -> Result<Response<pb::LoginResponse>, Status> {
+        let request = request.into_inner();
+        let session = self
+            .identity
+            .login(request.username.trim(), &request.password)
+            .await?;
+        Ok(Response::new(pb::LoginResponse {
+            token: session.token,
+            expires_at: Some(timestamp(session.expires_at)),
+            role: session.role.to_string(),
+            scope: session.scope.unwrap_or_default(),
+        }))
+    }
+
+    async fn lookup_person(
+        &self,
+        request: Request<pb::LookupPersonRequest>,
+    ) -> Result<Response<pb::LookupPersonResponse>, Status> {
+        let caller = caller(&request)?.clone();
+        let request = request.into_inner();
+        let key = match request.subject {
+            Some(pb::lookup_person_request::Subject::IdNumber(text)) => {
+                let id = IdNumber::parse(&text)
+                    .map_err(|e| IdentityError::invalid("id_number", e.message_zh()))?;
+                self.identity.pii.keyer.key_of(&id)
+            }
+            Some(pb::lookup_person_request::Subject::PersonKey(text)) => person_key(&text)?,
+            None => {
+                return Err(IdentityError::invalid("subject", "请提供身份证号或 person_key").into());
+            }
+        };
+        let record = self
+            .identity
+            .lookup_person(&caller, &key, &request.reason)
+            .await?;
+        let key_hex = record.person_key.to_hex();
+        Ok(Response::new(pb::LookupPersonResponse {
+            person: Some(pb::Person {
+                person_key: key_hex.clone(),
+                name: record.name,
+                id_number: record.id_number.expose().to_owned(),
+                gender: record.gender,
+                birth_date: record.birth_date.to_string(),
+                household_code: record.household_code,
+                relation: record.relation,
+                town_code: record.village_code.chars().take(9).collect(),
+                village_code: record.village_code,
+                facts: record
+                    .facts
+                    .into_iter()
+                    .map(|f| pb::PersonFact {
+                        fact_id: f.id,
+                        person_key: key_hex.clone(),
+                        kind: f.kind,
+                        since: f.since.to_string(),
+                        until: f.until.map(|d| d.to_string()).unwrap_or_default(),
+                        detail: f.detail,
+                    })
+                    .collect(),
+            }),
+        }))
+    }
+
+    async fn list_personal_data_access(
+        &self,
+        request: Request<pb::ListPersonalDataAccessRequest>,
+    ) -> Result<Response<pb::ListPersonalDataAccessResponse>, Status> {
+        let request = request.into_inner();
+        let staff = Some(request.staff_username.as_str()).filter(|s| !s.is_empty());
+        let person = if request.person_key.is_empty() {
+            None
+        } else {
+            Some(person_key(&request.person_key)?)
+        };
+        let limit = if request.limit == 0 {
+            100
+        } else {
+            i64::from(request.limit)
+        };
+        let entries = self
+            .identity
+            .personal_data_access(staff, person.as_ref(), limit)
+            .await?;
+        Ok(Response::new(pb::ListPersonalDataAccessResponse {
+            entries: entries
+                .into_iter()
+                .map(|e| pb::PersonalDataAccess {
+                    id: e.id,
+                    staff_username: e.staff,
+                    person_key: PersonKey::from_slice(&e.person_key)
+                        .map(|k| k.to_hex())
+                        .unwrap_or_default(),
+                    reason: e.reason,
+                    method: e.method,
+                    at: Some(timestamp(e.at)),
+                })
+                .collect(),
+        }))
+    }
+
+    async fn import_persons(
+        &self,
+        request: Request<Streaming<pb::ImportPersonsChunk>>,
+    ) -> Result<Response<pb::ImportPersonsResponse>, Status> {
+        let mut stream = request.into_inner();
+        let mut bytes = Vec::new();
+        while let Some(chunk) = stream.message().await? {
+            if bytes.len() + chunk.data.len() > MAX_IMPORT_BYTES {
+                return Err(
+                    IdentityError::invalid("file", "文件过大（上限64MB），请分批导入").into(),
+                );
+            }
+            bytes.extend_from_slice(&chunk.data);
+        }
+        let summary = self.identity.import_persons(&bytes).await?;
+        Ok(Response::new(pb::ImportPersonsResponse {
+            persons: summary.persons,
+            households: summary.households,
+            created: summary.created,
+            updated: summary.updated,
+        }))
+    }
+
+    type StreamPersonFactsStream = FactStream;
+
+    async fn stream_person_facts(
+        &self,
+        request: Request<pb::StreamPersonFactsRequest>,
+    ) -> Result<Response<Self::StreamPersonFactsStream>, Status> {
+        let mut after = request.into_inner().after_fact_id;
+        let pool = self.identity.pool.clone();
+        let (tx, rx) = tokio::sync::mpsc::channel(1024);
+        tokio::spawn(async move {
+            // Keyset pages: no long transaction, and a dropped stream resumes
+            // from the last fact id the client saw.
+            loop {
+                let page: Result<
+                    Vec<(
+                        i64,
+                        Vec<u8>,
+                        String,
+                        chrono::NaiveDate,
+                        Option<chrono::NaiveDate>,
+                        String,
+                    )>,
+                    _,
+                > = sqlx::query_as(
+                    "SELECT f.id, p.person_key, f.kind, f.since, f.until, f.detail
+                         FROM person_facts f JOIN persons p ON p.id = f.person_id
+                         WHERE f.id > $1 ORDER BY f.id LIMIT 1000",
+                )
+                .bind(after)
+                .fetch_all(&pool)
+                .await;
+                let page = match page {
+                    Ok(page) => page,
+                    Err(error) => {
+                        let _ = tx.send(Err(Status::from(IdentityError::from(error)))).await;
+                        return;
+                    }
+                };
+                let Some(last) = page.last() else { return };
+                after = last.0;
+                for (id, key, kind, since, until, detail) in page {
+                    let fact = pb::PersonFact {
+                        fact_id: id,
+                        person_key: PersonKey::from_slice(&key)
+                            .map(|k| k.to_hex())
+                            .unwrap_or_default(),
+                        kind,
+                        since: since.to_string(),
+                        until: until.map(|d| d.to_string()).unwrap_or_default(),
+                        detail,
+                    };
+                    if tx.send(Ok(fact)).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
+    }
+}

@@ -1,0 +1,229 @@
+//! WeChat bindings: an openid proves who it is by ID number and name, then
+//! may see that person's (and its household's) subsidies.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use huimin_kit::pii::{IdNumber, PersonKey};
+use serde::{Deserialize, Serialize};
+
+use crate::{Identity, IdentityError};
+
+/// How many persons one openid may bind (a family checking on its members).
+pub const MAX_BINDINGS: i64 = 6;
+/// Failed attempts allowed per openid within [`FAILURE_WINDOW`].
+pub const MAX_FAILURES: i64 = 5;
+pub const FAILURE_WINDOW: Duration = Duration::from_secs(3600);
+const RESOLVE_TTL: Duration = Duration::from_secs(300);
+
+/// A WeChat user's id within our Official Account, as verified by the gateway.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenId(String);
+
+impl OpenId {
+    pub fn parse(s: &str) -> Result<Self, IdentityError> {
+        let s = s.trim();
+        let ok = !s.is_empty()
+            && s.len() <= 128
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if ok {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(IdentityError::invalid("openid", "openid 格式不正确"))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A person bound to an openid, as its holder sees them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BoundPerson {
+    pub person_key: String,
+    pub name: String,
+    pub id_number_masked: String,
+    pub household_code: String,
+    pub village_code: String,
+    pub relation: String,
+    pub bound_at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+struct BoundRow {
+    person_key: Vec<u8>,
+    name: String,
+    id_number_masked: String,
+    household_code: String,
+    village_code: String,
+    relation: String,
+    bound_at: DateTime<Utc>,
+}
+
+impl From<BoundRow> for BoundPerson {
+    fn from(row: BoundRow) -> Self {
+        let key = PersonKey::from_slice(&row.person_key)
+            .map(|k| k.to_hex())
+            .unwrap_or_default();
+        Self {
+            person_key: key,
+            name: row.name,
+            id_number_masked: row.id_number_masked,
+            household_code: row.household_code,
+            village_code: row.village_code,
+            relation: row.relation,
+            bound_at: row.bound_at,
+        }
+    }
+}
+
+fn cache_key(openid: &OpenId) -> String {
+    format!("identity:openid:{}", openid.as_str())
+}
+
+impl Identity {
+    /// Binds `openid` to the person with this ID number, if the name matches.
+    /// Returns the person and how many more this openid may bind.
+    #[tracing::instrument(skip_all)]
+    pub async fn bind(
+        &self,
+        openid: &OpenId,
+        id_number: &str,
+        name: &str,
+    ) -> Result<(BoundPerson, u32), IdentityError> {
+        let failures: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM bind_failures WHERE openid = $1 AND failed_at > now() - make_interval(secs => $2)",
+        )
+        .bind(openid.as_str())
+        .bind(FAILURE_WINDOW.as_secs_f64())
+        .fetch_one(&self.pool)
+        .await?;
+        if failures >= MAX_FAILURES {
+            tracing::info!("bind refused: openid locked out");
+            return Err(IdentityError::Throttled);
+        }
+
+        let id_number = match IdNumber::parse(id_number) {
+            Ok(id) => id,
+            Err(error) => {
+                self.record_failure(openid).await?;
+                return Err(IdentityError::invalid("id_number", error.message_zh()));
+            }
+        };
+        let name = name.trim();
+        let key = self.pii.keyer.key_of(&id_number);
+        let person: Option<(i64, String)> =
+            sqlx::query_as("SELECT id, name FROM persons WHERE person_key = $1")
+                .bind(key.as_bytes().as_slice())
+                .fetch_optional(&self.pool)
+                .await?;
+        // One answer for "unknown" and "wrong name", so the registry can't be probed.
+        let Some((person_id, _)) = person.filter(|(_, registered)| registered == name) else {
+            self.record_failure(openid).await?;
+            tracing::info!("bind refused: id number and name do not match a registered person");
+            return Err(IdentityError::invalid(
+                "name",
+                "身份证号与姓名不匹配，或尚未登记，请核对后重试",
+            ));
+        };
+
+        let mut tx = self.pool.begin().await?;
+        // Serialize binds of one openid so the limit can't be raced past.
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind(openid.as_str())
+            .execute(&mut *tx)
+            .await?;
+        let (count, already): (i64, bool) = sqlx::query_as(
+            "SELECT count(*), coalesce(bool_or(person_id = $2), false) FROM wechat_bindings WHERE openid = $1",
+        )
+        .bind(openid.as_str())
+        .bind(person_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        if !already {
+            if count >= MAX_BINDINGS {
+                return Err(IdentityError::BindingLimit);
+            }
+            sqlx::query("INSERT INTO wechat_bindings (openid, person_id) VALUES ($1, $2)")
+                .bind(openid.as_str())
+                .bind(person_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let bound: BoundRow = sqlx::query_as(&format!(
+            "{BOUND_SELECT} WHERE b.openid = $1 AND b.person_id = $2"
+        ))
+        .bind(openid.as_str())
+        .bind(person_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        self.cache.invalidate(&[cache_key(openid)]).await;
+        let total = if already { count } else { count + 1 };
+        tracing::info!(already, "openid bound");
+        Ok((
+            bound.into(),
+            u32::try_from(MAX_BINDINGS - total).unwrap_or(0),
+        ))
+    }
+
+    async fn record_failure(&self, openid: &OpenId) -> Result<(), IdentityError> {
+        sqlx::query("INSERT INTO bind_failures (openid) VALUES ($1)")
+            .bind(openid.as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The persons bound to `openid`, from the cache when it has them.
+    #[tracing::instrument(skip_all)]
+    pub async fn resolve(&self, openid: &OpenId) -> Result<Vec<BoundPerson>, IdentityError> {
+        let key = cache_key(openid);
+        if let Some(persons) = self.cache.get_json::<Vec<BoundPerson>>(&key).await {
+            return non_empty(persons);
+        }
+        let rows: Vec<BoundRow> = sqlx::query_as(&format!(
+            "{BOUND_SELECT} WHERE b.openid = $1 ORDER BY b.bound_at, p.id"
+        ))
+        .bind(openid.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        let persons: Vec<BoundPerson> = rows.into_iter().map(Into::into).collect();
+        self.cache.set_json(&key, &persons, RESOLVE_TTL).await;
+        non_empty(persons)
+    }
+
+    /// Removes one binding, or all of the openid's when `person_key` is `None`.
+    pub async fn unbind(
+        &self,
+        openid: &OpenId,
+        person_key: Option<&PersonKey>,
+    ) -> Result<u64, IdentityError> {
+        let removed = sqlx::query(
+            "DELETE FROM wechat_bindings b USING persons p
+             WHERE b.person_id = p.id AND b.openid = $1 AND ($2::bytea IS NULL OR p.person_key = $2)",
+        )
+        .bind(openid.as_str())
+        .bind(person_key.map(|k| k.as_bytes().to_vec()))
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        self.cache.invalidate(&[cache_key(openid)]).await;
+        Ok(removed)
+    }
+}
+
+const BOUND_SELECT: &str =
+    "SELECT p.person_key, p.name, p.id_number_masked, p.household_code, p.village_code,
+        p.relation, b.bound_at
+    FROM wechat_bindings b JOIN persons p ON p.id = b.person_id";
+
+fn non_empty(persons: Vec<BoundPerson>) -> Result<Vec<BoundPerson>, IdentityError> {
+    if persons.is_empty() {
+        Err(IdentityError::NotFound("该微信号尚未绑定任何人员"))
+    } else {
+        Ok(persons)
+    }
+}

@@ -1,0 +1,25 @@
+//! identity's configuration, read once from the environment.
+
+use huimin_kit::{
+    auth::TokenSigner,
+    config::{ConfigError, DatabaseConfig, Env, PiiKeys, RedisConfig},
+};
+
+#[derive(Debug)]
+pub struct IdentityConfig {
+    pub database: DatabaseConfig,
+    pub redis: RedisConfig,
+    pub pii: PiiKeys,
+    pub signer: TokenSigner,
+}
+
+impl IdentityConfig {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            database: DatabaseConfig::from_env(env)?,
+            redis: RedisConfig::from_env(env)?,
+            pii: PiiKeys::from_env(env)?,
+            signer: TokenSigner::from_seed(env.key32("HUIMIN_TOKEN_SIGNING_KEY")?),
+        })
+    }
+}

@@ -1,0 +1,424 @@
+//! Importing persons from the files departments send: CSV in UTF-8 or
+//! GBK/GB18030, one person a row. Every row is checked first; the file is
+//! applied in one transaction only if all rows are valid.
+
+use std::collections::{HashMap, HashSet};
+
+use huimin_kit::{pii::IdNumber, status::FieldViolation};
+
+use crate::{Identity, IdentityError};
+
+/// The columns of a persons file, by their Chinese headers.
+const HOUSEHOLD: &str = "户编号";
+const NAME: &str = "姓名";
+const ID_NUMBER: &str = "身份证号";
+const RELATION: &str = "与户主关系";
+const VILLAGE: &str = "村代码";
+const COLUMNS: [&str; 5] = [HOUSEHOLD, NAME, ID_NUMBER, RELATION, VILLAGE];
+
+/// Relations to the head of household (与户主关系) a row may state.
+pub const RELATIONS: &[&str] = &[
+    "户主",
+    "配偶",
+    "子",
+    "女",
+    "儿媳",
+    "女婿",
+    "父母",
+    "父亲",
+    "母亲",
+    "孙子女",
+    "孙子",
+    "孙女",
+    "兄弟姐妹",
+    "其他",
+];
+
+/// At most this many problems are listed; the rest are counted.
+const MAX_REPORTED: usize = 200;
+
+/// One valid row, ready to store.
+#[derive(Debug)]
+pub struct PersonRow {
+    pub household_code: String,
+    pub name: String,
+    pub id_number: IdNumber,
+    pub relation: String,
+    pub village_code: String,
+}
+
+/// What an import did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ImportSummary {
+    pub persons: u64,
+    pub households: u64,
+    pub created: u64,
+    pub updated: u64,
+}
+
+/// Decodes a department's file: UTF-8 (with or without BOM), else GB18030,
+/// which covers GBK and GB2312.
+pub fn decode_text(bytes: &[u8]) -> Result<String, IdentityError> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    if let Ok(text) = std::str::from_utf8(bytes) {
+        return Ok(text.to_owned());
+    }
+    let (text, _, had_errors) = encoding_rs::GB18030.decode(bytes);
+    if had_errors {
+        return Err(IdentityError::invalid(
+            "file",
+            "文件编码无法识别，请使用 UTF-8 或 GBK 编码的 CSV",
+        ));
+    }
+    Ok(text.into_owned())
+}
+
+/// Parses and checks every row against the known villages; returns all rows,
+/// or every problem found (row and column named).
+pub fn parse_persons(
+    text: &str,
+    villages: &HashSet<String>,
+) -> Result<Vec<PersonRow>, IdentityError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let headers = reader
+        .headers()
+        .map_err(|_| IdentityError::invalid("file", "无法读取表头"))?
+        .clone();
+    let mut index = HashMap::new();
+    let mut problems = Vec::new();
+    for column in COLUMNS {
+        match headers.iter().position(|h| h == column) {
+            Some(i) => {
+                index.insert(column, i);
+            }
+            None => problems.push(FieldViolation::new(
+                "第1行（表头）",
+                format!("缺少列「{column}」"),
+            )),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(report(problems, 0));
+    }
+
+    let mut rows = Vec::new();
+    let mut seen_ids: HashMap<String, usize> = HashMap::new();
+    let mut household_village: HashMap<String, (String, usize)> = HashMap::new();
+    let mut total_problems = 0usize;
+    let push = |problems: &mut Vec<FieldViolation>,
+                total: &mut usize,
+                line: usize,
+                column: &str,
+                what: String| {
+        *total += 1;
+        if problems.len() < MAX_REPORTED {
+            problems.push(FieldViolation::new(format!("第{line}行/{column}"), what));
+        }
+    };
+    for (i, record) in reader.records().enumerate() {
+        // The header is line 1, as a spreadsheet shows it.
+        let line = i + 2;
+        let record = match record {
+            Ok(record) => record,
+            Err(_) => {
+                push(
+                    &mut problems,
+                    &mut total_problems,
+                    line,
+                    "整行",
+                    "无法解析该行".to_owned(),
+                );
+                continue;
+            }
+        };
+        if record.iter().all(str::is_empty) {
+            continue;
+        }
+        let cell = |column: &str| record.get(index[column]).unwrap_or("").to_owned();
+        let (household_code, name, id_text, relation, village_code) = (
+            cell(HOUSEHOLD),
+            cell(NAME),
+            cell(ID_NUMBER),
+            cell(RELATION),
+            cell(VILLAGE),
+        );
+        let problems_before = total_problems;
+
+        if household_code.is_empty() || household_code.chars().count() > 40 {
+            push(
+                &mut problems,
+                &mut total_problems,
+                line,
+                HOUSEHOLD,
+                "户编号不能为空，且不超过40个字符".to_owned(),
+            );
+        }
+        if name.is_empty() || name.chars().count() > 50 || name.chars().any(|c| c.is_ascii_digit())
+        {
+            push(
+                &mut problems,
+                &mut total_problems,
+                line,
+                NAME,
+                "姓名不能为空、不能含数字，且不超过50个字".to_owned(),
+            );
+        }
+        let id_number = match IdNumber::parse(&id_text) {
+            Ok(id) => Some(id),
+            Err(error) => {
+                push(
+                    &mut problems,
+                    &mut total_problems,
+                    line,
+                    ID_NUMBER,
+                    error.message_zh().to_owned(),
+                );
+                None
+            }
+        };
+        if let Some(id) = &id_number {
+            if let Some(first) = seen_ids.insert(id.expose().to_owned(), line) {
+                push(
+                    &mut problems,
+                    &mut total_problems,
+                    line,
+                    ID_NUMBER,
+                    format!("与第{first}行的身份证号重复"),
+                );
+            }
+        }
+        if !RELATIONS.contains(&relation.as_str()) {
+            push(
+                &mut problems,
+                &mut total_problems,
+                line,
+                RELATION,
+                format!("应为以下之一：{}", RELATIONS.join("、")),
+            );
+        }
+        if !villages.contains(&village_code) {
+            push(
+                &mut problems,
+                &mut total_problems,
+                line,
+                VILLAGE,
+                "不是本县的村级行政区划代码（12位）".to_owned(),
+            );
+        } else if let Some((other, first)) = household_village.get(&household_code) {
+            if *other != village_code {
+                push(
+                    &mut problems,
+                    &mut total_problems,
+                    line,
+                    VILLAGE,
+                    format!("同一户在第{first}行登记为另一个村"),
+                );
+            }
+        } else {
+            household_village.insert(household_code.clone(), (village_code.clone(), line));
+        }
+
+        if let (Some(id_number), true) = (id_number, total_problems == problems_before) {
+            rows.push(PersonRow {
+                household_code,
+                name,
+                id_number,
+                relation,
+                village_code,
+            });
+        }
+    }
+    if total_problems > 0 {
+        return Err(report(problems, total_problems));
+    }
+    if rows.is_empty() {
+        return Err(IdentityError::invalid("file", "文件中没有数据行"));
+    }
+    Ok(rows)
+}
+
+fn report(problems: Vec<FieldViolation>, total: usize) -> IdentityError {
+    let total = total.max(problems.len());
+    let mut message = format!("文件有{total}处错误，未导入任何数据");
+    if total > problems.len() {
+        message.push_str(&format!("（仅列出前{}处）", problems.len()));
+    }
+    IdentityError::Invalid {
+        message,
+        violations: problems,
+    }
+}
+
+impl Identity {
+    /// The 12-digit codes of all villages.
+    pub async fn village_codes(&self) -> Result<HashSet<String>, IdentityError> {
+        let codes: Vec<String> =
+            sqlx::query_scalar("SELECT code FROM divisions WHERE level = 'village'")
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(codes.into_iter().collect())
+    }
+
+    /// Checks and applies a persons file: all rows or none.
+    #[tracing::instrument(skip_all, fields(bytes = bytes.len()))]
+    pub async fn import_persons(&self, bytes: &[u8]) -> Result<ImportSummary, IdentityError> {
+        let text = decode_text(bytes)?;
+        let villages = self.village_codes().await?;
+        let rows = parse_persons(&text, &villages)?;
+        let summary = self.store_persons(&rows).await?;
+        tracing::info!(
+            persons = summary.persons,
+            created = summary.created,
+            "persons imported"
+        );
+        Ok(summary)
+    }
+
+    async fn store_persons(&self, rows: &[PersonRow]) -> Result<ImportSummary, IdentityError> {
+        let mut tx = self.pool.begin().await?;
+        let mut households: Vec<(&str, &str)> = rows
+            .iter()
+            .map(|r| (r.household_code.as_str(), r.village_code.as_str()))
+            .collect();
+        households.sort_unstable();
+        households.dedup();
+        let mut summary = ImportSummary {
+            households: households.len() as u64,
+            ..ImportSummary::default()
+        };
+        for chunk in households.chunks(1000) {
+            let (codes, villages): (Vec<&str>, Vec<&str>) = chunk.iter().copied().unzip();
+            sqlx::query(
+                "INSERT INTO households (code, village_code)
+                 SELECT * FROM UNNEST($1::text[], $2::text[])
+                 ON CONFLICT (code) DO UPDATE SET village_code = EXCLUDED.village_code",
+            )
+            .bind(codes)
+            .bind(villages)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for chunk in rows.chunks(1000) {
+            let keys: Vec<Vec<u8>> = chunk
+                .iter()
+                .map(|r| self.pii.keyer.key_of(&r.id_number).as_bytes().to_vec())
+                .collect();
+            let sealed: Vec<Vec<u8>> = chunk
+                .iter()
+                .map(|r| self.pii.sealer.seal_id(&r.id_number))
+                .collect();
+            let masked: Vec<String> = chunk.iter().map(|r| r.id_number.masked()).collect();
+            let names: Vec<&str> = chunk.iter().map(|r| r.name.as_str()).collect();
+            let genders: Vec<&str> = chunk
+                .iter()
+                .map(|r| {
+                    if r.id_number.is_male() {
+                        "male"
+                    } else {
+                        "female"
+                    }
+                })
+                .collect();
+            let births: Vec<chrono::NaiveDate> =
+                chunk.iter().map(|r| r.id_number.birth_date()).collect();
+            let households: Vec<&str> = chunk.iter().map(|r| r.household_code.as_str()).collect();
+            let relations: Vec<&str> = chunk.iter().map(|r| r.relation.as_str()).collect();
+            let villages: Vec<&str> = chunk.iter().map(|r| r.village_code.as_str()).collect();
+            // xmax = 0 tells a freshly inserted row from an updated one.
+            let inserted: Vec<bool> = sqlx::query_scalar(
+                "INSERT INTO persons (person_key, id_number_enc, id_number_masked, name, gender, birth_date,
+                                      household_code, relation, village_code)
+                 SELECT * FROM UNNEST($1::bytea[], $2::bytea[], $3::text[], $4::text[], $5::text[], $6::date[],
+                                      $7::text[], $8::text[], $9::text[])
+                 ON CONFLICT (person_key) DO UPDATE SET
+                     name = EXCLUDED.name, household_code = EXCLUDED.household_code,
+                     relation = EXCLUDED.relation, village_code = EXCLUDED.village_code, updated_at = now()
+                 RETURNING (xmax = 0)",
+            )
+            .bind(keys)
+            .bind(sealed)
+            .bind(masked)
+            .bind(names)
+            .bind(genders)
+            .bind(births)
+            .bind(households)
+            .bind(relations)
+            .bind(villages)
+            .fetch_all(&mut *tx)
+            .await?;
+            let created = inserted.iter().filter(|&&new| new).count() as u64;
+            summary.created += created;
+            summary.updated += inserted.len() as u64 - created;
+        }
+        tx.commit().await?;
+        summary.persons = rows.len() as u64;
+        Ok(summary)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn villages() -> HashSet<String> {
+        ["450923100201".to_owned()].into_iter().collect()
+    }
+
+    const HEADER: &str = "户编号,姓名,身份证号,与户主关系,村代码\n";
+
+    #[test]
+    fn good_rows_parse() {
+        let text = format!("{HEADER}H1,张三,11010519491231002X,户主,450923100201\n");
+        let rows = parse_persons(&text, &villages()).expect("valid file");
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].name, "张三");
+    }
+
+    #[test]
+    fn every_bad_cell_is_named_by_row_and_column() {
+        let text = format!(
+            "{HEADER}H1,张三,110105194912310021,户主,450923100201\nH1,李四,11010519491231002X,表哥,450923999999\n"
+        );
+        let Err(IdentityError::Invalid { violations, .. }) = parse_persons(&text, &villages())
+        else {
+            panic!("expected a report");
+        };
+        let fields: Vec<&str> = violations.iter().map(|v| v.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            ["第2行/身份证号", "第3行/与户主关系", "第3行/村代码"]
+        );
+        assert_eq!(violations[0].description, "身份证号校验位错误，请核对");
+    }
+
+    #[test]
+    fn duplicate_id_number_names_the_first_row() {
+        let text = format!(
+            "{HEADER}H1,张三,11010519491231002X,户主,450923100201\nH2,张三,11010519491231002X,户主,450923100201\n"
+        );
+        let Err(IdentityError::Invalid { violations, .. }) = parse_persons(&text, &villages())
+        else {
+            panic!("expected a report");
+        };
+        assert_eq!(violations[0].description, "与第2行的身份证号重复");
+    }
+
+    #[test]
+    fn missing_column_is_reported() {
+        let Err(IdentityError::Invalid { violations, .. }) =
+            parse_persons("姓名,身份证号\n", &villages())
+        else {
+            panic!("expected a report");
+        };
+        assert!(violations.iter().any(|v| v.description.contains("户编号")));
+    }
+
+    #[test]
+    fn gbk_bytes_decode() {
+        let (bytes, _, _) = encoding_rs::GBK.encode("户编号,姓名\n");
+        assert_eq!(decode_text(&bytes).expect("gbk decodes"), "户编号,姓名\n");
+    }
+}

@@ -1,0 +1,471 @@
+//! Signed caller tokens and the layer that enforces who may call what.
+//!
+//! identity signs tokens with an Ed25519 key; every service verifies them
+//! locally with the public key, so no call to identity is needed per request.
+//! The format is deliberately small and fixed — `v1.<claims>.<signature>`,
+//! both base64url — rather than JWT: there is one algorithm, so there is no
+//! algorithm header for an attacker to choose.
+
+use std::{
+    collections::HashMap,
+    fmt,
+    str::FromStr,
+    sync::Arc,
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD as B64};
+use chrono::{DateTime, Utc};
+use ed25519_dalek::{Signature, Signer as _, SigningKey, Verifier as _, VerifyingKey};
+use serde::{Deserialize, Serialize};
+use tower::{Layer, Service};
+
+/// What a caller is, and so what it may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// County platform administrator.
+    Admin,
+    /// Discipline inspection (纪委监委): sees everything, changes reports.
+    Inspector,
+    /// A department's officer, scoped to the department code.
+    Department,
+    /// A town's officer, scoped to the 9-digit town code.
+    Town,
+    /// Read-only audit.
+    Auditor,
+    /// A provincial system: read-only exports and event feeds.
+    Provincial,
+    /// The WeChat gateway, acting for citizens whose openid it verified.
+    Gateway,
+    /// Another huimin service.
+    Service,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Inspector => "inspector",
+            Role::Department => "department",
+            Role::Town => "town",
+            Role::Auditor => "auditor",
+            Role::Provincial => "provincial",
+            Role::Gateway => "gateway",
+            Role::Service => "service",
+        }
+    }
+
+    /// Whether tokens of this role must name a scope.
+    pub fn needs_scope(self) -> bool {
+        matches!(self, Role::Department | Role::Town)
+    }
+
+    /// Whether this role belongs to a person (a staff account) rather than a system.
+    pub fn is_staff(self) -> bool {
+        matches!(
+            self,
+            Role::Admin | Role::Inspector | Role::Department | Role::Town | Role::Auditor
+        )
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "admin" => Role::Admin,
+            "inspector" => Role::Inspector,
+            "department" => Role::Department,
+            "town" => Role::Town,
+            "auditor" => Role::Auditor,
+            "provincial" => Role::Provincial,
+            "gateway" => Role::Gateway,
+            "service" => Role::Service,
+            other => return Err(format!("unknown role {other:?}")),
+        })
+    }
+}
+
+/// The verified claims of a token: who calls, as what, within which scope.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Caller {
+    /// Staff username or service account name.
+    pub sub: String,
+    pub role: Role,
+    /// Department code or town code for scoped roles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    pub iat: i64,
+    pub exp: i64,
+}
+
+impl Caller {
+    /// Whether this caller may see data of the given 9-digit town.
+    pub fn covers_town(&self, town_code: &str) -> bool {
+        match self.role {
+            Role::Town => self.scope.as_deref() == Some(town_code),
+            Role::Admin
+            | Role::Inspector
+            | Role::Auditor
+            | Role::Department
+            | Role::Provincial
+            | Role::Service => true,
+            Role::Gateway => false,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TokenError {
+    #[error("token is malformed")]
+    Malformed,
+    #[error("token signature is invalid")]
+    BadSignature,
+    #[error("token has expired")]
+    Expired,
+}
+
+/// Issues tokens (identity only).
+#[derive(Clone)]
+pub struct TokenSigner {
+    key: Arc<SigningKey>,
+}
+
+impl fmt::Debug for TokenSigner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TokenSigner(..)")
+    }
+}
+
+impl TokenSigner {
+    pub fn from_seed(seed: [u8; 32]) -> Self {
+        Self {
+            key: Arc::new(SigningKey::from_bytes(&seed)),
+        }
+    }
+
+    pub fn generate() -> Self {
+        Self {
+            key: Arc::new(SigningKey::generate(&mut rand::rngs::OsRng)),
+        }
+    }
+
+    pub fn seed(&self) -> [u8; 32] {
+        self.key.to_bytes()
+    }
+
+    pub fn verifier(&self) -> TokenVerifier {
+        TokenVerifier {
+            key: self.key.verifying_key(),
+        }
+    }
+
+    /// Signs a token for `sub` valid for `ttl`; returns it with its expiry.
+    pub fn issue(
+        &self,
+        sub: &str,
+        role: Role,
+        scope: Option<&str>,
+        ttl: Duration,
+    ) -> (String, DateTime<Utc>) {
+        let now = Utc::now();
+        let exp = now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::hours(1));
+        let claims = Caller {
+            sub: sub.to_owned(),
+            role,
+            scope: scope.map(str::to_owned),
+            iat: now.timestamp(),
+            exp: exp.timestamp(),
+        };
+        let payload = B64.encode(serde_json::to_vec(&claims).expect("claims always serialize"));
+        let signed = format!("v1.{payload}");
+        let signature = self.key.sign(signed.as_bytes());
+        (
+            format!("{signed}.{}", B64.encode(signature.to_bytes())),
+            exp,
+        )
+    }
+}
+
+/// Verifies tokens; every service holds one, built from the public key.
+#[derive(Clone, Debug)]
+pub struct TokenVerifier {
+    key: VerifyingKey,
+}
+
+impl TokenVerifier {
+    pub fn from_public_key(bytes: [u8; 32]) -> Result<Self, TokenError> {
+        VerifyingKey::from_bytes(&bytes)
+            .map(|key| Self { key })
+            .map_err(|_| TokenError::Malformed)
+    }
+
+    pub fn public_key(&self) -> [u8; 32] {
+        self.key.to_bytes()
+    }
+
+    pub fn verify(&self, token: &str) -> Result<Caller, TokenError> {
+        let (signed, signature) = token.rsplit_once('.').ok_or(TokenError::Malformed)?;
+        let payload = signed.strip_prefix("v1.").ok_or(TokenError::Malformed)?;
+        let signature = B64.decode(signature).map_err(|_| TokenError::Malformed)?;
+        let signature = Signature::from_slice(&signature).map_err(|_| TokenError::Malformed)?;
+        self.key
+            .verify(signed.as_bytes(), &signature)
+            .map_err(|_| TokenError::BadSignature)?;
+        let claims: Caller = B64
+            .decode(payload)
+            .ok()
+            .and_then(|json| serde_json::from_slice(&json).ok())
+            .ok_or(TokenError::Malformed)?;
+        if claims.exp <= Utc::now().timestamp() {
+            return Err(TokenError::Expired);
+        }
+        Ok(claims)
+    }
+}
+
+/// What an RPC requires of its caller.
+#[derive(Debug, Clone, Copy)]
+pub enum Access {
+    /// Anyone, with or without a token.
+    Public,
+    /// A valid token of one of these roles.
+    Roles(&'static [Role]),
+}
+
+/// The access rule of every RPC of a server, keyed by full method path
+/// (`/huimin.identity.v1.IdentityService/Login`). A method missing from the
+/// policy is refused: forgetting a rule fails closed.
+#[derive(Debug, Clone, Default)]
+pub struct Policy {
+    rules: HashMap<String, Access>,
+}
+
+impl Policy {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds the rule of `method` of the gRPC service `service` (full name).
+    pub fn rule(mut self, service: &str, method: &str, access: Access) -> Self {
+        self.rules.insert(format!("/{service}/{method}"), access);
+        self
+    }
+
+    pub fn merge(mut self, other: Policy) -> Self {
+        self.rules.extend(other.rules);
+        self
+    }
+
+    fn access(&self, path: &str) -> Option<Access> {
+        // Health and reflection are for probes and generic clients.
+        if path.starts_with("/grpc.health.v1.") || path.starts_with("/grpc.reflection.") {
+            return Some(Access::Public);
+        }
+        self.rules.get(path).copied()
+    }
+}
+
+/// Verifies the `authorization: Bearer <token>` metadata and enforces the
+/// [`Policy`]; the verified [`Caller`] goes into the request extensions.
+#[derive(Clone)]
+pub struct AuthLayer {
+    verifier: Arc<TokenVerifier>,
+    policy: Arc<Policy>,
+}
+
+impl AuthLayer {
+    pub fn new(verifier: TokenVerifier, policy: Policy) -> Self {
+        Self {
+            verifier: Arc::new(verifier),
+            policy: Arc::new(policy),
+        }
+    }
+}
+
+impl<S> Layer<S> for AuthLayer {
+    type Service = Auth<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        Auth {
+            inner,
+            verifier: self.verifier.clone(),
+            policy: self.policy.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Auth<S> {
+    inner: S,
+    verifier: Arc<TokenVerifier>,
+    policy: Arc<Policy>,
+}
+
+impl<S> Auth<S> {
+    fn check<B>(&self, request: &mut http::Request<B>) -> Result<(), tonic::Status> {
+        let path = request.uri().path();
+        let access = self.policy.access(path).ok_or_else(|| {
+            tracing::warn!(method = path, "no access rule for method; refused");
+            tonic::Status::permission_denied("无权调用此接口")
+        })?;
+        let token = request
+            .headers()
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        let caller = match token.map(|t| self.verifier.verify(t)) {
+            Some(Ok(caller)) => Some(caller),
+            Some(Err(error)) => {
+                if let Access::Roles(_) = access {
+                    tracing::info!(%error, "token refused");
+                    return Err(tonic::Status::unauthenticated("登录凭证无效或已过期"));
+                }
+                None
+            }
+            None => None,
+        };
+        if let Access::Roles(roles) = access {
+            let caller = caller
+                .as_ref()
+                .ok_or_else(|| tonic::Status::unauthenticated("需要登录凭证"))?;
+            if !roles.contains(&caller.role) {
+                tracing::info!(role = %caller.role, method = path, "role not allowed");
+                return Err(tonic::Status::permission_denied("当前角色无权执行此操作"));
+            }
+        }
+        if let Some(caller) = caller {
+            request.extensions_mut().insert(caller);
+        }
+        Ok(())
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<http::Request<ReqBody>> for Auth<S>
+where
+    S: Service<http::Request<ReqBody>, Response = http::Response<ResBody>>,
+    S::Future: Send + 'static,
+    ResBody: Default + Send + 'static,
+    S::Error: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = futures::future::Either<
+        S::Future,
+        futures::future::Ready<Result<http::Response<ResBody>, S::Error>>,
+    >;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<ReqBody>) -> Self::Future {
+        match self.check(&mut request) {
+            Ok(()) => futures::future::Either::Left(self.inner.call(request)),
+            Err(status) => {
+                futures::future::Either::Right(futures::future::ready(Ok(status.into_http())))
+            }
+        }
+    }
+}
+
+/// The verified caller of a request that passed [`AuthLayer`] with a token.
+pub fn caller<T>(request: &tonic::Request<T>) -> Result<&Caller, tonic::Status> {
+    request
+        .extensions()
+        .get::<Caller>()
+        .ok_or_else(|| tonic::Status::unauthenticated("需要登录凭证"))
+}
+
+/// Adds a bearer token to outgoing requests.
+#[derive(Clone)]
+pub struct BearerToken(tonic::metadata::MetadataValue<tonic::metadata::Ascii>);
+
+impl BearerToken {
+    pub fn new(token: &str) -> Result<Self, TokenError> {
+        format!("Bearer {token}")
+            .parse()
+            .map(Self)
+            .map_err(|_| TokenError::Malformed)
+    }
+}
+
+impl tonic::service::Interceptor for BearerToken {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        request
+            .metadata_mut()
+            .insert("authorization", self.0.clone());
+        crate::telemetry::inject_trace_context(request.metadata_mut());
+        Ok(request)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issued_token_verifies_with_public_key() {
+        let signer = TokenSigner::generate();
+        let verifier =
+            TokenVerifier::from_public_key(signer.verifier().public_key()).expect("valid key");
+        let (token, _) = signer.issue(
+            "wang",
+            Role::Town,
+            Some("450923100"),
+            Duration::from_secs(60),
+        );
+        let caller = verifier.verify(&token).expect("fresh token verifies");
+        assert_eq!(caller.sub, "wang");
+        assert_eq!(caller.role, Role::Town);
+        assert!(caller.covers_town("450923100"));
+        assert!(!caller.covers_town("450923101"));
+    }
+
+    #[test]
+    fn token_of_another_key_is_refused() {
+        let (token, _) =
+            TokenSigner::generate().issue("x", Role::Admin, None, Duration::from_secs(60));
+        assert_eq!(
+            TokenSigner::generate().verifier().verify(&token),
+            Err(TokenError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn altered_claims_are_refused() {
+        let signer = TokenSigner::generate();
+        let (token, _) = signer.issue("x", Role::Town, Some("450923100"), Duration::from_secs(60));
+        let mut parts: Vec<&str> = token.split('.').collect();
+        let forged = B64.encode(br#"{"sub":"x","role":"admin","iat":0,"exp":99999999999}"#);
+        parts[1] = &forged;
+        assert_eq!(
+            signer.verifier().verify(&parts.join(".")),
+            Err(TokenError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn expired_token_is_refused() {
+        let signer = TokenSigner::generate();
+        let (token, _) = signer.issue("x", Role::Admin, None, Duration::ZERO);
+        assert_eq!(signer.verifier().verify(&token), Err(TokenError::Expired));
+    }
+
+    #[test]
+    fn garbage_is_malformed() {
+        let verifier = TokenSigner::generate().verifier();
+        assert_eq!(verifier.verify("v1.abc"), Err(TokenError::Malformed));
+        assert_eq!(verifier.verify(""), Err(TokenError::Malformed));
+    }
+}

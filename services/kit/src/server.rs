@@ -1,0 +1,273 @@
+//! gRPC server bootstrap shared by every service: health, reflection, the
+//! tower layers (timeout, concurrency limit, load shedding, request id,
+//! observation, authorization), the admin HTTP port and graceful shutdown.
+
+use std::{
+    convert::Infallible,
+    future::Future,
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
+use futures::FutureExt as _;
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::{server::NamedService, service::RoutesBuilder};
+use tonic_health::{ServingStatus, server::HealthReporter};
+use tower::ServiceBuilder;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+
+use crate::{
+    admin,
+    auth::{AuthLayer, Policy, TokenVerifier},
+    config::ServerConfig,
+    db,
+    observe::ObserveLayer,
+};
+
+/// How often readiness re-checks the database.
+const PROBE_EVERY: Duration = Duration::from_millis(500);
+
+/// The two bound sockets of a server. Bind first, then serve, so callers (and
+/// tests on port 0) learn the real addresses before anything runs.
+#[derive(Debug)]
+pub struct Listeners {
+    grpc: TcpListener,
+    admin: TcpListener,
+}
+
+impl Listeners {
+    pub async fn bind(config: &ServerConfig) -> anyhow::Result<Self> {
+        let grpc = TcpListener::bind(config.grpc_addr).await.map_err(|e| {
+            anyhow::anyhow!(
+                "cannot listen on HUIMIN_GRPC_ADDR {}: {e}",
+                config.grpc_addr
+            )
+        })?;
+        let admin = TcpListener::bind(config.admin_addr).await.map_err(|e| {
+            anyhow::anyhow!(
+                "cannot listen on HUIMIN_ADMIN_ADDR {}: {e}",
+                config.admin_addr
+            )
+        })?;
+        Ok(Self { grpc, admin })
+    }
+
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.grpc
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+}
+
+/// A readiness source: a gRPC service is SERVING only while its database answers.
+struct Probe {
+    service_name: &'static str,
+    pool: PgPool,
+}
+
+/// The services one process serves, gathered before it starts.
+pub struct GrpcServer {
+    routes: RoutesBuilder,
+    probes: Vec<Probe>,
+    policy: Policy,
+}
+
+impl Default for GrpcServer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl GrpcServer {
+    pub fn new() -> Self {
+        Self {
+            routes: RoutesBuilder::default(),
+            probes: Vec::new(),
+            policy: Policy::new(),
+        }
+    }
+
+    /// Adds a service, the pool its readiness depends on, and its access rules.
+    pub fn add_service<S>(mut self, service: S, pool: PgPool, policy: Policy) -> Self
+    where
+        S: tower::Service<http::Request<tonic::body::Body>, Error = Infallible>
+            + NamedService
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Response: axum::response::IntoResponse,
+        S::Future: Send + 'static,
+    {
+        self.routes.add_service(service);
+        self.probes.push(Probe {
+            service_name: S::NAME,
+            pool,
+        });
+        self.policy = self.policy.merge(policy);
+        self
+    }
+
+    /// Serves until `shutdown` resolves, then reports NOT_SERVING, stops
+    /// accepting and drains in-flight calls for at most the grace period.
+    pub async fn serve(
+        mut self,
+        config: &ServerConfig,
+        listeners: Listeners,
+        verifier: TokenVerifier,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let (reporter, health_service) = tonic_health::server::health_reporter();
+        let reflection_v1 = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(huimin_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()?;
+        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(huimin_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1alpha()?;
+        self.routes
+            .add_service(health_service)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha);
+
+        for probe in &self.probes {
+            reporter
+                .set_service_status(probe.service_name, ServingStatus::NotServing)
+                .await;
+        }
+        reporter
+            .set_service_status("", ServingStatus::NotServing)
+            .await;
+
+        let ready = Arc::new(AtomicBool::new(false));
+        let stopping = Arc::new(AtomicBool::new(false));
+        let shutdown = shutdown.shared();
+
+        let watcher = tokio::spawn(watch_readiness(
+            self.probes,
+            reporter.clone(),
+            ready.clone(),
+            stopping.clone(),
+        ));
+        let admin = tokio::spawn(admin::serve(
+            listeners.admin,
+            ready.clone(),
+            shutdown.clone(),
+        ));
+
+        let layers = ServiceBuilder::new()
+            .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+            .layer(PropagateRequestIdLayer::x_request_id())
+            .layer(ObserveLayer)
+            .layer(AuthLayer::new(verifier, self.policy));
+        let router = tonic::transport::Server::builder()
+            .timeout(config.request_timeout)
+            .concurrency_limit_per_connection(config.concurrency_limit)
+            .load_shed(true)
+            .layer(layers)
+            .add_routes(self.routes.routes());
+
+        let grpc_addr = listeners.grpc.local_addr()?;
+        tracing::info!(%grpc_addr, "serving gRPC");
+
+        // On the signal: NOT_SERVING first, so load balancers stop routing
+        // here, then let tonic stop accepting and drain.
+        let drain_signal = {
+            let shutdown = shutdown.clone();
+            let reporter = reporter.clone();
+            let ready = ready.clone();
+            let stopping = stopping.clone();
+            async move {
+                shutdown.await;
+                stopping.store(true, Ordering::SeqCst);
+                ready.store(false, Ordering::SeqCst);
+                reporter
+                    .set_service_status("", ServingStatus::NotServing)
+                    .await;
+                tracing::info!("draining in-flight calls");
+            }
+        };
+        let serve = router
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listeners.grpc), drain_signal);
+        let grace = config.shutdown_grace;
+        let deadline = async move {
+            shutdown.await;
+            tokio::time::sleep(grace).await;
+        };
+        let result = tokio::select! {
+            result = serve => result.map_err(anyhow::Error::from),
+            () = deadline => {
+                tracing::warn!(grace_secs = grace.as_secs(), "grace period over; abandoning unfinished calls");
+                Ok(())
+            }
+        };
+        watcher.abort();
+        admin.abort();
+        tracing::info!("server stopped");
+        result
+    }
+}
+
+async fn watch_readiness(
+    probes: Vec<Probe>,
+    reporter: HealthReporter,
+    ready: Arc<AtomicBool>,
+    stopping: Arc<AtomicBool>,
+) {
+    let mut last: Option<bool> = None;
+    loop {
+        if stopping.load(Ordering::SeqCst) {
+            for probe in &probes {
+                reporter
+                    .set_service_status(probe.service_name, ServingStatus::NotServing)
+                    .await;
+            }
+            return;
+        }
+        let mut all_up = true;
+        for probe in &probes {
+            let up = db::ping(&probe.pool, Duration::from_secs(1)).await;
+            all_up &= up;
+            let status = if up {
+                ServingStatus::Serving
+            } else {
+                ServingStatus::NotServing
+            };
+            reporter
+                .set_service_status(probe.service_name, status)
+                .await;
+        }
+        if stopping.load(Ordering::SeqCst) {
+            continue;
+        }
+        let overall = if all_up {
+            ServingStatus::Serving
+        } else {
+            ServingStatus::NotServing
+        };
+        reporter.set_service_status("", overall).await;
+        ready.store(all_up, Ordering::SeqCst);
+        if last != Some(all_up) {
+            if all_up {
+                tracing::info!("database reachable; SERVING");
+            } else {
+                tracing::warn!("database unreachable; NOT_SERVING");
+            }
+            last = Some(all_up);
+        }
+        tokio::time::sleep(PROBE_EVERY).await;
+    }
+}

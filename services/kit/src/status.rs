@@ -1,0 +1,44 @@
+//! Building blocks for mapping service errors to `tonic::Status`.
+//!
+//! Messages here are read by people (citizens through the gateway, county
+//! staff through the console), so they are in Simplified Chinese, and they
+//! never contain SQL, internal error text or personal data.
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt as _};
+
+/// One problem with one field of a request or one cell of an imported file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldViolation {
+    /// The field path, e.g. `id_number`, or for a file `第12行/身份证号`.
+    pub field: String,
+    pub description: String,
+}
+
+impl FieldViolation {
+    pub fn new(field: impl Into<String>, description: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            description: description.into(),
+        }
+    }
+}
+
+/// INVALID_ARGUMENT with google.rpc.BadRequest details that machines can read.
+pub fn invalid_argument(message: impl Into<String>, violations: &[FieldViolation]) -> Status {
+    let mut details = ErrorDetails::new();
+    for v in violations {
+        details.add_bad_request_violation(v.field.clone(), v.description.clone());
+    }
+    Status::with_error_details(Code::InvalidArgument, message, details)
+}
+
+/// For failures the caller cannot fix; the cause is logged, not sent.
+pub fn internal() -> Status {
+    Status::internal("服务内部错误，请稍后再试")
+}
+
+/// For a dependency (the database) that is down.
+pub fn unavailable() -> Status {
+    Status::unavailable("服务暂时不可用，请稍后再试")
+}

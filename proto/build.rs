@@ -15,10 +15,16 @@ const FILES: &[&str] = &[
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=huimin");
     let descriptors = protox::compile(FILES, ["."])?;
+    // Reflection must also serve the imports (google/protobuf/timestamp.proto),
+    // or a generic client can't resolve the types that use them.
+    let with_imports = protox::Compiler::new(["."])?
+        .include_imports(true)
+        .open_files(FILES)?
+        .file_descriptor_set();
     let out = PathBuf::from(env::var("OUT_DIR")?);
     fs::write(
         out.join("huimin_descriptor.bin"),
-        prost::Message::encode_to_vec(&descriptors),
+        prost::Message::encode_to_vec(&with_imports),
     )?;
     tonic_prost_build::configure()
         .build_client(true)

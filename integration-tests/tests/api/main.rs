@@ -1,1 +1,14 @@
+//! End-to-end tests of huimin over real gRPC, PostgreSQL and Redis. All test
+//! modules compile into this one binary to keep link times down.
 
+#![allow(clippy::unwrap_used)]
+
+mod helpers;
+mod proxy;
+
+mod bindings;
+mod health;
+mod persons;
+mod privacy;
+mod reflection;
+mod staff;

@@ -212,7 +212,9 @@ impl IdentityService for IdentityApi {
             }
             Some(pb::lookup_person_request::Subject::PersonKey(text)) => person_key(&text)?,
             None => {
-                return Err(IdentityError::invalid("subject", "请提供身份证号或 person_key").into());
+                return Err(
+                    IdentityError::invalid("subject", "请提供身份证号或 person_key").into(),
+                );
             }
         };
         let record = self

@@ -179,16 +179,16 @@ pub fn parse_persons(
                 None
             }
         };
-        if let Some(id) = &id_number {
-            if let Some(first) = seen_ids.insert(id.expose().to_owned(), line) {
-                push(
-                    &mut problems,
-                    &mut total_problems,
-                    line,
-                    ID_NUMBER,
-                    format!("与第{first}行的身份证号重复"),
-                );
-            }
+        if let Some(id) = &id_number
+            && let Some(first) = seen_ids.insert(id.expose().to_owned(), line)
+        {
+            push(
+                &mut problems,
+                &mut total_problems,
+                line,
+                ID_NUMBER,
+                format!("与第{first}行的身份证号重复"),
+            );
         }
         if !RELATIONS.contains(&relation.as_str()) {
             push(

@@ -58,6 +58,19 @@ pub struct Fact {
     pub detail: String,
 }
 
+/// A person's row as stored, the ID number still sealed.
+#[derive(sqlx::FromRow)]
+struct StoredPerson {
+    id: i64,
+    id_number_enc: Vec<u8>,
+    name: String,
+    gender: String,
+    birth_date: NaiveDate,
+    household_code: String,
+    relation: String,
+    village_code: String,
+}
+
 /// One entry of the personal-data access record.
 #[derive(Debug, sqlx::FromRow)]
 pub struct AccessEntry {
@@ -173,15 +186,23 @@ impl Identity {
             ));
         }
         let mut tx = self.pool.begin().await?;
-        let row: Option<(i64, Vec<u8>, String, String, NaiveDate, String, String, String)> = sqlx::query_as(
+        let row: Option<StoredPerson> = sqlx::query_as(
             "SELECT id, id_number_enc, name, gender, birth_date, household_code, relation, village_code
              FROM persons WHERE person_key = $1",
         )
         .bind(key.as_bytes().as_slice())
         .fetch_optional(&mut *tx)
         .await?;
-        let Some((id, sealed, name, gender, birth_date, household_code, relation, village_code)) =
-            row
+        let Some(StoredPerson {
+            id,
+            id_number_enc: sealed,
+            name,
+            gender,
+            birth_date,
+            household_code,
+            relation,
+            village_code,
+        }) = row
         else {
             return Err(IdentityError::NotFound("未找到该人员"));
         };

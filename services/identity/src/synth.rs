@@ -450,9 +450,9 @@ impl Population {
 
         // Older people die more often; the county-wide mean comes out near 0.7%.
         let death_rate = match age {
-            0..=59 => 0.0015,
-            60..=74 => 0.012,
-            _ => 0.045,
+            0..=59 => 0.002,
+            60..=74 => 0.016,
+            _ => 0.06,
         };
         if rng.gen_bool(death_rate) {
             let since = random_date(rng, (today - Duration::days(365 * 4)).max(birth), today);
@@ -462,7 +462,7 @@ impl Population {
                 detail: "死亡注销".to_owned(),
             });
         }
-        if (22..=60).contains(&age) && rng.gen_bool(0.02) {
+        if (22..=60).contains(&age) && rng.gen_bool(0.0165) {
             let since = random_date(rng, years_after(birth, 22), today);
             let detail = PUBLIC_EMPLOYERS[rng.gen_range(0..PUBLIC_EMPLOYERS.len())];
             facts.push(SynthFact {
@@ -471,7 +471,7 @@ impl Population {
                 detail: detail.to_owned(),
             });
         }
-        if (20..=72).contains(&age) && rng.gen_bool(0.095) {
+        if (20..=72).contains(&age) && rng.gen_bool(0.08) {
             let since = random_date(
                 rng,
                 years_after(birth, 20).max(years_before(today, 12)),
@@ -483,7 +483,7 @@ impl Population {
                 detail: plate(rng),
             });
         }
-        if (22..=70).contains(&age) && rng.gen_bool(0.016) {
+        if (22..=70).contains(&age) && rng.gen_bool(0.014) {
             let since = random_date(
                 rng,
                 years_after(birth, 22).max(years_before(today, 15)),
@@ -495,7 +495,7 @@ impl Population {
                 detail: company(rng),
             });
         }
-        if age >= 16 && rng.gen_bool(0.0125) {
+        if age >= 16 && rng.gen_bool(0.0117) {
             let since = random_date(
                 rng,
                 years_after(birth, 16).max(years_before(today, 10)),
@@ -842,44 +842,5 @@ mod tests {
             years -= 1;
         }
         years
-    }
-
-    #[test]
-    #[ignore]
-    fn tmp_stats() {
-        let villages = villages();
-        let t = std::time::Instant::now();
-        let mut counts: HashMap<&'static str, usize> = HashMap::new();
-        let mut sizes = [0usize; 7];
-        let mut rel: HashMap<&'static str, usize> = HashMap::new();
-        let mut maxhh = 0u32;
-        let mut per_village: HashMap<String, u32> = HashMap::new();
-        let mut total = 0;
-        let mut first = None;
-        for h in households(&villages, 2_000_000, 42, today()) {
-            sizes[h.members.len()] += 1;
-            total += h.members.len();
-            let c = per_village.entry(h.village_code.clone()).or_default();
-            *c += 1;
-            maxhh = maxhh.max(*c);
-            for p in &h.members {
-                *rel.entry(p.relation.as_zh()).or_default() += 1;
-                for f in &p.facts {
-                    *counts.entry(f.kind.as_str()).or_default() += 1;
-                }
-            }
-            if first.is_none() {
-                first = Some(h);
-            }
-        }
-        println!(
-            "elapsed {:?} total {total} sizes {sizes:?} maxhh {maxhh}",
-            t.elapsed()
-        );
-        for (k, v) in &counts {
-            println!("{k}: {v} {:.4}", *v as f64 / total as f64);
-        }
-        println!("{rel:?}");
-        println!("{first:#?}");
     }
 }

@@ -137,7 +137,7 @@ impl TelemetryConfig {
             log_format: env.parse_or("HUIMIN_LOG_FORMAT", LogFormat::Json)?,
             log_filter: env
                 .optional_str("RUST_LOG")
-                .unwrap_or_else(|| "info".to_owned()),
+                .unwrap_or_else(|| "info,sqlx::postgres::notice=warn".to_owned()),
             otlp_endpoint: env.optional_str("OTEL_EXPORTER_OTLP_ENDPOINT"),
             service_name: env
                 .optional_str("OTEL_SERVICE_NAME")

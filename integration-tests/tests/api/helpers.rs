@@ -1,0 +1,438 @@
+//! The test harness: each test gets its own database (cloned from a migrated
+//! template), its own Redis key prefix, and the real huimin process code
+//! serving on 127.0.0.1 port 0.
+
+use std::{
+    io::Write,
+    net::SocketAddr,
+    str::FromStr,
+    sync::{Arc, Mutex, OnceLock},
+    time::Duration,
+};
+
+use base64::{Engine as _, engine::general_purpose::STANDARD as B64};
+use huimin::{App, Services};
+use huimin_kit::{
+    auth::{Role, TokenSigner},
+    config::{Env, LogFormat, TelemetryConfig},
+    pii::IdNumber,
+};
+use huimin_proto::identity::v1::identity_service_client::IdentityServiceClient;
+use sqlx::{Connection as _, Executor as _, PgConnection, postgres::PgConnectOptions};
+use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
+use tonic::transport::Channel;
+
+use crate::proxy::Proxy;
+
+/// The server under test and what a test needs to talk to it.
+pub struct TestApp {
+    pub grpc_addr: SocketAddr,
+    pub admin_addr: SocketAddr,
+    pub channel: Channel,
+    pub signer: TokenSigner,
+    pub database: String,
+    pub db_options: PgConnectOptions,
+    pub redis_prefix: String,
+    /// Present when the app reaches PostgreSQL through a proxy the test controls.
+    pub db_proxy: Option<Proxy>,
+    /// Present when the app reaches Redis through a proxy the test controls.
+    pub redis_proxy: Option<Proxy>,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+/// Options for [`TestApp::spawn_with`].
+#[derive(Default)]
+pub struct Options {
+    pub proxy_db: bool,
+    pub proxy_redis: bool,
+    pub shutdown_grace: Option<Duration>,
+}
+
+pub fn database_url() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432/huimin".to_owned())
+}
+
+pub fn redis_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+fn redis_addr() -> String {
+    let url = redis_url();
+    let rest = url.trim_start_matches("redis://");
+    let host = rest.split('/').next().unwrap_or(rest);
+    host.rsplit('@').next().unwrap_or(host).to_owned()
+}
+
+/// Everything the process under test logs, for privacy assertions.
+#[derive(Clone, Default)]
+pub struct CapturedLogs(Arc<Mutex<Vec<u8>>>);
+
+impl CapturedLogs {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().expect("log buffer lock")).into_owned()
+    }
+}
+
+impl Write for CapturedLogs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .expect("log buffer lock")
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The process-wide log capture, at TRACE for our crates and DEBUG for the
+/// rest, so the privacy test sees more than production would log.
+pub fn logs() -> &'static CapturedLogs {
+    static LOGS: OnceLock<(CapturedLogs, Option<huimin_kit::telemetry::TelemetryGuard>)> =
+        OnceLock::new();
+    &LOGS
+        .get_or_init(|| {
+            let logs = CapturedLogs::default();
+            let writer = logs.clone();
+            let config = TelemetryConfig {
+                log_format: LogFormat::Json,
+                log_filter: "debug,huimin=trace,huimin_kit=trace,huimin_identity=trace,h2=info,tower=info,hyper=info"
+                    .to_owned(),
+                otlp_endpoint: None,
+                service_name: "huimin-test".to_owned(),
+            };
+            let guard = huimin_kit::telemetry::init_with_writer(&config, move || writer.clone()).ok();
+            (logs, guard)
+        })
+        .0
+}
+
+fn random_key() -> String {
+    let mut key = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut key);
+    B64.encode(key)
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(Options::default()).await
+    }
+
+    pub async fn spawn_with(options: Options) -> Self {
+        let _ = logs();
+        let base = PgConnectOptions::from_str(&database_url()).expect("DATABASE_URL parses");
+        let template = template_database(&base).await;
+        let database = format!("huimin_t_{}", uuid::Uuid::new_v4().simple());
+        create_from_template(&base, &database, &template).await;
+        let db_options = base.clone().database(&database);
+
+        let db_proxy = if options.proxy_db {
+            let target = format!("{}:{}", base.get_host(), base.get_port());
+            Some(Proxy::start(&target).await)
+        } else {
+            None
+        };
+        let redis_proxy = if options.proxy_redis {
+            Some(Proxy::start(&redis_addr()).await)
+        } else {
+            None
+        };
+
+        let db_host_port = match &db_proxy {
+            Some(proxy) => proxy.addr.to_string(),
+            None => format!("{}:{}", base.get_host(), base.get_port()),
+        };
+        let user = base.get_username();
+        let database_url = format!("postgres://{user}:postgres@{db_host_port}/{database}");
+        let redis_url = match &redis_proxy {
+            Some(proxy) => format!("redis://{}", proxy.addr),
+            None => redis_url(),
+        };
+        let redis_prefix = format!("test:{}:", uuid::Uuid::new_v4().simple());
+        let signer = TokenSigner::generate();
+        let mut env = Env::from_pairs([
+            ("DATABASE_URL", database_url),
+            ("REDIS_URL", redis_url),
+            ("HUIMIN_REDIS_PREFIX", redis_prefix.clone()),
+            ("HUIMIN_GRPC_ADDR", "127.0.0.1:0".to_owned()),
+            ("HUIMIN_ADMIN_ADDR", "127.0.0.1:0".to_owned()),
+            ("HUIMIN_PII_HMAC_KEY", random_key()),
+            ("HUIMIN_PII_ENCRYPTION_KEY", random_key()),
+            ("HUIMIN_TOKEN_SIGNING_KEY", B64.encode(signer.seed())),
+            ("HUIMIN_DB_MAX_CONNECTIONS", "5".to_owned()),
+        ]);
+        if let Some(grace) = options.shutdown_grace {
+            env.set("HUIMIN_SHUTDOWN_GRACE_SECS", grace.as_secs().to_string());
+        }
+        let app = App::build(&env, Services::All).await.expect("app builds");
+        let grpc_addr = app.grpc_addr();
+        let admin_addr = app.admin_addr();
+        let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
+        let server = tokio::spawn(app.run(async move {
+            let _ = shutdown_rx.await;
+        }));
+        let channel = Channel::from_shared(format!("http://{grpc_addr}"))
+            .expect("valid uri")
+            .connect_timeout(Duration::from_secs(5))
+            .connect()
+            .await
+            .expect("server accepts connections");
+        Self {
+            grpc_addr,
+            admin_addr,
+            channel,
+            signer,
+            database,
+            db_options,
+            redis_prefix,
+            db_proxy,
+            redis_proxy,
+            shutdown: Some(shutdown_tx),
+            server: Some(server),
+        }
+    }
+
+    pub fn identity(&self) -> IdentityServiceClient<Channel> {
+        IdentityServiceClient::new(self.channel.clone())
+    }
+
+    /// A token as identity would sign it, for callers that are not staff logins.
+    pub fn token(&self, role: Role, scope: Option<&str>) -> String {
+        self.signer
+            .issue(
+                &format!("test-{role}"),
+                role,
+                scope,
+                Duration::from_secs(600),
+            )
+            .0
+    }
+
+    /// A direct connection to this test's database, for arranging and checking.
+    pub async fn db(&self) -> PgConnection {
+        let mut conn = PgConnection::connect_with(&self.db_options)
+            .await
+            .expect("test database reachable");
+        conn.execute("SET search_path = identity")
+            .await
+            .expect("search_path");
+        conn
+    }
+
+    /// Sends the shutdown signal and returns the server's result.
+    pub fn begin_shutdown(&mut self) -> JoinHandle<anyhow::Result<()>> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.server.take().expect("server still running")
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.abort();
+        }
+        // Drop the database from a separate thread with its own runtime:
+        // Drop can't await, and the test's runtime may be shutting down.
+        let base = self.db_options.clone().database("postgres");
+        let name = self.database.clone();
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
+            if let Ok(runtime) = runtime {
+                runtime.block_on(async {
+                    if let Ok(mut conn) = PgConnection::connect_with(&base).await {
+                        let _ = conn
+                            .execute(
+                                format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str(),
+                            )
+                            .await;
+                    }
+                });
+            }
+        })
+        .join();
+    }
+}
+
+/// The template database for the current migrations, created once per
+/// migration set and shared by every test process (guarded by an advisory lock).
+async fn template_database(base: &PgConnectOptions) -> String {
+    let fingerprint = huimin_identity::MIGRATOR
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, m| {
+            m.checksum
+                .iter()
+                .fold(h, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
+        });
+    let name = format!("huimin_tpl_{fingerprint:016x}");
+    let mut admin = PgConnection::connect_with(&base.clone().database("postgres"))
+        .await
+        .expect("postgres reachable");
+    admin
+        .execute("SELECT pg_advisory_lock(4509230001)")
+        .await
+        .expect("advisory lock");
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(&name)
+            .fetch_one(&mut admin)
+            .await
+            .expect("query pg_database");
+    if !exists {
+        let building = format!("{name}_building");
+        admin
+            .execute(format!("DROP DATABASE IF EXISTS {building} WITH (FORCE)").as_str())
+            .await
+            .expect("drop");
+        admin
+            .execute(format!("CREATE DATABASE {building}").as_str())
+            .await
+            .expect("create template");
+        let pool = sqlx::PgPool::connect_with(
+            base.clone()
+                .database(&building)
+                .options([("search_path", "identity")]),
+        )
+        .await
+        .expect("template reachable");
+        huimin_kit::db::migrate(&pool, huimin_identity::SCHEMA, &huimin_identity::MIGRATOR)
+            .await
+            .expect("migrations apply");
+        pool.close().await;
+        admin
+            .execute(format!("ALTER DATABASE {building} RENAME TO {name}").as_str())
+            .await
+            .expect("rename template");
+    }
+    admin
+        .execute("SELECT pg_advisory_unlock(4509230001)")
+        .await
+        .expect("advisory unlock");
+    name
+}
+
+async fn create_from_template(base: &PgConnectOptions, database: &str, template: &str) {
+    let mut admin = PgConnection::connect_with(&base.clone().database("postgres"))
+        .await
+        .expect("postgres reachable");
+    // Concurrent clones of one template can collide; retry briefly.
+    for attempt in 0.. {
+        let result = admin
+            .execute(format!("CREATE DATABASE {database} TEMPLATE {template}").as_str())
+            .await;
+        match result {
+            Ok(_) => return,
+            Err(error) if attempt < 50 => {
+                let _ = error;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(error) => panic!("cannot clone template: {error}"),
+        }
+    }
+}
+
+/// A person of the synthetic test county.
+#[derive(Clone, Debug)]
+pub struct Resident {
+    pub household: String,
+    pub name: String,
+    pub id_number: IdNumber,
+    pub relation: String,
+    pub village: String,
+}
+
+/// A few residents with valid ID numbers; `n` makes them distinct per test.
+pub fn residents() -> Vec<Resident> {
+    let born = |y, m, d| chrono::NaiveDate::from_ymd_opt(y, m, d).expect("valid date");
+    let village = "450923106201";
+    vec![
+        Resident {
+            household: "H-0001".to_owned(),
+            name: "庞秀英".to_owned(),
+            id_number: IdNumber::from_parts("450923", born(1948, 3, 9), 222),
+            relation: "户主".to_owned(),
+            village: village.to_owned(),
+        },
+        Resident {
+            household: "H-0001".to_owned(),
+            name: "陈志强".to_owned(),
+            id_number: IdNumber::from_parts("450923", born(1972, 11, 30), 131),
+            relation: "子".to_owned(),
+            village: village.to_owned(),
+        },
+        Resident {
+            household: "H-0002".to_owned(),
+            name: "黄丽".to_owned(),
+            id_number: IdNumber::from_parts("450923", born(1985, 6, 1), 42),
+            relation: "户主".to_owned(),
+            village: "450923100201".to_owned(),
+        },
+    ]
+}
+
+/// A persons CSV as a department would send it.
+pub fn persons_csv(residents: &[Resident]) -> String {
+    let mut text = "户编号,姓名,身份证号,与户主关系,村代码\n".to_owned();
+    for r in residents {
+        text.push_str(&format!(
+            "{},{},{},{},{}\n",
+            r.household,
+            r.name,
+            r.id_number.expose(),
+            r.relation,
+            r.village
+        ));
+    }
+    text
+}
+
+/// Attaches a bearer token to a request message.
+pub fn authed<T>(message: T, token: &str) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("ascii token"),
+    );
+    request
+}
+
+/// Imports persons through the gRPC API as an admin.
+pub async fn import_persons(
+    app: &TestApp,
+    csv: &[u8],
+) -> Result<huimin_proto::identity::v1::ImportPersonsResponse, tonic::Status> {
+    use huimin_proto::identity::v1::ImportPersonsChunk;
+    let chunks: Vec<ImportPersonsChunk> = csv
+        .chunks(1024)
+        .enumerate()
+        .map(|(i, data)| ImportPersonsChunk {
+            file_name: if i == 0 {
+                "persons.csv".to_owned()
+            } else {
+                String::new()
+            },
+            data: data.to_vec(),
+        })
+        .collect();
+    let request = authed(tokio_stream::iter(chunks), &app.token(Role::Admin, None));
+    app.identity()
+        .import_persons(request)
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+/// Binds free TCP ports for a proxy.
+pub async fn local_listener() -> TcpListener {
+    TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a local port")
+}

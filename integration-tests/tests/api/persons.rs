@@ -1,0 +1,126 @@
+//! Divisions and the persons import: UTF-8 and GBK files, per-row reports,
+//! all-or-nothing.
+
+use huimin_proto::identity::v1::ListDivisionsRequest;
+use sqlx::Row as _;
+use tonic::Code;
+use tonic_types::StatusExt as _;
+
+use crate::helpers::{TestApp, import_persons, persons_csv, residents};
+
+async fn count(app: &TestApp, table: &str) -> i64 {
+    let mut db = app.db().await;
+    sqlx::query(&format!("SELECT count(*) FROM {table}"))
+        .fetch_one(&mut db)
+        .await
+        .unwrap()
+        .get(0)
+}
+
+#[tokio::test]
+async fn the_county_has_28_towns_and_358_villages() {
+    let app = TestApp::spawn().await;
+    let towns = app
+        .identity()
+        .list_divisions(ListDivisionsRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .divisions;
+    let mut villages = 0;
+    for town in &towns {
+        let request = ListDivisionsRequest {
+            parent_code: town.code.clone(),
+        };
+        villages += app
+            .identity()
+            .list_divisions(request)
+            .await
+            .unwrap()
+            .into_inner()
+            .divisions
+            .len();
+    }
+    assert_eq!(towns.len(), 28);
+    assert_eq!(towns[0].name, "博白镇");
+    assert_eq!(villages, 358);
+}
+
+#[tokio::test]
+async fn utf8_file_creates_persons_and_households() {
+    let app = TestApp::spawn().await;
+    let csv = persons_csv(&residents());
+
+    let summary = import_persons(&app, format!("\u{feff}{csv}").as_bytes())
+        .await
+        .unwrap();
+
+    assert_eq!(
+        (summary.persons, summary.households, summary.created),
+        (3, 2, 3)
+    );
+    assert_eq!(count(&app, "persons").await, 3);
+}
+
+#[tokio::test]
+async fn gbk_file_imports_with_names_intact() {
+    let app = TestApp::spawn().await;
+    let csv = persons_csv(&residents());
+    let (gbk, _, unmappable) = encoding_rs::GBK.encode(&csv);
+    assert!(!unmappable);
+
+    import_persons(&app, &gbk).await.unwrap();
+
+    let mut db = app.db().await;
+    let names: Vec<String> = sqlx::query_scalar("SELECT name FROM persons ORDER BY name")
+        .fetch_all(&mut db)
+        .await
+        .unwrap();
+    assert_eq!(names.len(), 3);
+    assert!(names.contains(&"庞秀英".to_owned()), "{names:?}");
+}
+
+#[tokio::test]
+async fn importing_the_same_file_again_updates_rather_than_duplicates() {
+    let app = TestApp::spawn().await;
+    let csv = persons_csv(&residents());
+    import_persons(&app, csv.as_bytes()).await.unwrap();
+
+    let again = import_persons(&app, csv.as_bytes()).await.unwrap();
+
+    assert_eq!((again.created, again.updated), (0, 3));
+    assert_eq!(count(&app, "persons").await, 3);
+}
+
+#[tokio::test]
+async fn bad_rows_are_reported_by_row_and_column_and_nothing_is_imported() {
+    let app = TestApp::spawn().await;
+    let mut csv = persons_csv(&residents());
+    csv.push_str("H-0003,刘大,450923199001011230,户主,450923100201\n"); // bad check digit, line 5
+    csv.push_str("H-0004,何小,110105194912310021,户主,999999999999\n"); // bad digit and village, line 6
+
+    let status = import_persons(&app, csv.as_bytes()).await.unwrap_err();
+
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(status.message().contains("3处错误"), "{}", status.message());
+    let fields: Vec<String> = status
+        .get_details_bad_request()
+        .unwrap()
+        .field_violations
+        .into_iter()
+        .map(|v| v.field)
+        .collect();
+    assert_eq!(fields, ["第5行/身份证号", "第6行/身份证号", "第6行/村代码"]);
+    assert_eq!(count(&app, "persons").await, 0);
+    assert_eq!(count(&app, "households").await, 0);
+}
+
+#[tokio::test]
+async fn a_file_in_neither_utf8_nor_gbk_is_refused() {
+    let app = TestApp::spawn().await;
+    let status = import_persons(&app, &[0xff, 0xfe, 0x00, 0x81, 0x30])
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(status.message().contains("编码"), "{}", status.message());
+}

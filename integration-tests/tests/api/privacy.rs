@@ -1,0 +1,86 @@
+//! Personal data never appears in clear in logs or outside identity's encrypted column.
+
+use huimin_kit::auth::Role;
+use huimin_proto::identity::v1::{
+    BindOpenIdRequest, LookupPersonRequest, lookup_person_request::Subject,
+};
+use sqlx::Row as _;
+
+use crate::helpers::{TestApp, authed, import_persons, logs, persons_csv, residents};
+
+#[tokio::test]
+async fn logs_never_contain_the_id_numbers_used() {
+    let app = TestApp::spawn().await;
+    let people = residents();
+    let gateway = app.token(Role::Gateway, None);
+    import_persons(&app, persons_csv(&people).as_bytes())
+        .await
+        .unwrap();
+    let mut bad_file = persons_csv(&people);
+    bad_file.push_str("H-9,王某,450923199001011230,户主,450923100201\n");
+    let _ = import_persons(&app, bad_file.as_bytes()).await.unwrap_err();
+    for (person, name) in [
+        (&people[0], people[0].name.as_str()),
+        (&people[1], "错误姓名"),
+    ] {
+        let request = BindOpenIdRequest {
+            openid: "oWx-privacy".into(),
+            id_number: person.id_number.expose().into(),
+            name: name.into(),
+        };
+        let _ = app.identity().bind_open_id(authed(request, &gateway)).await;
+    }
+    let lookup = LookupPersonRequest {
+        subject: Some(Subject::IdNumber(people[2].id_number.expose().into())),
+        reason: "隐私测试".into(),
+    };
+    app.identity()
+        .lookup_person(authed(lookup, &app.token(Role::Inspector, None)))
+        .await
+        .unwrap();
+
+    let text = logs().text();
+
+    assert!(text.contains("openid bound"), "logs were captured");
+    assert!(text.contains("persons imported"), "logs were captured");
+    for person in &people {
+        let id = person.id_number.expose();
+        assert!(!text.contains(id), "an ID number appears in the logs");
+        assert!(
+            !text.contains(&id[..17]),
+            "an ID number's digits appear in the logs"
+        );
+    }
+    assert!(
+        !text.contains("450923199001011230"),
+        "a rejected ID number appears in the logs"
+    );
+}
+
+#[tokio::test]
+async fn id_numbers_are_stored_only_encrypted() {
+    let app = TestApp::spawn().await;
+    let people = residents();
+    import_persons(&app, persons_csv(&people).as_bytes())
+        .await
+        .unwrap();
+
+    let mut db = app.db().await;
+    let rows = sqlx::query("SELECT row_to_json(p)::text FROM persons p")
+        .fetch_all(&mut db)
+        .await
+        .unwrap();
+    let dump: String = rows.iter().map(|r| r.get::<String, _>(0)).collect();
+
+    assert_eq!(rows.len(), 3);
+    for person in &people {
+        assert!(
+            !dump.contains(&person.id_number.expose()[..17]),
+            "clear ID number in the persons table"
+        );
+        assert!(
+            dump.contains(&person.id_number.masked()),
+            "the masked form is kept for display"
+        );
+    }
+}

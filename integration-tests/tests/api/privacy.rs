@@ -84,3 +84,32 @@ async fn id_numbers_are_stored_only_encrypted() {
         );
     }
 }
+
+#[tokio::test]
+async fn incoming_trace_context_is_joined_and_logged() {
+    let app = TestApp::spawn().await;
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let mut request = tonic::Request::new(huimin_proto::identity::v1::LoginRequest {
+        username: "tracer".into(),
+        password: "not the password".into(),
+    });
+    request.metadata_mut().insert(
+        "traceparent",
+        format!("00-{trace_id}-00f067aa0ba902b7-01")
+            .parse()
+            .unwrap(),
+    );
+
+    let _ = app.identity().login(request).await.unwrap_err();
+
+    let line = logs()
+        .text()
+        .lines()
+        .find(|l| l.contains("login refused"))
+        .map(str::to_owned)
+        .expect("the refusal is logged");
+    assert!(
+        line.contains(trace_id),
+        "log line carries the caller's trace id: {line}"
+    );
+}

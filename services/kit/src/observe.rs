@@ -9,6 +9,7 @@ use std::{
 };
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use opentelemetry::trace::TraceContextExt as _;
 use tower::{Layer, Service};
 use tracing::Instrument as _;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
@@ -83,9 +84,15 @@ where
             otel.kind = "server",
             rpc.method = %method,
             request_id = %request_id,
+            trace_id = tracing::field::Empty,
             grpc.code = tracing::field::Empty,
         );
         let _ = span.set_parent(extract_trace_context(request.headers()));
+        // The trace id in every log line of the request ties logs to traces.
+        let trace_id = span.context().span().span_context().trace_id();
+        if trace_id != opentelemetry::trace::TraceId::INVALID {
+            span.record("trace_id", tracing::field::display(trace_id));
+        }
         let started = Instant::now();
         let response = self.inner.call(request).instrument(span.clone());
         Box::pin(async move {
@@ -103,6 +110,7 @@ where
                 Err(_) => "TRANSPORT_ERROR",
             };
             span.record("grpc.code", code);
+            tracing::debug!(parent: &span, code, elapsed_ms = started.elapsed().as_millis() as u64, "request finished");
             metrics::counter!(REQUESTS, "method" => method.clone(), "code" => code).increment(1);
             metrics::histogram!(DURATION, "method" => method, "code" => code)
                 .record(started.elapsed().as_secs_f64());

@@ -199,6 +199,15 @@ impl TestApp {
         IdentityServiceClient::new(self.channel.clone())
     }
 
+    pub fn ledger(
+        &self,
+    ) -> huimin_proto::ledger::v1::ledger_service_client::LedgerServiceClient<Channel> {
+        huimin_proto::ledger::v1::ledger_service_client::LedgerServiceClient::new(
+            self.channel.clone(),
+        )
+        .max_decoding_message_size(64 * 1024 * 1024)
+    }
+
     /// A token as identity would sign it, for callers that are not staff logins.
     pub fn token(&self, role: Role, scope: Option<&str>) -> String {
         self.signer
@@ -213,10 +222,15 @@ impl TestApp {
 
     /// A direct connection to this test's database, for arranging and checking.
     pub async fn db(&self) -> PgConnection {
+        self.db_schema("identity").await
+    }
+
+    /// A direct connection seeing one service's schema.
+    pub async fn db_schema(&self, schema: &str) -> PgConnection {
         let mut conn = PgConnection::connect_with(&self.db_options)
             .await
             .expect("test database reachable");
-        conn.execute("SET search_path = identity")
+        conn.execute(format!("SET search_path = {schema}").as_str())
             .await
             .expect("search_path");
         conn
@@ -268,6 +282,7 @@ impl Drop for TestApp {
 async fn template_database(base: &PgConnectOptions) -> String {
     let fingerprint = huimin_identity::MIGRATOR
         .iter()
+        .chain(huimin_ledger::MIGRATOR.iter())
         .fold(0xcbf2_9ce4_8422_2325_u64, |h, m| {
             m.checksum
                 .iter()
@@ -306,7 +321,18 @@ async fn template_database(base: &PgConnectOptions) -> String {
         .expect("template reachable");
         huimin_kit::db::migrate(&pool, huimin_identity::SCHEMA, &huimin_identity::MIGRATOR)
             .await
-            .expect("migrations apply");
+            .expect("identity migrations apply");
+        pool.close().await;
+        let pool = sqlx::PgPool::connect_with(
+            base.clone()
+                .database(&building)
+                .options([("search_path", "ledger")]),
+        )
+        .await
+        .expect("template reachable");
+        huimin_kit::db::migrate(&pool, huimin_ledger::SCHEMA, &huimin_ledger::MIGRATOR)
+            .await
+            .expect("ledger migrations apply");
         pool.close().await;
         admin
             .execute(format!("ALTER DATABASE {building} RENAME TO {name}").as_str())

@@ -6,8 +6,12 @@
 mod helpers;
 mod proxy;
 
+mod rolls;
+
 mod bindings;
 mod health;
+mod ledger_import;
+mod ledger_lookup;
 mod persons;
 mod privacy;
 mod reflection;

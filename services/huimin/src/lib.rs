@@ -9,17 +9,29 @@ use std::{future::Future, net::SocketAddr, str::FromStr};
 
 use huimin_identity::{Identity, IdentityApi, IdentityConfig};
 use huimin_kit::{
-    auth::TokenVerifier,
+    auth::{Role, TokenVerifier},
     config::{ConfigError, Env, ServerConfig},
     server::{GrpcServer, Listeners},
 };
+use huimin_ledger::{Ledger, LedgerApi, LedgerConfig};
 
 /// Which services a process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Services {
     Identity,
+    Ledger,
     /// Every service (and later the gateway) in one process.
     All,
+}
+
+impl Services {
+    fn identity(self) -> bool {
+        matches!(self, Self::Identity | Self::All)
+    }
+
+    fn ledger(self) -> bool {
+        matches!(self, Self::Ledger | Self::All)
+    }
 }
 
 impl FromStr for Services {
@@ -27,13 +39,18 @@ impl FromStr for Services {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "identity" => Ok(Self::Identity),
+            "ledger" => Ok(Self::Ledger),
             "all" => Ok(Self::All),
             other => Err(format!(
-                "unknown service {other:?}; this build serves: identity, all"
+                "unknown service {other:?}; this build serves: identity, ledger, all"
             )),
         }
     }
 }
+
+/// How long a service token minted in-process (`serve all`) lives; the
+/// process mints a new one at every start.
+const IN_PROCESS_TOKEN_TTL: std::time::Duration = std::time::Duration::from_secs(365 * 24 * 3600);
 
 /// A process with its sockets bound and migrations applied, ready to serve.
 pub struct App {
@@ -71,23 +88,48 @@ impl App {
     /// Reads configuration, applies migrations and binds the sockets.
     pub async fn build(env: &Env, services: Services) -> anyhow::Result<Self> {
         let config = ServerConfig::from_env(env)?;
-        let mut server = GrpcServer::new();
-        let verifier = match services {
-            Services::Identity | Services::All => {
-                let identity_config = IdentityConfig::from_env(env)?;
-                let verifier = token_verifier(env, Some(&identity_config))?;
-                let identity = Identity::connect(identity_config)?;
-                identity.migrate().await?;
-                let pool = identity.pool.clone();
-                server = server.add_service(
-                    IdentityApi::new(identity).into_server(),
-                    pool,
-                    huimin_identity::api::policy(),
-                );
-                verifier
-            }
-        };
+        // Bound first: in `serve all`, ledger calls identity at this address.
         let listeners = Listeners::bind(&config).await?;
+        let mut server = GrpcServer::new();
+        let identity_config = if services.identity() {
+            Some(IdentityConfig::from_env(env)?)
+        } else {
+            None
+        };
+        let verifier = token_verifier(env, identity_config.as_ref())?;
+        let signer = identity_config.as_ref().map(|c| c.signer.clone());
+        if let Some(identity_config) = identity_config {
+            let identity = Identity::connect(identity_config)?;
+            identity.migrate().await?;
+            let pool = identity.pool.clone();
+            server = server.add_service(
+                IdentityApi::new(identity).into_server(),
+                pool,
+                huimin_identity::api::policy(),
+            );
+        }
+        if services.ledger() {
+            let mut ledger_config = LedgerConfig::from_env(env)?;
+            if services == Services::All {
+                ledger_config
+                    .identity_url
+                    .get_or_insert_with(|| format!("http://{}", listeners.grpc_addr()));
+            }
+            if ledger_config.service_token.is_none()
+                && let Some(signer) = &signer
+            {
+                let (token, _) = signer.issue("ledger", Role::Service, None, IN_PROCESS_TOKEN_TTL);
+                ledger_config.service_token = Some(token.into());
+            }
+            let ledger = Ledger::connect(ledger_config)?;
+            ledger.migrate().await?;
+            let pool = ledger.pool.clone();
+            server = server.add_service(
+                LedgerApi::new(ledger).into_server(),
+                pool,
+                huimin_ledger::api::policy(),
+            );
+        }
         Ok(Self {
             config,
             listeners,

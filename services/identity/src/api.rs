@@ -48,6 +48,7 @@ pub fn policy() -> Policy {
             Access::Roles(&[Role::Admin, Role::Inspector, Role::Auditor]),
         )
         .rule(service, "ImportPersons", Access::Roles(&[Role::Admin]))
+        .rule(service, "CheckPersons", Access::Roles(&[Role::Service]))
         .rule(
             service,
             "StreamPersonFacts",
@@ -72,7 +73,9 @@ impl IdentityApi {
     }
 
     pub fn into_server(self) -> IdentityServiceServer<Self> {
-        IdentityServiceServer::new(self).max_decoding_message_size(8 * 1024 * 1024)
+        IdentityServiceServer::new(self)
+            .max_decoding_message_size(16 * 1024 * 1024)
+            .max_encoding_message_size(16 * 1024 * 1024)
     }
 }
 
@@ -307,6 +310,44 @@ impl IdentityService for IdentityApi {
             created: summary.created,
             updated: summary.updated,
         }))
+    }
+
+    async fn check_persons(
+        &self,
+        request: Request<pb::CheckPersonsRequest>,
+    ) -> Result<Response<pb::CheckPersonsResponse>, Status> {
+        use crate::check::Check;
+        let claims: Vec<(String, String)> = request
+            .into_inner()
+            .claims
+            .into_iter()
+            .map(|c| (c.id_number, c.name))
+            .collect();
+        let checks = self.identity.check_persons(&claims).await?;
+        let checks = checks
+            .into_iter()
+            .map(|check| {
+                let (outcome, registered) = match check {
+                    Check::Match(r) => (pb::CheckOutcome::Match, Some(r)),
+                    Check::NameMismatch(r) => (pb::CheckOutcome::NameMismatch, Some(r)),
+                    Check::Unknown => (pb::CheckOutcome::Unknown, None),
+                    Check::InvalidIdNumber => (pb::CheckOutcome::InvalidIdNumber, None),
+                };
+                let mut answer = pb::PersonCheck {
+                    outcome: outcome as i32,
+                    ..Default::default()
+                };
+                if let Some(r) = registered {
+                    answer.person_key = r.person_key.to_hex();
+                    answer.household_code = r.household_code;
+                    answer.village_code = r.village_code;
+                    answer.id_number_masked = r.id_number_masked;
+                    answer.deceased = r.deceased;
+                }
+                answer
+            })
+            .collect();
+        Ok(Response::new(pb::CheckPersonsResponse { checks }))
     }
 
     type StreamPersonFactsStream = FactStream;

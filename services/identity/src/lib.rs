@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod bindings;
+pub mod check;
 pub mod config;
 pub mod error;
 pub mod import;

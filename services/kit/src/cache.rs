@@ -158,4 +158,55 @@ impl Cache {
             }
         }
     }
+
+    /// The current value of a cache generation counter. Entries keyed with it
+    /// are invalidated all at once by [`Cache::bump_generation`]. A missing
+    /// counter (Redis restarted or evicted it) starts from the clock, so it
+    /// can never come back to a value old entries were written under.
+    pub async fn generation(&self, name: &str) -> Option<u64> {
+        let mut conn = self.connection().await?;
+        let key = self.key(name);
+        let start = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(1);
+        let result = tokio::time::timeout(OP_TIMEOUT, async {
+            let _: Option<String> = redis::cmd("SET")
+                .arg(&key)
+                .arg(start)
+                .arg("NX")
+                .query_async(&mut conn)
+                .await?;
+            conn.get::<_, u64>(&key).await
+        })
+        .await;
+        match result {
+            Ok(Ok(generation)) => Some(generation),
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "redis generation read failed; bypassing the cache");
+                None
+            }
+            Err(_) => {
+                tracing::warn!("redis generation read timed out; bypassing the cache");
+                None
+            }
+        }
+    }
+
+    /// Moves a generation counter on, invalidating every entry keyed with
+    /// the old value; returns whether Redis confirmed it.
+    pub async fn bump_generation(&self, name: &str) -> bool {
+        let Some(mut conn) = self.connection().await else {
+            return false;
+        };
+        let key = self.key(name);
+        match tokio::time::timeout(OP_TIMEOUT, conn.incr::<_, _, u64>(&key, 1)).await {
+            Ok(Ok(_)) => true,
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "redis generation bump failed; entries expire by TTL");
+                false
+            }
+            Err(_) => {
+                tracing::warn!("redis generation bump timed out; entries expire by TTL");
+                false
+            }
+        }
+    }
 }

@@ -1,0 +1,29 @@
+//! ledger's configuration, read once from the environment.
+
+use huimin_kit::config::{ConfigError, DatabaseConfig, Env, RedisConfig};
+use secrecy::SecretString;
+
+#[derive(Debug)]
+pub struct LedgerConfig {
+    pub database: DatabaseConfig,
+    pub redis: RedisConfig,
+    /// Where identity answers, e.g. `http://identity:50051`. `serve all`
+    /// fills it with its own address when unset.
+    pub identity_url: Option<String>,
+    /// ledger's service token for calling identity. `serve all` mints one
+    /// when unset and it holds identity's signing key.
+    pub service_token: Option<SecretString>,
+}
+
+impl LedgerConfig {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            database: DatabaseConfig::from_env(env)?,
+            redis: RedisConfig::from_env(env)?,
+            identity_url: env.optional_str("HUIMIN_IDENTITY_URL"),
+            service_token: env
+                .optional_str("HUIMIN_SERVICE_TOKEN")
+                .map(SecretString::from),
+        })
+    }
+}

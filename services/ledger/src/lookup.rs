@@ -1,0 +1,367 @@
+//! Lookups: a person's or household's payments (real-name, authorized), a
+//! village's masked disclosure list (public) and totals (public). Payment
+//! pages and disclosure pages are cached under a generation counter that
+//! every import moves on.
+
+use std::time::Duration;
+
+use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD as B64};
+use chrono::{DateTime, Utc};
+use huimin_kit::{
+    auth::{Caller, Role},
+    pii::PersonKey,
+};
+use huimin_proto::identity::v1::ResolveOpenIdRequest;
+use serde::{Deserialize, Serialize};
+
+use crate::{Ledger, LedgerError, import::PAYMENTS_GENERATION};
+
+/// How long a cached page may live; also bounds staleness if an
+/// invalidation could not reach Redis.
+pub const CACHE_TTL: Duration = Duration::from_secs(120);
+const MAX_PAGE: u32 = 200;
+const DEFAULT_PAGE: u32 = 50;
+
+/// One payment as a lookup shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct PaymentView {
+    pub id: i64,
+    pub person_key: Vec<u8>,
+    pub name_masked: String,
+    pub id_masked: String,
+    pub household_code: String,
+    pub village_code: String,
+    pub program_code: String,
+    pub program_name: String,
+    pub period: String,
+    pub amount_fen: i64,
+    pub kind: String,
+    /// The reversal of a payment, or the payment a reversal cancels.
+    pub related_id: Option<i64>,
+    pub bank_masked: String,
+    pub roll_id: i64,
+    pub posted_at: DateTime<Utc>,
+}
+
+/// A page of payments and where the next one starts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentsPage {
+    pub payments: Vec<PaymentView>,
+    pub next_page_token: String,
+}
+
+/// A masked disclosure (公示) page of one village, program and period.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Disclosure {
+    pub program_name: String,
+    pub entries: Vec<DisclosureEntry>,
+    pub next_page_token: String,
+    pub total_persons: u64,
+    pub total_fen: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct DisclosureEntry {
+    pub id: i64,
+    pub name_masked: String,
+    pub id_masked: String,
+    pub household_code: String,
+    pub amount_fen: i64,
+}
+
+/// A row of totals.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Total {
+    pub key: String,
+    pub payments: i64,
+    pub persons: i64,
+    pub amount_fen: i64,
+}
+
+/// Whose payments to list.
+#[derive(Debug, Clone)]
+pub enum Subject {
+    Person(PersonKey),
+    Household(String),
+}
+
+/// Page tokens are opaque to callers: the last id seen, encoded.
+fn decode_token(token: &str) -> Result<i64, LedgerError> {
+    if token.is_empty() {
+        return Ok(i64::MAX);
+    }
+    B64.decode(token)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|s| s.strip_prefix("p:").and_then(|n| n.parse().ok()))
+        .ok_or_else(|| LedgerError::invalid("page_token", "分页标记无效"))
+}
+
+fn encode_token(last_id: i64) -> String {
+    B64.encode(format!("p:{last_id}"))
+}
+
+/// Trims the extra row fetched past the page and returns the token of the
+/// next page, empty when there is none.
+fn next_token<T>(rows: &mut Vec<T>, size: u32, id: impl Fn(&T) -> i64) -> String {
+    if rows.len() <= size as usize {
+        return String::new();
+    }
+    rows.truncate(size as usize);
+    rows.last()
+        .map(|last| encode_token(id(last)))
+        .unwrap_or_default()
+}
+
+pub fn page_size(requested: u32) -> u32 {
+    if requested == 0 {
+        DEFAULT_PAGE
+    } else {
+        requested.min(MAX_PAGE)
+    }
+}
+
+const PAYMENT_SELECT: &str =
+    "SELECT p.id, p.person_key, p.name_masked, p.id_masked, p.household_code, p.village_code,
+        p.program_code, g.name AS program_name, p.period, p.amount_fen, p.kind,
+        COALESCE(p.reverses, (SELECT r.id FROM payments r WHERE r.reverses = p.id)) AS related_id,
+        p.bank_masked, p.roll_id, p.posted_at
+    FROM payments p JOIN programs g ON g.code = p.program_code";
+
+impl Ledger {
+    /// Checks that `caller` may read `subject`'s payments: the gateway only
+    /// for an openid bound to that person or a member of that household,
+    /// staff within their scope.
+    pub async fn authorize(
+        &self,
+        caller: &Caller,
+        openid: &str,
+        subject: &Subject,
+    ) -> Result<(), LedgerError> {
+        match caller.role {
+            Role::Gateway => {
+                if openid.is_empty() {
+                    return Err(LedgerError::Forbidden("请先绑定本人身份信息"));
+                }
+                let bound = match self
+                    .identity
+                    .clone()
+                    .resolve_open_id(ResolveOpenIdRequest {
+                        openid: openid.to_owned(),
+                    })
+                    .await
+                {
+                    Ok(response) => response.into_inner().persons,
+                    Err(status) if status.code() == tonic::Code::NotFound => Vec::new(),
+                    Err(status) => return Err(LedgerError::IdentityUnavailable(status)),
+                };
+                let household = match subject {
+                    Subject::Person(key) => self.household_of(key).await?,
+                    Subject::Household(code) => Some(code.clone()),
+                };
+                let allowed = bound.iter().any(|p| {
+                    matches!(subject, Subject::Person(key) if p.person_key == key.to_hex())
+                        || household.as_deref().is_some_and(|h| h == p.household_code)
+                });
+                if allowed {
+                    Ok(())
+                } else {
+                    Err(LedgerError::Forbidden("只能查询本人或本户的补贴信息"))
+                }
+            }
+            Role::Town => {
+                let town: Option<String> = match subject {
+                    Subject::Person(key) => {
+                        sqlx::query_scalar("SELECT town_code FROM payments WHERE person_key = $1 ORDER BY id DESC LIMIT 1")
+                            .bind(key.as_bytes().as_slice())
+                            .fetch_optional(&self.pool)
+                            .await?
+                    }
+                    Subject::Household(code) => {
+                        sqlx::query_scalar("SELECT town_code FROM payments WHERE household_code = $1 ORDER BY id DESC LIMIT 1")
+                            .bind(code)
+                            .fetch_optional(&self.pool)
+                            .await?
+                    }
+                };
+                match town {
+                    Some(town) if !caller.covers_town(&town) => {
+                        Err(LedgerError::Forbidden("该人员不在您的管辖范围内"))
+                    }
+                    _ => Ok(()),
+                }
+            }
+            Role::Admin | Role::Inspector | Role::Department | Role::Auditor => Ok(()),
+            Role::Provincial | Role::Service => {
+                Err(LedgerError::Forbidden("当前角色无权执行此操作"))
+            }
+        }
+    }
+
+    async fn household_of(&self, key: &PersonKey) -> Result<Option<String>, LedgerError> {
+        Ok(sqlx::query_scalar(
+            "SELECT household_code FROM payments WHERE person_key = $1 ORDER BY id DESC LIMIT 1",
+        )
+        .bind(key.as_bytes().as_slice())
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// A page of payments, newest first; served from the cache when it can be.
+    #[tracing::instrument(skip_all)]
+    pub async fn payments(
+        &self,
+        subject: &Subject,
+        page_token: &str,
+        size: u32,
+    ) -> Result<PaymentsPage, LedgerError> {
+        let before = decode_token(page_token)?;
+        let size = page_size(size);
+        let generation = self.cache.generation(PAYMENTS_GENERATION).await;
+        let key = generation.map(|g| {
+            let who = match subject {
+                Subject::Person(key) => format!("person:{}", key.to_hex()),
+                Subject::Household(code) => format!("household:{code}"),
+            };
+            format!("ledger:g{g}:{who}:{before}:{size}")
+        });
+        if let Some(key) = &key
+            && let Some(page) = self.cache.get_json::<PaymentsPage>(key).await
+        {
+            return Ok(page);
+        }
+        let filter = match subject {
+            Subject::Person(_) => "p.person_key = $1",
+            Subject::Household(_) => "p.household_code = $1",
+        };
+        let sql =
+            format!("{PAYMENT_SELECT} WHERE {filter} AND p.id < $2 ORDER BY p.id DESC LIMIT $3");
+        let query = sqlx::query_as::<_, PaymentView>(&sql);
+        let query = match subject {
+            Subject::Person(key) => query.bind(key.as_bytes().to_vec()),
+            Subject::Household(code) => query.bind(code.clone()),
+        };
+        // One row more than the page tells whether another page follows.
+        let mut payments = query
+            .bind(before)
+            .bind(i64::from(size) + 1)
+            .fetch_all(&self.pool)
+            .await?;
+        let next_page_token = next_token(&mut payments, size, |p| p.id);
+        let page = PaymentsPage {
+            payments,
+            next_page_token,
+        };
+        if let Some(key) = &key {
+            self.cache.set_json(key, &page, CACHE_TTL).await;
+        }
+        Ok(page)
+    }
+
+    /// A village's masked disclosure list for one program and period.
+    #[tracing::instrument(skip_all)]
+    pub async fn disclosure(
+        &self,
+        village: &str,
+        program: &str,
+        period: &str,
+        page_token: &str,
+        size: u32,
+    ) -> Result<Disclosure, LedgerError> {
+        if village.len() != 12 || !village.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(LedgerError::invalid("village_code", "村代码应为12位数字"));
+        }
+        let after = match decode_token(page_token)? {
+            i64::MAX => 0,
+            id => id,
+        };
+        let size = page_size(size);
+        let programs = self.programs().await?;
+        let program = programs
+            .get(program)
+            .ok_or(LedgerError::NotFound("项目不存在"))?;
+        let period = crate::domain::Period::parse(program.kind()?, period)
+            .map_err(|e| LedgerError::invalid("period", e.message_zh()))?;
+        let generation = self.cache.generation(PAYMENTS_GENERATION).await;
+        let key = generation.map(|g| {
+            format!(
+                "ledger:g{g}:disclosure:{village}:{}:{}:{after}:{size}",
+                program.code,
+                period.text()
+            )
+        });
+        if let Some(key) = &key
+            && let Some(page) = self.cache.get_json::<Disclosure>(key).await
+        {
+            return Ok(page);
+        }
+        // Live payments only: a reversed payment and its reversal both drop out.
+        let live =
+            "p.village_code = $1 AND p.program_code = $2 AND p.period = $3 AND p.kind = 'payment'
+                    AND NOT EXISTS (SELECT 1 FROM payments r WHERE r.reverses = p.id)";
+        let mut entries: Vec<DisclosureEntry> = sqlx::query_as(&format!(
+            "SELECT p.id, p.name_masked, p.id_masked, p.household_code, p.amount_fen FROM payments p
+             WHERE {live} AND p.id > $4 ORDER BY p.id LIMIT $5"
+        ))
+        .bind(village)
+        .bind(&program.code)
+        .bind(period.text())
+        .bind(after)
+        .bind(i64::from(size) + 1)
+        .fetch_all(&self.pool)
+        .await?;
+        let (total_persons, total_fen): (i64, Option<i64>) = sqlx::query_as(&format!(
+            "SELECT count(DISTINCT p.person_key), sum(p.amount_fen)::bigint FROM payments p WHERE {live}"
+        ))
+        .bind(village)
+        .bind(&program.code)
+        .bind(period.text())
+        .fetch_one(&self.pool)
+        .await?;
+        let next_page_token = next_token(&mut entries, size, |e| e.id);
+        let page = Disclosure {
+            program_name: program.name.clone(),
+            entries,
+            next_page_token,
+            total_persons: u64::try_from(total_persons).unwrap_or(0),
+            total_fen: total_fen.unwrap_or(0),
+        };
+        if let Some(key) = &key {
+            self.cache.set_json(key, &page, CACHE_TTL).await;
+        }
+        Ok(page)
+    }
+
+    /// Totals of live money (payments net of reversals) grouped one way.
+    pub async fn totals(
+        &self,
+        group: &str,
+        town: Option<&str>,
+        village: Option<&str>,
+        program: Option<&str>,
+        year: Option<i32>,
+    ) -> Result<Vec<Total>, LedgerError> {
+        let key = match group {
+            "town" => "p.town_code",
+            "village" => "p.village_code",
+            "program" => "p.program_code",
+            "year" => "extract(year FROM p.period_start)::int::text",
+            _ => return Err(LedgerError::invalid("group_by", "请选择汇总方式")),
+        };
+        Ok(sqlx::query_as(&format!(
+            "SELECT {key} AS key, count(*) FILTER (WHERE p.kind = 'payment') AS payments,
+                    count(DISTINCT p.person_key) AS persons, sum(p.amount_fen)::bigint AS amount_fen
+             FROM payments p
+             WHERE ($1::text IS NULL OR p.town_code = $1) AND ($2::text IS NULL OR p.village_code = $2)
+               AND ($3::text IS NULL OR p.program_code = $3)
+               AND ($4::int IS NULL OR p.period_start >= make_date($4, 1, 1) AND p.period_start < make_date($4 + 1, 1, 1))
+             GROUP BY 1 ORDER BY 1"
+        ))
+        .bind(town)
+        .bind(village)
+        .bind(program)
+        .bind(year)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}

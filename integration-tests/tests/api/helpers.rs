@@ -123,10 +123,7 @@ impl TestApp {
 
     pub async fn spawn_with(options: Options) -> Self {
         let _ = logs();
-        let base = PgConnectOptions::from_str(&database_url()).expect("DATABASE_URL parses");
-        let template = template_database(&base).await;
-        let database = format!("huimin_t_{}", uuid::Uuid::new_v4().simple());
-        create_from_template(&base, &database, &template).await;
+        let (base, database) = fresh_database().await;
         let db_options = base.clone().database(&database);
 
         let db_proxy = if options.proxy_db {
@@ -255,26 +252,46 @@ impl Drop for TestApp {
         }
         // Drop the database from a separate thread with its own runtime:
         // Drop can't await, and the test's runtime may be shutting down.
-        let base = self.db_options.clone().database("postgres");
+        let base = self.db_options.clone();
         let name = self.database.clone();
         let _ = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build();
             if let Ok(runtime) = runtime {
-                runtime.block_on(async {
-                    if let Ok(mut conn) = PgConnection::connect_with(&base).await {
-                        let _ = conn
-                            .execute(
-                                format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str(),
-                            )
-                            .await;
-                    }
-                });
+                runtime.block_on(drop_database(&base, &name));
             }
         })
         .join();
     }
+}
+
+/// A new, migrated database of its own; returns the server's options and its name.
+pub async fn fresh_database() -> (PgConnectOptions, String) {
+    let base = PgConnectOptions::from_str(&database_url()).expect("DATABASE_URL parses");
+    let template = template_database(&base).await;
+    let database = format!("huimin_t_{}", uuid::Uuid::new_v4().simple());
+    create_from_template(&base, &database, &template).await;
+    (base, database)
+}
+
+/// Drops a test database, whoever is still connected.
+pub async fn drop_database(base: &PgConnectOptions, name: &str) {
+    if let Ok(mut conn) = PgConnection::connect_with(&base.clone().database("postgres")).await {
+        let _ = conn
+            .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+            .await;
+    }
+}
+
+/// Fresh random keys for a test deployment, as `huimin keys generate` makes them.
+pub fn random_keys() -> Vec<(&'static str, String)> {
+    let signer = TokenSigner::generate();
+    vec![
+        ("HUIMIN_PII_HMAC_KEY", random_key()),
+        ("HUIMIN_PII_ENCRYPTION_KEY", random_key()),
+        ("HUIMIN_TOKEN_SIGNING_KEY", B64.encode(signer.seed())),
+    ]
 }
 
 /// The template database for the current migrations, created once per

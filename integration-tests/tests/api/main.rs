@@ -10,6 +10,7 @@ mod rolls;
 
 mod bindings;
 mod health;
+mod ledger_crash;
 mod ledger_import;
 mod ledger_lookup;
 mod persons;

@@ -6,11 +6,13 @@ use std::{io::BufRead as _, path::PathBuf};
 use base64::{Engine as _, engine::general_purpose::STANDARD as B64};
 use clap::{Parser, Subcommand};
 use huimin_identity::{Identity, IdentityConfig, seed::Scale, staff::NewStaff};
+use huimin_kit::pii::mask_name;
 use huimin_kit::{
     auth::{Role, TokenSigner},
     config::{Env, TelemetryConfig},
     telemetry,
 };
+use huimin_ledger::{Ledger, synth::SeedPerson};
 
 use crate::{App, Services};
 
@@ -53,6 +55,11 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Service tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
     /// Import files.
     Import {
         #[command(subcommand)]
@@ -91,16 +98,71 @@ enum KeysCommand {
 enum ImportCommand {
     /// Import a persons CSV (UTF-8 or GBK): 户编号,姓名,身份证号,与户主关系,村代码.
     Persons { file: PathBuf },
+    /// Import a payment roll (CSV in UTF-8 or GBK, or XLSX) into a running
+    /// huimin, logged in as a staff member; the password is read from stdin.
+    Payments {
+        file: PathBuf,
+        /// The gRPC address of huimin (identity and ledger).
+        #[arg(
+            long,
+            env = "HUIMIN_SERVER_URL",
+            default_value = "http://127.0.0.1:50051"
+        )]
+        server: String,
+        #[arg(long)]
+        username: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Sign a service token (for HUIMIN_SERVICE_TOKEN or a provincial system)
+    /// with HUIMIN_TOKEN_SIGNING_KEY and print it.
+    Issue {
+        /// Who the token is for, e.g. ledger or gx-province.
+        #[arg(long)]
+        sub: String,
+        /// service (another huimin service), gateway or provincial.
+        #[arg(long)]
+        role: Role,
+        #[arg(long, default_value_t = 365)]
+        ttl_days: u64,
+    },
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let env = Env::from_process();
-    if let Command::Keys {
-        command: KeysCommand::Generate,
-    } = cli.command
-    {
-        print_new_keys();
-        return Ok(());
+    match &cli.command {
+        Command::Keys {
+            command: KeysCommand::Generate,
+        } => {
+            print_new_keys();
+            return Ok(());
+        }
+        Command::Token {
+            command:
+                TokenCommand::Issue {
+                    sub,
+                    role,
+                    ttl_days,
+                },
+        } => {
+            if !matches!(role, Role::Service | Role::Gateway | Role::Provincial) {
+                anyhow::bail!(
+                    "--role must be service, gateway or provincial; staff log in instead"
+                );
+            }
+            let signer = TokenSigner::from_seed(env.key32("HUIMIN_TOKEN_SIGNING_KEY")?);
+            let ttl = std::time::Duration::from_secs(ttl_days * 24 * 3600);
+            let (token, expires) = signer.issue(sub, *role, None, ttl);
+            eprintln!("token for {sub} ({role}), expires {expires}");
+            println!("{token}");
+            return Ok(());
+        }
+        _ => {}
     }
     let telemetry_config = TelemetryConfig::from_env(&env, "huimin")?;
     let _guard = match cli.command {
@@ -119,30 +181,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("migrations applied");
             Ok(())
         }
-        Command::Seed { scale, if_empty } => {
-            let identity = identity(&env)?;
-            identity.migrate().await?;
-            let today = chrono::Local::now().date_naive();
-            match identity.seed(scale, today).await? {
-                Some(report) => {
-                    println!(
-                        "seeded {} persons in {} households ({} facts) in {:.1}s",
-                        report.persons,
-                        report.households,
-                        report.facts,
-                        report.elapsed.as_secs_f64()
-                    );
-                    Ok(())
-                }
-                None if if_empty => {
-                    println!("database already has persons; nothing seeded");
-                    Ok(())
-                }
-                None => {
-                    anyhow::bail!("database already has persons; seed only fills an empty county")
-                }
-            }
-        }
+        Command::Seed { scale, if_empty } => seed(&env, scale, if_empty).await,
         Command::Staff {
             command:
                 StaffCommand::Add {
@@ -189,7 +228,36 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Keys { .. } => unreachable!("handled before telemetry starts"),
+        Command::Import {
+            command:
+                ImportCommand::Payments {
+                    file,
+                    server,
+                    username,
+                    password_stdin: _,
+                },
+        } => {
+            let mut password = String::new();
+            std::io::stdin().lock().read_line(&mut password)?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            let outcome =
+                crate::client::import_payments(&server, &username, password, &file).await?;
+            if outcome.created {
+                println!(
+                    "roll {} imported: {} payments, {} reversals, net {} fen",
+                    outcome.roll_id, outcome.payments, outcome.reversals, outcome.total_fen
+                );
+            } else {
+                println!(
+                    "this file was imported before as roll {}; nothing changed",
+                    outcome.roll_id
+                );
+            }
+            Ok(())
+        }
+        Command::Keys { .. } | Command::Token { .. } => {
+            unreachable!("handled before telemetry starts")
+        }
     }
 }
 
@@ -228,4 +296,88 @@ fn print_new_keys() {
         "HUIMIN_TOKEN_PUBLIC_KEY={}",
         B64.encode(signer.verifier().public_key())
     );
+}
+
+/// Seeds identity's persons and, in the same run, ledger's ten years of
+/// payments for exactly those persons.
+async fn seed(env: &Env, scale: Scale, if_empty: bool) -> anyhow::Result<()> {
+    let identity_config = IdentityConfig::from_env(env)?;
+    let signer = identity_config.signer.clone();
+    let identity = Identity::connect(identity_config)?;
+    identity.migrate().await?;
+    let ledger = Ledger::connect(crate::ledger_config(
+        env,
+        Some(&signer),
+        Some("http://127.0.0.1:50051".to_owned()),
+    )?)?;
+    ledger.migrate().await?;
+    let today = chrono::Local::now().date_naive();
+    let Some(report) = identity.seed(scale, today).await? else {
+        if if_empty {
+            println!("database already has persons; nothing seeded");
+            return Ok(());
+        }
+        anyhow::bail!("database already has persons; seed only fills an empty county");
+    };
+    println!(
+        "seeded {} persons in {} households ({} facts) in {:.1}s",
+        report.persons,
+        report.households,
+        report.facts,
+        report.elapsed.as_secs_f64()
+    );
+    // The same households again, now as ledger sees persons: by key, masked.
+    let villages = identity.villages().await?;
+    let keyer = &identity.pii.keyer;
+    let households = huimin_identity::synth::households(
+        &villages,
+        scale.persons(),
+        huimin_identity::seed::SEED,
+        today,
+    )
+    .map(|household| {
+        household
+            .members
+            .iter()
+            .map(|person| SeedPerson {
+                person_key: *keyer.key_of(&person.id_number).as_bytes(),
+                name_masked: mask_name(&person.name),
+                id_masked: person.id_number.masked(),
+                household_code: household.code.clone(),
+                village_code: household.village_code.clone(),
+                birth_date: person.id_number.birth_date(),
+                male: person.id_number.is_male(),
+                is_head: person.relation == huimin_identity::synth::Relation::Head,
+                deceased_since: person
+                    .facts
+                    .iter()
+                    .find(|f| f.kind == huimin_identity::synth::FactKind::Deceased)
+                    .map(|f| f.since),
+            })
+            .collect::<Vec<_>>()
+    });
+    match ledger
+        .seed_payments(households, report.persons, today)
+        .await?
+    {
+        Some(payments) => {
+            println!(
+                "seeded {} payments ({} yuan) in {:.1}s; planted irregularities:",
+                payments.payments,
+                payments.total_fen / 100,
+                payments.elapsed.as_secs_f64()
+            );
+            for (kind, person_key, program, period) in &payments.planted {
+                println!(
+                    "  {:<20} {} {} {}",
+                    kind.as_str(),
+                    huimin_kit::pii::PersonKey::from_bytes(*person_key).to_hex(),
+                    program,
+                    period
+                );
+            }
+        }
+        None => println!("ledger already has payments; none seeded"),
+    }
+    Ok(())
 }

@@ -3,13 +3,14 @@
 
 #![forbid(unsafe_code)]
 
+pub mod client;
 pub mod commands;
 
 use std::{future::Future, net::SocketAddr, str::FromStr};
 
 use huimin_identity::{Identity, IdentityApi, IdentityConfig};
 use huimin_kit::{
-    auth::{Role, TokenVerifier},
+    auth::{Role, TokenSigner, TokenVerifier},
     config::{ConfigError, Env, ServerConfig},
     server::{GrpcServer, Listeners},
 };
@@ -84,6 +85,27 @@ pub fn token_verifier(
     }
 }
 
+/// ledger's configuration, completed for a process that also runs identity:
+/// identity's address defaults to `identity_url` and the service token is
+/// minted with identity's signing key when none is configured.
+pub fn ledger_config(
+    env: &Env,
+    signer: Option<&TokenSigner>,
+    identity_url: Option<String>,
+) -> anyhow::Result<LedgerConfig> {
+    let mut config = LedgerConfig::from_env(env)?;
+    if config.identity_url.is_none() {
+        config.identity_url = identity_url;
+    }
+    if config.service_token.is_none()
+        && let Some(signer) = signer
+    {
+        let (token, _) = signer.issue("ledger", Role::Service, None, IN_PROCESS_TOKEN_TTL);
+        config.service_token = Some(token.into());
+    }
+    Ok(config)
+}
+
 impl App {
     /// Reads configuration, applies migrations and binds the sockets.
     pub async fn build(env: &Env, services: Services) -> anyhow::Result<Self> {
@@ -109,18 +131,12 @@ impl App {
             );
         }
         if services.ledger() {
-            let mut ledger_config = LedgerConfig::from_env(env)?;
-            if services == Services::All {
-                ledger_config
-                    .identity_url
-                    .get_or_insert_with(|| format!("http://{}", listeners.grpc_addr()));
-            }
-            if ledger_config.service_token.is_none()
-                && let Some(signer) = &signer
-            {
-                let (token, _) = signer.issue("ledger", Role::Service, None, IN_PROCESS_TOKEN_TTL);
-                ledger_config.service_token = Some(token.into());
-            }
+            let own_address = format!("http://{}", listeners.grpc_addr());
+            let ledger_config = ledger_config(
+                env,
+                signer.as_ref(),
+                (services == Services::All).then_some(own_address),
+            )?;
             let ledger = Ledger::connect(ledger_config)?;
             ledger.migrate().await?;
             let pool = ledger.pool.clone();

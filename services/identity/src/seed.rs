@@ -54,7 +54,7 @@ pub struct SeedReport {
 }
 
 /// The synthetic population is fixed by this seed, so every run makes the same county.
-const SEED: u64 = 450_923;
+pub const SEED: u64 = 450_923;
 /// Persons per COPY batch.
 const BATCH: usize = 20_000;
 
@@ -79,14 +79,7 @@ impl Identity {
         if existing > 0 {
             return Ok(None);
         }
-        let villages: Vec<Village> = sqlx::query_as::<_, (String, String)>(
-            "SELECT code, parent_code FROM divisions WHERE level = 'village' ORDER BY code",
-        )
-        .fetch_all(&mut *tx)
-        .await?
-        .into_iter()
-        .map(|(code, town_code)| Village { code, town_code })
-        .collect();
+        let villages = self.villages().await?;
 
         let target = scale.persons();
         let progress = ProgressBar::new(target as u64).with_style(
@@ -166,6 +159,20 @@ struct Batch {
     persons_csv: csv::Writer<Vec<u8>>,
     facts: csv::Writer<Vec<u8>>,
     persons: usize,
+}
+
+impl Identity {
+    /// Every village, in code order: the input of [`synth::households`].
+    pub async fn villages(&self) -> Result<Vec<Village>, IdentityError> {
+        Ok(sqlx::query_as::<_, (String, String)>(
+            "SELECT code, parent_code FROM divisions WHERE level = 'village' ORDER BY code",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(|(code, town_code)| Village { code, town_code })
+        .collect())
+    }
 }
 
 fn csv_writer() -> csv::Writer<Vec<u8>> {

@@ -13,6 +13,8 @@ pub mod import;
 pub mod lookup;
 pub mod programs;
 pub mod rollfile;
+pub mod seed;
+pub mod synth;
 
 use huimin_kit::{auth::BearerToken, cache::Cache};
 use huimin_proto::identity::v1::identity_service_client::IdentityServiceClient;

@@ -1,0 +1,89 @@
+//! Commands that talk to a running huimin over gRPC, as any client would:
+//! `huimin import payments` logs in as a staff member and streams the roll.
+
+use std::{path::Path, time::Duration};
+
+use huimin_kit::auth::BearerToken;
+use huimin_proto::{
+    identity::v1::{LoginRequest, identity_service_client::IdentityServiceClient},
+    ledger::v1::{ImportRollChunk, ImportRollResponse, ledger_service_client::LedgerServiceClient},
+};
+use indicatif::{ProgressBar, ProgressStyle};
+use tonic::transport::Channel;
+use tonic_types::StatusExt as _;
+
+const CHUNK: usize = 1024 * 1024;
+
+/// Logs in to `server` and imports the roll at `path`, showing upload progress on a terminal.
+pub async fn import_payments(
+    server: &str,
+    username: &str,
+    password: &str,
+    path: &Path,
+) -> anyhow::Result<ImportRollResponse> {
+    let bytes = tokio::fs::read(path)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    let channel = Channel::from_shared(server.to_owned())
+        .map_err(|_| anyhow::anyhow!("--server {server:?} is not a URL"))?
+        .connect_timeout(Duration::from_secs(5))
+        .connect()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot reach {server}: {e}"))?;
+    let token = IdentityServiceClient::new(channel.clone())
+        .login(LoginRequest {
+            username: username.to_owned(),
+            password: password.to_owned(),
+        })
+        .await
+        .map_err(describe)?
+        .into_inner()
+        .token;
+    let mut ledger = LedgerServiceClient::with_interceptor(channel, BearerToken::new(&token)?);
+
+    let progress = ProgressBar::new(bytes.len() as u64).with_style(
+        ProgressStyle::with_template(
+            "{spinner} uploading {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+        )
+        .expect("template is valid"),
+    );
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let chunks: Vec<ImportRollChunk> = bytes
+        .chunks(CHUNK)
+        .enumerate()
+        .map(|(i, data)| ImportRollChunk {
+            file_name: if i == 0 {
+                file_name.clone()
+            } else {
+                String::new()
+            },
+            data: data.to_vec(),
+        })
+        .collect();
+    let bar = progress.clone();
+    let stream = tokio_stream::StreamExt::map(tokio_stream::iter(chunks), move |chunk| {
+        bar.inc(chunk.data.len() as u64);
+        if bar.position() == bar.length().unwrap_or(0) {
+            bar.set_message("checking");
+        }
+        chunk
+    });
+    let outcome = ledger.import_roll(stream).await;
+    progress.finish_and_clear();
+    outcome.map(tonic::Response::into_inner).map_err(describe)
+}
+
+/// A status as a person at a terminal should read it: the message, then
+/// every field violation on its own line.
+fn describe(status: tonic::Status) -> anyhow::Error {
+    let mut text = status.message().to_owned();
+    if let Some(bad) = status.get_details_bad_request() {
+        for v in bad.field_violations {
+            text.push_str(&format!("\n  {}: {}", v.field, v.description));
+        }
+    }
+    anyhow::anyhow!(text)
+}

@@ -33,6 +33,8 @@ pub struct TestApp {
     pub database: String,
     pub db_options: PgConnectOptions,
     pub redis_prefix: String,
+    /// Where whistle keeps this test's photos.
+    pub attachments_dir: std::path::PathBuf,
     /// Present when the app reaches PostgreSQL through a proxy the test controls.
     pub db_proxy: Option<Proxy>,
     /// Present when the app reaches Redis through a proxy the test controls.
@@ -150,6 +152,10 @@ impl TestApp {
         };
         let redis_prefix = format!("test:{}:", uuid::Uuid::new_v4().simple());
         let signer = TokenSigner::generate();
+        let attachments_dir = std::env::temp_dir().join(format!(
+            "huimin-attachments-{}",
+            uuid::Uuid::new_v4().simple()
+        ));
         let mut env = Env::from_pairs([
             ("DATABASE_URL", database_url),
             ("REDIS_URL", redis_url),
@@ -160,6 +166,10 @@ impl TestApp {
             ("HUIMIN_PII_ENCRYPTION_KEY", random_key()),
             ("HUIMIN_TOKEN_SIGNING_KEY", B64.encode(signer.seed())),
             ("HUIMIN_DB_MAX_CONNECTIONS", "5".to_owned()),
+            (
+                "HUIMIN_ATTACHMENTS_DIR",
+                attachments_dir.to_string_lossy().into_owned(),
+            ),
         ]);
         if let Some(grace) = options.shutdown_grace {
             env.set("HUIMIN_SHUTDOWN_GRACE_SECS", grace.as_secs().to_string());
@@ -185,6 +195,7 @@ impl TestApp {
             database,
             db_options,
             redis_prefix,
+            attachments_dir,
             db_proxy,
             redis_proxy,
             shutdown: Some(shutdown_tx),
@@ -196,10 +207,29 @@ impl TestApp {
         IdentityServiceClient::new(self.channel.clone())
     }
 
+    pub fn whistle(
+        &self,
+    ) -> huimin_proto::whistle::v1::whistle_service_client::WhistleServiceClient<Channel> {
+        huimin_proto::whistle::v1::whistle_service_client::WhistleServiceClient::new(
+            self.channel.clone(),
+        )
+        .max_decoding_message_size(128 * 1024 * 1024)
+        .max_encoding_message_size(128 * 1024 * 1024)
+    }
+
     pub fn ledger(
         &self,
     ) -> huimin_proto::ledger::v1::ledger_service_client::LedgerServiceClient<Channel> {
         huimin_proto::ledger::v1::ledger_service_client::LedgerServiceClient::new(
+            self.channel.clone(),
+        )
+        .max_decoding_message_size(64 * 1024 * 1024)
+    }
+
+    pub fn registry(
+        &self,
+    ) -> huimin_proto::registry::v1::registry_service_client::RegistryServiceClient<Channel> {
+        huimin_proto::registry::v1::registry_service_client::RegistryServiceClient::new(
             self.channel.clone(),
         )
         .max_decoding_message_size(64 * 1024 * 1024)
@@ -250,6 +280,7 @@ impl Drop for TestApp {
         if let Some(server) = self.server.take() {
             server.abort();
         }
+        let _ = std::fs::remove_dir_all(&self.attachments_dir);
         // Drop the database from a separate thread with its own runtime:
         // Drop can't await, and the test's runtime may be shutting down.
         let base = self.db_options.clone();
@@ -294,12 +325,17 @@ pub fn random_keys() -> Vec<(&'static str, String)> {
     ]
 }
 
+/// Every service's schema and migrations, as `huimin migrate` applies them.
+fn schemas() -> &'static [(&'static str, &'static sqlx::migrate::Migrator)] {
+    &huimin::SCHEMAS
+}
+
 /// The template database for the current migrations, created once per
 /// migration set and shared by every test process (guarded by an advisory lock).
 async fn template_database(base: &PgConnectOptions) -> String {
-    let fingerprint = huimin_identity::MIGRATOR
+    let fingerprint = schemas()
         .iter()
-        .chain(huimin_ledger::MIGRATOR.iter())
+        .flat_map(|(_, migrator)| migrator.iter())
         .fold(0xcbf2_9ce4_8422_2325_u64, |h, m| {
             m.checksum
                 .iter()
@@ -329,28 +365,19 @@ async fn template_database(base: &PgConnectOptions) -> String {
             .execute(format!("CREATE DATABASE {building}").as_str())
             .await
             .expect("create template");
-        let pool = sqlx::PgPool::connect_with(
-            base.clone()
-                .database(&building)
-                .options([("search_path", "identity")]),
-        )
-        .await
-        .expect("template reachable");
-        huimin_kit::db::migrate(&pool, huimin_identity::SCHEMA, &huimin_identity::MIGRATOR)
+        for (schema, migrator) in schemas() {
+            let pool = sqlx::PgPool::connect_with(
+                base.clone()
+                    .database(&building)
+                    .options([("search_path", *schema)]),
+            )
             .await
-            .expect("identity migrations apply");
-        pool.close().await;
-        let pool = sqlx::PgPool::connect_with(
-            base.clone()
-                .database(&building)
-                .options([("search_path", "ledger")]),
-        )
-        .await
-        .expect("template reachable");
-        huimin_kit::db::migrate(&pool, huimin_ledger::SCHEMA, &huimin_ledger::MIGRATOR)
-            .await
-            .expect("ledger migrations apply");
-        pool.close().await;
+            .expect("template reachable");
+            huimin_kit::db::migrate(&pool, schema, migrator)
+                .await
+                .expect("migrations apply");
+            pool.close().await;
+        }
         admin
             .execute(format!("ALTER DATABASE {building} RENAME TO {name}").as_str())
             .await

@@ -20,7 +20,7 @@ use crate::{
 
 /// The `huimin` binary, built if needed (nextest builds test targets, not
 /// other packages' binaries).
-fn huimin_binary() -> PathBuf {
+pub fn huimin_binary() -> PathBuf {
     let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let status = Command::new(cargo)

@@ -6,6 +6,7 @@
 mod helpers;
 mod proxy;
 
+mod reports;
 mod rolls;
 
 mod bindings;
@@ -16,4 +17,8 @@ mod ledger_lookup;
 mod persons;
 mod privacy;
 mod reflection;
+mod registry;
+mod registry_public;
 mod staff;
+mod whistle_submit;
+mod whistle_workflow;

@@ -55,6 +55,11 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// The reports' audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Service tokens.
     Token {
         #[command(subcommand)]
@@ -118,6 +123,13 @@ enum ImportCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Recompute the hash chain of the audit trail; exits 1 and names the
+    /// first altered or missing entry if it is broken.
+    Verify,
+}
+
+#[derive(Debug, Subcommand)]
 enum TokenCommand {
     /// Sign a service token (for HUIMIN_SERVICE_TOKEN or a provincial system)
     /// with HUIMIN_TOKEN_SIGNING_KEY and print it.
@@ -177,8 +189,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             app.run(huimin_kit::shutdown::signal()).await
         }
         Command::Migrate => {
-            identity(&env)?.migrate().await?;
-            println!("migrations applied");
+            crate::migrate_all(&huimin_kit::config::DatabaseConfig::from_env(&env)?).await?;
+            println!(
+                "migrations applied: {}",
+                crate::SCHEMAS.map(|(schema, _)| schema).join(", ")
+            );
             Ok(())
         }
         Command::Seed { scale, if_empty } => seed(&env, scale, if_empty).await,
@@ -254,6 +269,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 );
             }
             Ok(())
+        }
+        Command::Audit {
+            command: AuditCommand::Verify,
+        } => {
+            let whistle =
+                huimin_whistle::Whistle::connect(huimin_whistle::WhistleConfig::from_env(&env)?)?;
+            whistle.migrate().await?;
+            match huimin_whistle::audit::verify(&whistle.pool)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+            {
+                Ok(entries) => {
+                    println!("audit chain intact: {entries} entries");
+                    Ok(())
+                }
+                Err(broken) => anyhow::bail!("{broken}"),
+            }
         }
         Command::Keys { .. } | Command::Token { .. } => {
             unreachable!("handled before telemetry starts")

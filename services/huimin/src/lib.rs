@@ -15,12 +15,16 @@ use huimin_kit::{
     server::{GrpcServer, Listeners},
 };
 use huimin_ledger::{Ledger, LedgerApi, LedgerConfig};
+use huimin_registry::{Registry, RegistryApi, RegistryConfig};
+use huimin_whistle::{Whistle, WhistleApi, WhistleConfig};
 
 /// Which services a process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Services {
     Identity,
     Ledger,
+    Registry,
+    Whistle,
     /// Every service (and later the gateway) in one process.
     All,
 }
@@ -33,6 +37,14 @@ impl Services {
     fn ledger(self) -> bool {
         matches!(self, Self::Ledger | Self::All)
     }
+
+    fn registry(self) -> bool {
+        matches!(self, Self::Registry | Self::All)
+    }
+
+    fn whistle(self) -> bool {
+        matches!(self, Self::Whistle | Self::All)
+    }
 }
 
 impl FromStr for Services {
@@ -41,12 +53,32 @@ impl FromStr for Services {
         match s {
             "identity" => Ok(Self::Identity),
             "ledger" => Ok(Self::Ledger),
+            "registry" => Ok(Self::Registry),
+            "whistle" => Ok(Self::Whistle),
             "all" => Ok(Self::All),
             other => Err(format!(
-                "unknown service {other:?}; this build serves: identity, ledger, all"
+                "unknown service {other:?}; this build serves: identity, ledger, registry, whistle, all"
             )),
         }
     }
+}
+
+/// Every service's PostgreSQL schema and embedded migrations.
+pub static SCHEMAS: [(&str, &sqlx::migrate::Migrator); 4] = [
+    (huimin_identity::SCHEMA, &huimin_identity::MIGRATOR),
+    (huimin_ledger::SCHEMA, &huimin_ledger::MIGRATOR),
+    (huimin_registry::SCHEMA, &huimin_registry::MIGRATOR),
+    (huimin_whistle::SCHEMA, &huimin_whistle::MIGRATOR),
+];
+
+/// Applies every service's migrations, each in its own schema.
+pub async fn migrate_all(database: &huimin_kit::config::DatabaseConfig) -> anyhow::Result<()> {
+    for (schema, migrator) in &SCHEMAS {
+        let pool = huimin_kit::db::pool(database, schema)?;
+        huimin_kit::db::migrate(&pool, schema, migrator).await?;
+        pool.close().await;
+    }
+    Ok(())
 }
 
 /// How long a service token minted in-process (`serve all`) lives; the
@@ -144,6 +176,40 @@ impl App {
                 LedgerApi::new(ledger).into_server(),
                 pool,
                 huimin_ledger::api::policy(),
+            );
+        }
+        if services.registry() {
+            let mut registry_config = RegistryConfig::from_env(env)?;
+            if services == Services::All && registry_config.identity_url.is_none() {
+                registry_config.identity_url = Some(format!("http://{}", listeners.grpc_addr()));
+            }
+            let registry = Registry::connect(registry_config)?;
+            registry.migrate().await?;
+            let pool = registry.pool.clone();
+            server = server.add_service(
+                RegistryApi::new(registry).into_server(),
+                pool,
+                huimin_registry::api::policy(),
+            );
+        }
+        if services.whistle() {
+            let mut whistle_config = WhistleConfig::from_env(env)?;
+            if services == Services::All && whistle_config.ledger_url.is_none() {
+                whistle_config.ledger_url = Some(format!("http://{}", listeners.grpc_addr()));
+            }
+            if whistle_config.service_token.is_none()
+                && let Some(signer) = &signer
+            {
+                let (token, _) = signer.issue("whistle", Role::Service, None, IN_PROCESS_TOKEN_TTL);
+                whistle_config.service_token = Some(token.into());
+            }
+            let whistle = Whistle::connect(whistle_config)?;
+            whistle.migrate().await?;
+            let pool = whistle.pool.clone();
+            server = server.add_service(
+                WhistleApi::new(whistle).into_server(),
+                pool,
+                huimin_whistle::api::policy(),
             );
         }
         Ok(Self {

@@ -1,6 +1,6 @@
 //! The runtime every huimin service shares: configuration, telemetry, the gRPC
 //! server bootstrap, PostgreSQL and Redis helpers, authentication, error
-//! mapping and personal-data protection.
+//! mapping, personal-data protection, money in fen and uploaded tables.
 
 #![forbid(unsafe_code)]
 
@@ -9,9 +9,12 @@ pub mod auth;
 pub mod cache;
 pub mod config;
 pub mod db;
+pub mod money;
 pub mod observe;
+pub mod outbox;
 pub mod pii;
 pub mod server;
 pub mod shutdown;
 pub mod status;
+pub mod table;
 pub mod telemetry;

@@ -37,6 +37,8 @@ pub fn policy() -> Policy {
         Role::Department,
         Role::Town,
         Role::Auditor,
+        // whistle, attaching a subject's payments for the staff who read a report.
+        Role::Service,
     ];
     Policy::new()
         .rule(service, "ListPrograms", Access::Public)
@@ -351,10 +353,11 @@ impl LedgerService for LedgerApi {
         request: Request<common::WatchEventsRequest>,
     ) -> Result<Response<Self::WatchEventsStream>, Status> {
         let request = request.into_inner();
-        let events = crate::events::watch(
+        let events = huimin_kit::outbox::watch(
             self.ledger.pool.clone(),
             request.after_cursor.max(0),
             request.kinds,
+            |error| Status::from(LedgerError::from(error)),
         );
         Ok(Response::new(Box::pin(ReceiverStream::new(events))))
     }

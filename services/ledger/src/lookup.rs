@@ -191,10 +191,10 @@ impl Ledger {
                     _ => Ok(()),
                 }
             }
-            Role::Admin | Role::Inspector | Role::Department | Role::Auditor => Ok(()),
-            Role::Provincial | Role::Service => {
-                Err(LedgerError::Forbidden("当前角色无权执行此操作"))
+            Role::Admin | Role::Inspector | Role::Department | Role::Auditor | Role::Service => {
+                Ok(())
             }
+            Role::Provincial => Err(LedgerError::Forbidden("当前角色无权执行此操作")),
         }
     }
 

@@ -2,11 +2,13 @@
 //! text rows, with every problem named by spreadsheet row and column. Checking the values
 //! is the caller's job ([`crate::domain`]); this module only gets the text out faithfully.
 //!
-//! XLSX parsing is CPU work: call [`read_roll`] from `spawn_blocking`.
+//! The file itself (encodings, XLSX, line numbers) is read by [`huimin_kit::table`];
+//! this module maps its columns to a roll's fields. XLSX parsing is CPU work: call
+//! [`read_roll`] from `spawn_blocking`.
 
-use std::io::Cursor;
+use huimin_kit::table::{Cell as Data, Problems, amount_text, normalise_header, plain_text};
 
-use calamine::{Data, Reader, Xlsx, open_workbook_from_rs};
+pub use huimin_kit::table::FileProblem;
 
 /// The columns of a roll, by their Chinese headers. Problems name columns by these.
 pub mod column {
@@ -18,14 +20,8 @@ pub mod column {
     pub const AMOUNT: &str = "金额";
     pub const BANK_ACCOUNT: &str = "银行账号";
     pub const KIND: &str = "类型";
-    /// A problem with the whole file rather than a cell.
-    pub const FILE: &str = "文件";
-    /// A problem with a whole row.
-    pub const ROW: &str = "整行";
+    pub use huimin_kit::table::{FILE, ROW};
 }
-
-/// At most this many problems are listed; the rest are counted in a last line.
-const MAX_REPORTED: usize = 200;
 
 /// One data row of a roll, cells as trimmed text; absent optional columns are empty.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -40,31 +36,6 @@ pub struct RawRow {
     pub amount: String,
     pub bank_account: String,
     pub kind: String,
-}
-
-/// Something wrong with the file, for county staff to fix.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FileProblem {
-    /// The row number a spreadsheet shows; 0 for the file as a whole.
-    pub line: usize,
-    /// The column's Chinese header (see [`column`]), or `文件` / `整行`.
-    pub column: String,
-    /// What is wrong, in Simplified Chinese. Never repeats a cell's content.
-    pub message: String,
-}
-
-impl FileProblem {
-    fn new(line: usize, column: &str, message: impl Into<String>) -> FileProblem {
-        FileProblem {
-            line,
-            column: column.to_owned(),
-            message: message.into(),
-        }
-    }
-
-    fn file(message: impl Into<String>) -> Vec<FileProblem> {
-        vec![FileProblem::new(0, column::FILE, message)]
-    }
 }
 
 /// The fields of [`RawRow`] a column can fill.
@@ -102,18 +73,6 @@ const FIELDS: [(Field, &str, bool, &[&str]); 8] = [
     ),
     (Field::Kind, column::KIND, false, &[]),
 ];
-
-/// A header as compared: no spaces, no required-column star, and no unit in brackets, so
-/// `金额（元）`, `金额(元)` and `* 金额` all read `金额`.
-fn normalise_header(header: &str) -> String {
-    let compact: String = header.chars().filter(|c| !c.is_whitespace()).collect();
-    let compact = compact.trim_start_matches(['*', '＊']);
-    let compact = compact
-        .strip_suffix("（元）")
-        .or_else(|| compact.strip_suffix("(元)"))
-        .unwrap_or(compact);
-    compact.to_owned()
-}
 
 fn field_of(header: &str) -> Option<Field> {
     let header = normalise_header(header);
@@ -175,38 +134,6 @@ impl Columns {
     }
 }
 
-/// Collects problems, keeping the first [`MAX_REPORTED`] and counting the rest.
-#[derive(Default)]
-struct Problems {
-    listed: Vec<FileProblem>,
-    total: usize,
-}
-
-impl Problems {
-    fn add(&mut self, line: usize, column: &str, message: impl Into<String>) {
-        self.total += 1;
-        if self.listed.len() < MAX_REPORTED {
-            self.listed.push(FileProblem::new(line, column, message));
-        }
-    }
-
-    fn into_result<T>(self, value: T) -> Result<T, Vec<FileProblem>> {
-        if self.total == 0 {
-            return Ok(value);
-        }
-        let mut listed = self.listed;
-        if self.total > listed.len() {
-            let more = self.total - listed.len();
-            listed.push(FileProblem::new(
-                0,
-                column::FILE,
-                format!("另有{more}处问题未列出"),
-            ));
-        }
-        Err(listed)
-    }
-}
-
 fn set(row: &mut RawRow, field: Field, value: String) {
     let slot = match field {
         Field::Name => &mut row.name,
@@ -224,195 +151,32 @@ fn set(row: &mut RawRow, field: Field, value: String) {
 /// Reads a roll file: XLSX if it is a ZIP archive, CSV otherwise. Returns every data row
 /// (blank rows skipped), or every problem that stops the file from being read.
 pub fn read_roll(file_name: &str, bytes: &[u8]) -> Result<Vec<RawRow>, Vec<FileProblem>> {
-    let lower_name = file_name.trim().to_lowercase();
-    let rows = if bytes.starts_with(b"\xD0\xCF\x11\xE0") || lower_name.ends_with(".xls") {
-        // The old binary format, or (as some systems export) an HTML page named .xls.
-        return Err(FileProblem::file("不支持 .xls，请另存为 .xlsx 或 CSV"));
-    } else if bytes.starts_with(b"PK\x03\x04") {
-        read_xlsx(bytes)?
-    } else if lower_name.ends_with(".xlsx") {
-        return Err(FileProblem::file(
-            "文件不是有效的 .xlsx 文件，请在 Excel 中重新另存为 .xlsx 或 CSV",
-        ));
-    } else {
-        read_csv(bytes)?
-    };
-    if rows.is_empty() {
-        return Err(FileProblem::file("文件中没有数据行"));
-    }
-    Ok(rows)
-}
-
-// ---------------------------------------------------------------------------------------
-// CSV
-// ---------------------------------------------------------------------------------------
-
-/// Decodes CSV text: UTF-8 (with or without BOM), else GB18030, which covers GBK and
-/// GB2312 — what Excel on a Chinese Windows saves as "CSV".
-fn decode_text(bytes: &[u8]) -> Result<String, Vec<FileProblem>> {
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    if let Ok(text) = std::str::from_utf8(bytes) {
-        return Ok(text.to_owned());
-    }
-    // No BOM sniffing: a UTF-16 file (Excel "Unicode text") is refused rather than decoded
-    // and then half-read as comma-separated text.
-    let (text, had_errors) = encoding_rs::GB18030.decode_without_bom_handling(bytes);
-    if had_errors {
-        return Err(FileProblem::file(
-            "文件编码无法识别，请使用 UTF-8 或 GBK 编码的 CSV，或 XLSX",
-        ));
-    }
-    Ok(text.into_owned())
-}
-
-fn read_csv(bytes: &[u8]) -> Result<Vec<RawRow>, Vec<FileProblem>> {
-    let text = decode_text(bytes)?;
-    // The header is read as an ordinary record so that leading blank lines and line
-    // numbers work the same way as for XLSX.
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(text.as_bytes());
-    let mut columns: Option<Columns> = None;
+    let table = huimin_kit::table::read_table(file_name, bytes)?;
+    let columns = Columns::from_header(&table.headers, table.header_line)?;
     let mut problems = Problems::default();
-    let mut rows = Vec::new();
-    let mut lines = LineCounter::new(&text);
-    for record in reader.records() {
-        let record = match record {
-            Ok(record) => record,
-            Err(error) => {
-                let line = error.position().map_or(0, |p| lines.line_at(p.byte()));
-                problems.add(line, column::ROW, "无法解析该行");
-                continue;
-            }
-        };
-        let line = record.position().map_or(0, |p| lines.line_at(p.byte()));
-        let cells: Vec<String> = record.iter().map(|cell| cell.trim().to_owned()).collect();
-        if cells.iter().all(String::is_empty) {
-            continue;
-        }
-        let Some(columns) = &columns else {
-            columns = Some(Columns::from_header(&cells, line)?);
-            continue;
-        };
+    let mut rows = Vec::with_capacity(table.rows.len());
+    for cells in table.rows {
+        let line = cells.line;
         let mut row = RawRow {
             line,
             ..RawRow::default()
         };
-        for (index, cell) in cells.into_iter().enumerate() {
-            if let Some(field) = columns.field_at(index) {
-                set(&mut row, field, cell);
-            }
-        }
-        rows.push(row);
-    }
-    if columns.is_none() {
-        return Err(FileProblem::file("文件是空的，没有表头"));
-    }
-    problems.into_result(rows)
-}
-
-/// Turns a record's byte offset into the spreadsheet row it starts on.
-///
-/// csv's own line count is not used: with CRLF endings a record's position is taken
-/// before the previous record's `\n` is consumed, so every row would be one line early.
-/// Blank lines, which csv skips, still count, as they do in a spreadsheet.
-struct LineCounter<'a> {
-    text: &'a [u8],
-    scanned: usize,
-    newlines: usize,
-}
-
-impl<'a> LineCounter<'a> {
-    fn new(text: &'a str) -> LineCounter<'a> {
-        LineCounter {
-            text: text.as_bytes(),
-            scanned: 0,
-            newlines: 0,
-        }
-    }
-
-    /// The 1-based line of the record at `byte`; offsets must not decrease.
-    fn line_at(&mut self, byte: u64) -> usize {
-        let mut start = usize::try_from(byte).map_or(self.text.len(), |b| b.min(self.text.len()));
-        // Line ends left over from the previous record (and skipped blank lines) are not
-        // part of this one.
-        while matches!(self.text.get(start), Some(b'\r' | b'\n')) {
-            start += 1;
-        }
-        let start = start.max(self.scanned);
-        self.newlines += self.text[self.scanned..start]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count();
-        self.scanned = start;
-        self.newlines + 1
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// XLSX
-// ---------------------------------------------------------------------------------------
-
-fn read_xlsx(bytes: &[u8]) -> Result<Vec<RawRow>, Vec<FileProblem>> {
-    let unreadable = || FileProblem::file("无法读取该 XLSX 文件，请确认文件完好，或另存为 CSV");
-    let mut workbook: Xlsx<_> = open_workbook_from_rs(Cursor::new(bytes)).map_err(|error| {
-        tracing::info!(%error, "roll xlsx unreadable");
-        unreadable()
-    })?;
-    let range = match workbook.worksheet_range_at(0) {
-        None => return Err(FileProblem::file("XLSX 文件中没有工作表")),
-        Some(Err(error)) => {
-            tracing::info!(%error, "roll xlsx first sheet unreadable");
-            return Err(unreadable());
-        }
-        Some(Ok(range)) => range,
-    };
-    // `rows()` starts at the first used cell; spreadsheet rows count from the sheet's top.
-    let first_row = range.start().map_or(0, |(row, _)| row as usize);
-    let mut columns: Option<Columns> = None;
-    let mut problems = Problems::default();
-    let mut rows = Vec::new();
-    for (offset, cells) in range.rows().enumerate() {
-        let line = first_row + offset + 1;
-        let Some(columns) = &columns else {
-            let headers: Vec<String> = cells.iter().map(plain_text).collect();
-            if !headers.iter().all(String::is_empty) {
-                columns = Some(Columns::from_header(&headers, line)?);
-            }
-            continue;
-        };
-        let mut row = RawRow {
-            line,
-            ..RawRow::default()
-        };
-        let mut blank = true;
-        for (index, cell) in cells.iter().enumerate() {
+        for (index, cell) in cells.cells.iter().enumerate() {
             let Some(field) = columns.field_at(index) else {
                 continue;
             };
             match cell_text(field, cell) {
-                Ok(text) => {
-                    blank &= text.is_empty();
-                    set(&mut row, field, text);
-                }
-                Err(message) => {
-                    blank = false;
-                    problems.add(line, canonical_name(field), message);
-                }
+                Ok(text) => set(&mut row, field, text),
+                Err(message) => problems.add(line, canonical_name(field), message),
             }
-        }
-        // A row with text only in ignored columns (a total line, a note) is still data a
-        // department meant to send, unless every cell is empty.
-        if blank && cells.iter().all(|cell| plain_text(cell).is_empty()) {
-            continue;
         }
         rows.push(row);
     }
-    if columns.is_none() {
-        return Err(FileProblem::file("文件是空的，没有表头"));
+    let rows = problems.into_result(rows)?;
+    if rows.is_empty() {
+        return Err(FileProblem::file("文件中没有数据行"));
     }
-    problems.into_result(rows)
+    Ok(rows)
 }
 
 /// A cell as text for the given column, or why it cannot be read faithfully.
@@ -436,49 +200,12 @@ fn cell_text(field: Field, cell: &Data) -> Result<String, &'static str> {
     }
 }
 
-/// Any cell as text: strings trimmed, whole numbers without `.0`, dates as `YYYY-MM-DD`,
-/// errors and empty cells as nothing.
-fn plain_text(cell: &Data) -> String {
-    match cell {
-        Data::String(text) => text.trim().to_owned(),
-        Data::Int(value) => value.to_string(),
-        Data::Float(value) if value.fract() == 0.0 && value.abs() < 1e15 => {
-            format!("{value:.0}")
-        }
-        Data::Float(value) => value.to_string(),
-        Data::Bool(value) => value.to_string(),
-        Data::DateTime(datetime) => {
-            let (year, month, day, ..) = datetime.to_ymd_hms_milli();
-            format!("{year:04}-{month:02}-{day:02}")
-        }
-        Data::DateTimeIso(text) | Data::DurationIso(text) => text.trim().to_owned(),
-        Data::Error(_) | Data::Empty => String::new(),
-    }
-}
-
 /// How many digits a numeric cell has before the decimal point.
 fn integer_digits(cell: &Data) -> usize {
     match cell {
         Data::Int(value) => value.unsigned_abs().to_string().len(),
         Data::Float(value) => format!("{:.0}", value.abs().trunc()).len(),
         _ => 0,
-    }
-}
-
-/// An amount typed as a number. Binary floats cannot hold 170.1 exactly, so a value within
-/// a millionth of a yuan of whole fen is written as those fen (`170.5` → `170.50`); any
-/// other value keeps its full digits so the amount parser refuses it (`170.555`).
-fn amount_text(value: f64) -> String {
-    let fen = (value * 100.0).round();
-    // 1e-6 yuan is 1e-4 fen; 1e15 fen is far beyond any amount the parser accepts.
-    if (value * 100.0 - fen).abs() < 1e-4 && fen.abs() < 1e15 {
-        // Exact: `fen` is a whole number below 2^53.
-        let fen = fen as i64;
-        let sign = if fen < 0 { "-" } else { "" };
-        let abs = fen.unsigned_abs();
-        format!("{sign}{}.{:02}", abs / 100, abs % 100)
-    } else {
-        value.to_string()
     }
 }
 
@@ -659,18 +386,6 @@ mod tests {
         );
     }
 
-    #[test]
-    fn problems_beyond_200_are_counted_not_listed() {
-        let mut problems = Problems::default();
-        for line in 0..250 {
-            problems.add(line + 2, column::ROW, "无法解析该行");
-        }
-        let listed = problems.into_result(()).unwrap_err();
-        assert_eq!(listed.len(), 201);
-        assert_eq!(listed[200].message, "另有50处问题未列出");
-        assert_eq!(listed[200].line, 0);
-    }
-
     mod xlsx {
         use rust_xlsxwriter::{ExcelDateTime, Format, Workbook};
 
@@ -777,17 +492,6 @@ mod tests {
             let found = problems(read_roll("roll.xlsx", &bytes));
             assert_eq!(found.len(), 5);
             assert!(found.iter().all(|(line, ..)| *line == 1));
-        }
-
-        #[test]
-        fn amounts_are_written_exactly_to_the_fen() {
-            assert_eq!(amount_text(170.5), "170.50");
-            assert_eq!(amount_text(0.1 + 0.2), "0.30");
-            assert_eq!(amount_text(1234.56), "1234.56");
-            assert_eq!(amount_text(170.0), "170.00");
-            assert_eq!(amount_text(-170.0), "-170.00");
-            assert_eq!(amount_text(170.555), "170.555");
-            assert_eq!(amount_text(1e20), "100000000000000000000");
         }
 
         #[test]

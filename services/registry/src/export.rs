@@ -1,0 +1,72 @@
+//! The provincial export: projects in id order, in batches, resumable from
+//! the last batch's cursor. Rows are the projects' current state; a follower
+//! keeps up with later changes through `WatchEvents`. Ids are handed out
+//! under the writers' lock, so a resumed export misses no project created
+//! while it ran.
+
+use tokio::sync::mpsc;
+use tonic::Status;
+
+use crate::{
+    Registry, RegistryError,
+    projects::{PROJECT_COLUMNS, Project, ProjectRow},
+};
+
+/// What to export.
+#[derive(Debug, Clone, Default)]
+pub struct ExportFilter {
+    pub town: Option<String>,
+    pub year: Option<i32>,
+}
+
+impl Registry {
+    /// One batch of the export after `cursor`.
+    pub async fn export_batch(
+        &self,
+        filter: &ExportFilter,
+        cursor: i64,
+        size: i64,
+    ) -> Result<Vec<Project>, RegistryError> {
+        let rows: Vec<ProjectRow> = sqlx::query_as(&format!(
+            "SELECT {PROJECT_COLUMNS} FROM projects
+             WHERE id > $1 AND ($2::text IS NULL OR town_code = $2) AND ($3::int IS NULL OR year = $3)
+             ORDER BY id LIMIT $4"
+        ))
+        .bind(cursor)
+        .bind(&filter.town)
+        .bind(filter.year)
+        .bind(size)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(Project::try_from).collect()
+    }
+
+    /// Streams batches after `cursor` until the filter is exhausted.
+    pub fn export(
+        &self,
+        filter: ExportFilter,
+        mut cursor: i64,
+        size: i64,
+    ) -> mpsc::Receiver<Result<(Vec<Project>, i64), Status>> {
+        let (tx, rx) = mpsc::channel(4);
+        let registry = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let batch = match registry.export_batch(&filter, cursor, size).await {
+                    Ok(batch) => batch,
+                    Err(error) => {
+                        let _ = tx.send(Err(Status::from(error))).await;
+                        return;
+                    }
+                };
+                let Some(last) = batch.last() else { return };
+                cursor = last.id;
+                let done = (batch.len() as i64) < size;
+                if tx.send(Ok((batch, cursor))).await.is_err() || done {
+                    return;
+                }
+            }
+        });
+        rx
+    }
+}

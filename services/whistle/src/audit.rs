@@ -1,0 +1,116 @@
+//! Writing and verifying the audit trail in PostgreSQL; the hashing itself
+//! is in [`crate::chain`].
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgPool};
+
+use crate::{
+    WhistleError,
+    chain::{self, AuditEntry, ChainBreak},
+};
+
+/// Serializes appends so each entry links to the one committed before it.
+const AUDIT_LOCK: i64 = 0x4155_4449_5400; // "AUDIT"
+
+/// Who did something, as the trail names them: never a reporter's identity.
+#[derive(Debug, Clone)]
+pub enum Actor {
+    System,
+    Reporter,
+    Staff(String),
+}
+
+impl Actor {
+    fn name(&self) -> String {
+        match self {
+            Actor::System => "system".to_owned(),
+            Actor::Reporter => "reporter".to_owned(),
+            Actor::Staff(username) => format!("staff:{username}"),
+        }
+    }
+}
+
+/// Appends an entry in the caller's transaction.
+pub async fn record(
+    tx: &mut PgConnection,
+    at: DateTime<Utc>,
+    actor: &Actor,
+    action: &str,
+    report_id: Option<i64>,
+    detail: serde_json::Value,
+) -> Result<(), WhistleError> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(AUDIT_LOCK)
+        .execute(&mut *tx)
+        .await?;
+    let last: Option<(i64, Vec<u8>)> =
+        sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(&mut *tx)
+            .await?;
+    let (seq, prev_hash) = match last {
+        Some((seq, hash)) => (
+            seq + 1,
+            <[u8; 32]>::try_from(hash.as_slice()).unwrap_or([0; 32]),
+        ),
+        None => (1, [0; 32]),
+    };
+    // PostgreSQL keeps microseconds: hash exactly what will be read back.
+    let at = DateTime::from_timestamp_micros(at.timestamp_micros()).unwrap_or(at);
+    let actor = actor.name();
+    let hash = chain::entry_hash(seq, at, &actor, action, report_id, &detail, &prev_hash);
+    sqlx::query(
+        "INSERT INTO audit_log (seq, at, actor, action, report_id, detail, prev_hash, hash)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(seq)
+    .bind(at)
+    .bind(actor)
+    .bind(action)
+    .bind(report_id)
+    .bind(detail)
+    .bind(prev_hash.as_slice())
+    .bind(hash.as_slice())
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    seq: i64,
+    at: DateTime<Utc>,
+    actor: String,
+    action: String,
+    report_id: Option<i64>,
+    detail: serde_json::Value,
+    prev_hash: Vec<u8>,
+    hash: Vec<u8>,
+}
+
+/// Recomputes the whole chain; the inner result names the first bad entry.
+pub async fn verify(pool: &PgPool) -> Result<Result<usize, ChainBreak>, WhistleError> {
+    let mut entries = Vec::new();
+    let mut after = 0i64;
+    loop {
+        let page: Vec<Row> = sqlx::query_as(
+            "SELECT seq, at, actor, action, report_id, detail, prev_hash, hash FROM audit_log
+             WHERE seq > $1 ORDER BY seq LIMIT 10000",
+        )
+        .bind(after)
+        .fetch_all(pool)
+        .await?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        entries.extend(page.into_iter().map(|r| AuditEntry {
+            seq: r.seq,
+            at: r.at,
+            actor: r.actor,
+            action: r.action,
+            report_id: r.report_id,
+            detail: r.detail,
+            prev_hash: <[u8; 32]>::try_from(r.prev_hash.as_slice()).unwrap_or([0; 32]),
+            hash: <[u8; 32]>::try_from(r.hash.as_slice()).unwrap_or([0; 32]),
+        }));
+    }
+    Ok(chain::verify(entries.iter()))
+}

@@ -1,0 +1,137 @@
+//! whistle: reports of wrongdoing with photos, anonymous or real-name;
+//! automatic triage, routing, verification and a hash-chained audit trail.
+
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod audit;
+pub mod chain;
+pub mod config;
+pub mod error;
+pub mod photos;
+pub mod receipt;
+pub mod report;
+pub mod triage;
+pub mod workflow;
+
+use std::sync::Arc;
+
+use huimin_kit::{auth::BearerToken, cache::Cache, outbox::Outbox};
+use huimin_proto::ledger::v1::ledger_service_client::LedgerServiceClient;
+use object_store::{ObjectStore, local::LocalFileSystem};
+use secrecy::ExposeSecret as _;
+use sqlx::PgPool;
+use tonic::{service::interceptor::InterceptedService, transport::Channel};
+
+pub use crate::{api::WhistleApi, config::WhistleConfig, error::WhistleError};
+
+/// whistle's PostgreSQL schema.
+pub const SCHEMA: &str = "whistle";
+
+/// whistle's migrations, embedded in the binary.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// whistle's outbox (`report.received`, `report.status_changed`).
+pub const OUTBOX: Outbox = Outbox::new(0x5748_4953_544c); // "WHISTL"
+
+/// ledger, as whistle calls it for triage facts.
+pub type LedgerClient = LedgerServiceClient<InterceptedService<Channel, BearerToken>>;
+
+/// What whistle's handlers share.
+#[derive(Clone)]
+pub struct Whistle {
+    pub pool: PgPool,
+    pub cache: Cache,
+    pub attachments: Arc<dyn ObjectStore>,
+    pub ledger: Option<LedgerClient>,
+}
+
+impl Whistle {
+    /// Builds whistle's state; connects lazily.
+    pub fn connect(config: WhistleConfig) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&config.attachments_dir).map_err(|e| {
+            anyhow::anyhow!(
+                "configuration: HUIMIN_ATTACHMENTS_DIR {} is not usable: {e}",
+                config.attachments_dir.display()
+            )
+        })?;
+        let attachments =
+            LocalFileSystem::new_with_prefix(&config.attachments_dir).map_err(|e| {
+                anyhow::anyhow!("configuration: HUIMIN_ATTACHMENTS_DIR is not usable: {e}")
+            })?;
+        let ledger = match (config.ledger_url, config.service_token) {
+            (Some(url), Some(token)) => {
+                let channel = Channel::from_shared(url)
+                    .map_err(|_| anyhow::anyhow!("configuration: HUIMIN_LEDGER_URL is malformed"))?
+                    .connect_timeout(std::time::Duration::from_secs(1))
+                    .timeout(std::time::Duration::from_secs(2))
+                    .connect_lazy();
+                let token = BearerToken::new(token.expose_secret()).map_err(|_| {
+                    anyhow::anyhow!("configuration: HUIMIN_SERVICE_TOKEN is malformed")
+                })?;
+                Some(LedgerServiceClient::with_interceptor(channel, token))
+            }
+            _ => None,
+        };
+        Ok(Self {
+            pool: huimin_kit::db::pool(&config.database, SCHEMA)?,
+            cache: Cache::new(&config.redis),
+            attachments: Arc::new(attachments),
+            ledger,
+        })
+    }
+
+    /// Applies whistle's migrations.
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        huimin_kit::db::migrate(&self.pool, SCHEMA, &MIGRATOR).await
+    }
+
+    /// The triage rules in force: the stored set, or the built-in one.
+    pub async fn rules(&self) -> Result<triage::Rules, WhistleError> {
+        let stored: Option<serde_json::Value> =
+            sqlx::query_scalar("SELECT rules FROM triage_rules WHERE id = 1")
+                .fetch_optional(&self.pool)
+                .await?;
+        match stored {
+            Some(json) => triage::parse_rules(&json.to_string()).map_err(|e| {
+                WhistleError::Internal(anyhow::anyhow!("stored triage rules are invalid: {e}"))
+            }),
+            None => Ok(triage::default_rules()),
+        }
+    }
+}
+
+impl Whistle {
+    /// Replaces the triage rules after checking them; recorded in the audit trail.
+    pub async fn set_rules(
+        &self,
+        caller: &huimin_kit::auth::Caller,
+        json: &str,
+    ) -> Result<triage::Rules, WhistleError> {
+        let rules = triage::parse_rules(json)
+            .map_err(|e| WhistleError::invalid("json", &format!("研判规则有误：{e}")))?;
+        let value: serde_json::Value =
+            serde_json::from_str(&rules.to_json()).map_err(|e| WhistleError::Internal(e.into()))?;
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO triage_rules (id, rules, updated_by) VALUES (1, $1, $2)
+             ON CONFLICT (id) DO UPDATE SET rules = EXCLUDED.rules, updated_by = EXCLUDED.updated_by, updated_at = now()",
+        )
+        .bind(&value)
+        .bind(&caller.sub)
+        .execute(&mut *tx)
+        .await?;
+        let actor = audit::Actor::Staff(caller.sub.clone());
+        audit::record(
+            &mut tx,
+            chrono::Utc::now(),
+            &actor,
+            "triage_rules.updated",
+            None,
+            serde_json::json!({}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(rules)
+    }
+}

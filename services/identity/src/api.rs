@@ -3,8 +3,8 @@
 
 use std::pin::Pin;
 
-use chrono::{DateTime, Utc};
 use futures::Stream;
+use huimin_kit::wire::timestamp;
 use huimin_kit::{
     auth::{Access, Policy, Role, caller},
     pii::{IdNumber, PersonKey},
@@ -76,13 +76,6 @@ impl IdentityApi {
         IdentityServiceServer::new(self)
             .max_decoding_message_size(16 * 1024 * 1024)
             .max_encoding_message_size(16 * 1024 * 1024)
-    }
-}
-
-fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: at.timestamp(),
-        nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0),
     }
 }
 

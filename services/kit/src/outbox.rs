@@ -70,9 +70,27 @@ struct EventRow {
     occurred_at: DateTime<Utc>,
 }
 
-/// Streams events after `after`, then new ones as they commit, until the
-/// receiver goes away. `unavailable` maps a database error for the client.
+/// What `WatchEvents` returns.
+pub type EventStream =
+    std::pin::Pin<Box<dyn futures::Stream<Item = Result<common::Event, Status>> + Send>>;
+
+/// Streams events after the request's cursor, then new ones as they commit,
+/// until the client goes away. `unavailable` maps a database error for it.
 pub fn watch(
+    pool: PgPool,
+    request: common::WatchEventsRequest,
+    unavailable: fn(sqlx::Error) -> Status,
+) -> EventStream {
+    let rx = follow(
+        pool,
+        request.after_cursor.max(0),
+        request.kinds,
+        unavailable,
+    );
+    Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))
+}
+
+fn follow(
     pool: PgPool,
     mut after: i64,
     kinds: Vec<String>,
@@ -105,10 +123,7 @@ pub fn watch(
                     cursor: row.cursor,
                     event_id: row.event_id.to_string(),
                     kind: row.kind,
-                    occurred_at: Some(prost_types::Timestamp {
-                        seconds: row.occurred_at.timestamp(),
-                        nanos: i32::try_from(row.occurred_at.timestamp_subsec_nanos()).unwrap_or(0),
-                    }),
+                    occurred_at: Some(crate::wire::timestamp(row.occurred_at)),
                     payload_json: row.payload.to_string(),
                 };
                 if tx.send(Ok(event)).await.is_err() {

@@ -4,6 +4,7 @@
 use std::pin::Pin;
 
 use futures::Stream;
+use huimin_kit::wire::timestamp;
 use huimin_kit::{
     auth::{Access, Policy, Role, caller},
     status::FieldViolation,
@@ -72,13 +73,6 @@ impl RegistryApi {
 
     pub fn into_server(self) -> RegistryServiceServer<Self> {
         RegistryServiceServer::new(self).max_encoding_message_size(64 * 1024 * 1024)
-    }
-}
-
-fn timestamp(at: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: at.timestamp(),
-        nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0),
     }
 }
 
@@ -483,19 +477,16 @@ impl RegistryService for RegistryApi {
         Ok(Response::new(Box::pin(stream)))
     }
 
-    type WatchEventsStream = BoxStream<common::Event>;
+    type WatchEventsStream = huimin_kit::outbox::EventStream;
 
     async fn watch_events(
         &self,
         request: Request<common::WatchEventsRequest>,
     ) -> Result<Response<Self::WatchEventsStream>, Status> {
-        let request = request.into_inner();
-        let events = huimin_kit::outbox::watch(
+        Ok(Response::new(huimin_kit::outbox::watch(
             self.registry.pool.clone(),
-            request.after_cursor.max(0),
-            request.kinds,
-            |error| Status::from(RegistryError::from(error)),
-        );
-        Ok(Response::new(Box::pin(ReceiverStream::new(events))))
+            request.into_inner(),
+            |error| RegistryError::from(error).into(),
+        )))
     }
 }

@@ -1,10 +1,8 @@
 //! whistle's gRPC edge: protobuf in, domain types, protobuf out. Access rules
 //! per RPC are in [`policy`].
 
-use std::pin::Pin;
-
-use futures::Stream;
 use huimin_kit::auth::{Access, Policy, Role, caller};
+use huimin_kit::wire::timestamp;
 use huimin_proto::{
     common::v1 as common,
     whistle::v1::{
@@ -12,7 +10,6 @@ use huimin_proto::{
         whistle_service_server::{WhistleService, WhistleServiceServer},
     },
 };
-use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use crate::{
@@ -92,13 +89,6 @@ impl WhistleApi {
     }
 }
 
-fn timestamp(at: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: at.timestamp(),
-        nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0),
-    }
-}
-
 fn non_empty(s: String) -> Option<String> {
     let s = s.trim();
     (!s.is_empty()).then(|| s.to_owned())
@@ -174,8 +164,6 @@ fn report(view: ReportView, detail: ReportDetail) -> pb::Report {
         town_code: view.town_code.unwrap_or_default(),
     }
 }
-
-type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
 
 #[tonic::async_trait]
 impl WhistleService for WhistleApi {
@@ -379,19 +367,16 @@ impl WhistleService for WhistleApi {
         Ok(Response::new(response))
     }
 
-    type WatchEventsStream = BoxStream<common::Event>;
+    type WatchEventsStream = huimin_kit::outbox::EventStream;
 
     async fn watch_events(
         &self,
         request: Request<common::WatchEventsRequest>,
     ) -> Result<Response<Self::WatchEventsStream>, Status> {
-        let request = request.into_inner();
-        let events = huimin_kit::outbox::watch(
+        Ok(Response::new(huimin_kit::outbox::watch(
             self.whistle.pool.clone(),
-            request.after_cursor.max(0),
-            request.kinds,
-            |error| Status::from(WhistleError::from(error)),
-        );
-        Ok(Response::new(Box::pin(ReceiverStream::new(events))))
+            request.into_inner(),
+            |error| WhistleError::from(error).into(),
+        )))
     }
 }

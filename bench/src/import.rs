@@ -113,7 +113,7 @@ pub struct ImportRun {
 /// Time the import spent in one kind of statement (or in none).
 #[derive(Debug, Clone)]
 pub struct Activity {
-    pub what: &'static str,
+    pub what: String,
     pub seconds: f64,
     pub first: Duration,
     pub last: Duration,
@@ -248,19 +248,17 @@ async fn sample(
     Ok(samples)
 }
 
-/// No statement of the import was running: the server was receiving, parsing or checking
-/// rows in Rust, or waiting between calls.
-const OUTSIDE: &str = "no statement running (upload, parse, row checks in Rust)";
-
 /// Names the import's statements by what they do.
 fn statement(query: &str) -> &'static str {
     let q = query.trim_start();
-    let pairs: [(&str, &'static str); 12] = [
+    let pairs: [(&str, &'static str); 14] = [
         (
             "p.person_key = ANY",
             "identity: CheckPersons lookup (SELECT … = ANY)",
         ),
         ("FROM rolls WHERE file_sha256", "ledger: roll digest lookup"),
+        ("FROM programs", "ledger: read programs"),
+        ("pg_advisory", "ledger: writers' lock"),
         (
             "CREATE TEMP TABLE incoming",
             "ledger: CREATE TEMP TABLE incoming",
@@ -287,21 +285,30 @@ fn statement(query: &str) -> &'static str {
         .map_or("other statement", |(_, name)| name)
 }
 
-/// Sums the samples into time per statement, in order of first appearance.
+/// Sums the samples into time per statement, in order of first appearance. Time with no
+/// statement running is the server working in Rust (or moving bytes); it is named after the
+/// statement it followed, which places it in the import's sequence.
 fn activity(samples: &[Sample], started: Instant) -> Vec<Activity> {
-    let mut by_statement: BTreeMap<&'static str, Activity> = BTreeMap::new();
+    let mut by_name: BTreeMap<String, Activity> = BTreeMap::new();
     let mut previous = started;
+    let mut last_statement: Option<&'static str> = None;
     for sample in samples {
         let span = sample.at.saturating_duration_since(previous).as_secs_f64();
         previous = sample.at;
         let offset = sample.at.saturating_duration_since(started);
-        let names: &[&'static str] = if sample.active.is_empty() {
-            &[OUTSIDE]
+        let names: Vec<String> = if sample.active.is_empty() {
+            vec![match last_statement {
+                None => "no statement yet: receive, hash, parse and check rows in Rust".to_owned(),
+                Some(before) => format!("no statement, after «{before}»"),
+            }]
         } else {
-            &sample.active
+            sample.active.iter().map(|s| (*s).to_owned()).collect()
         };
-        for &what in names {
-            let entry = by_statement.entry(what).or_insert(Activity {
+        if let Some(last) = sample.active.last() {
+            last_statement = Some(last);
+        }
+        for what in names {
+            let entry = by_name.entry(what.clone()).or_insert(Activity {
                 what,
                 seconds: 0.0,
                 first: offset,
@@ -311,7 +318,7 @@ fn activity(samples: &[Sample], started: Instant) -> Vec<Activity> {
             entry.last = offset;
         }
     }
-    let mut all: Vec<Activity> = by_statement.into_values().collect();
+    let mut all: Vec<Activity> = by_name.into_values().collect();
     all.sort_by_key(|a| a.first);
     all
 }
@@ -334,23 +341,41 @@ mod tests {
     }
 
     #[test]
-    fn idle_samples_count_as_outside_any_statement() {
+    fn idle_samples_are_named_after_the_statement_before() {
         let started = Instant::now();
+        let at = |ms| started + Duration::from_millis(ms);
         let samples = [
             Sample {
-                at: started + Duration::from_millis(100),
+                at: at(100),
                 active: vec![],
             },
             Sample {
-                at: started + Duration::from_millis(300),
-                active: vec!["ledger: COMMIT"],
+                at: at(300),
+                active: vec!["ledger: COPY rows into incoming"],
+            },
+            Sample {
+                at: at(350),
+                active: vec![],
             },
         ];
         let activity = activity(&samples, started);
-        assert_eq!(activity.len(), 2);
-        assert_eq!(activity[0].what, OUTSIDE);
-        assert!((activity[0].seconds - 0.1).abs() < 1e-9);
-        assert_eq!(activity[1].what, "ledger: COMMIT");
-        assert!((activity[1].seconds - 0.2).abs() < 1e-9);
+        let seen: Vec<(&str, f64)> = activity
+            .iter()
+            .map(|a| (a.what.as_str(), (a.seconds * 1000.0).round()))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (
+                    "no statement yet: receive, hash, parse and check rows in Rust",
+                    100.0
+                ),
+                ("ledger: COPY rows into incoming", 200.0),
+                (
+                    "no statement, after «ledger: COPY rows into incoming»",
+                    50.0
+                ),
+            ]
+        );
     }
 }

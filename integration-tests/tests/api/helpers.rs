@@ -247,6 +247,13 @@ impl TestApp {
             .0
     }
 
+    /// A service token as `huimin token issue --sub NAME --role service` makes it.
+    pub fn service_token(&self, name: &str) -> String {
+        self.signer
+            .issue(name, Role::Service, None, Duration::from_secs(600))
+            .0
+    }
+
     /// A direct connection to this test's database, for arranging and checking.
     pub async fn db(&self) -> PgConnection {
         self.db_schema("identity").await

@@ -412,3 +412,34 @@ pub async fn person_key(
         .unwrap()
         .person_key
 }
+
+#[tokio::test]
+async fn a_house_renovation_grant_is_corrected_in_one_roll() {
+    let (app, people) = app_with_residents().await;
+    import_csv(
+        &app,
+        &[RollRow::pay(
+            &people[0],
+            "HOUSE_RENOVATION",
+            "2026",
+            "20000",
+        )],
+    )
+    .await
+    .unwrap();
+
+    let corrected = import_csv(
+        &app,
+        &[
+            RollRow::reverse(&people[0], "HOUSE_RENOVATION", "2026", "20000"),
+            RollRow::pay(&people[0], "HOUSE_RENOVATION", "2026", "25000"),
+        ],
+    )
+    .await
+    .unwrap();
+
+    assert_eq!(
+        (corrected.payments, corrected.reversals, corrected.total_fen),
+        (1, 1, 500_000)
+    );
+}

@@ -409,3 +409,40 @@ async fn an_export_resumed_after_a_dropped_connection_loses_and_repeats_nothing(
     assert_eq!(seen.iter().map(|(_, fen)| fen).sum::<i64>(), sum);
     assert_eq!(count, 1200);
 }
+
+#[tokio::test]
+async fn a_department_officer_sees_only_their_own_programs_payments() {
+    let (app, people) = app_with_residents().await;
+    import_csv(
+        &app,
+        &[
+            RollRow::pay(&people[0], "DIBAO_RURAL", "2026-07", "170"),
+            RollRow::pay(&people[0], "FARMLAND", "2026", "500"),
+        ],
+    )
+    .await
+    .unwrap();
+    let key = person_key(&app, &people[0]).await;
+    let read = |department: &'static str| {
+        let request = PersonPaymentsRequest {
+            person_key: key.clone(),
+            ..Default::default()
+        };
+        let token = app.token(Role::Department, Some(department));
+        let mut client = app.ledger();
+        async move {
+            client
+                .person_payments(authed(request, &token))
+                .await
+                .unwrap()
+                .into_inner()
+                .payments
+                .into_iter()
+                .map(|p| p.program_code)
+                .collect::<Vec<_>>()
+        }
+    };
+
+    assert_eq!(read("博白县民政局").await, ["DIBAO_RURAL"]);
+    assert_eq!(read("博白县农业农村局").await, ["FARMLAND"]);
+}

@@ -83,3 +83,21 @@ pub fn village_subject(village: &str, program: &str) -> Subject {
         ..Subject::default()
     }
 }
+
+/// Registers the test residents and binds `openid` to the first, as a
+/// real-name reporter must be.
+pub async fn bound_openid(app: &TestApp, openid: &str) {
+    let people = crate::helpers::residents();
+    crate::helpers::import_persons(app, crate::helpers::persons_csv(&people).as_bytes())
+        .await
+        .expect("residents import");
+    let request = huimin_proto::identity::v1::BindOpenIdRequest {
+        openid: openid.to_owned(),
+        id_number: people[0].id_number.expose().to_owned(),
+        name: people[0].name.clone(),
+    };
+    app.identity()
+        .bind_open_id(authed(request, &app.token(Role::Gateway, None)))
+        .await
+        .expect("openid binds");
+}

@@ -278,3 +278,81 @@ async fn every_staff_read_of_personal_data_is_recorded() {
     assert_eq!(entries[0].method, "LookupPerson");
     assert_eq!(entries[0].person_key.len(), 64);
 }
+
+#[tokio::test]
+async fn a_service_token_opens_only_the_rpcs_meant_for_that_service() {
+    use huimin_proto::identity::v1::{CheckPersonsRequest, PersonClaim};
+    let app = TestApp::spawn().await;
+    let claim = || CheckPersonsRequest {
+        claims: vec![PersonClaim {
+            id_number: "11010519491231002X".into(),
+            name: "张三".into(),
+        }],
+    };
+
+    let ledger = app
+        .identity()
+        .check_persons(authed(claim(), &app.service_token("ledger")))
+        .await;
+    let whistle = app
+        .identity()
+        .check_persons(authed(claim(), &app.service_token("whistle")))
+        .await
+        .unwrap_err();
+
+    assert!(ledger.is_ok(), "{ledger:?}");
+    assert_eq!(
+        whistle.code(),
+        Code::PermissionDenied,
+        "whistle has no business checking ID numbers"
+    );
+}
+
+#[tokio::test]
+async fn a_department_officer_cannot_read_a_full_person_record() {
+    let app = TestApp::spawn().await;
+    let people = residents();
+    import_persons(&app, persons_csv(&people).as_bytes())
+        .await
+        .unwrap();
+
+    let status = app
+        .identity()
+        .lookup_person(authed(
+            lookup(people[0].id_number.expose(), "核对"),
+            &app.token(Role::Department, Some("博白县民政局")),
+        ))
+        .await
+        .unwrap_err();
+
+    assert_eq!(status.code(), Code::PermissionDenied);
+}
+
+#[tokio::test]
+async fn repeated_wrong_passwords_lock_the_username() {
+    let app = TestApp::spawn().await;
+    add_staff(
+        &app,
+        "liu.inspector",
+        Role::Inspector,
+        None,
+        "correct horse battery",
+    )
+    .await;
+    for _ in 0..huimin_identity::staff::MAX_LOGIN_FAILURES {
+        let wrong = login(&app, "liu.inspector", "guess").await.unwrap_err();
+        assert_eq!(wrong.code(), Code::Unauthenticated);
+    }
+
+    let locked = login(&app, "liu.inspector", "correct horse battery")
+        .await
+        .unwrap_err();
+    let other = login(&app, "nobody.else", "whatever").await.unwrap_err();
+
+    assert_eq!(locked.code(), Code::ResourceExhausted);
+    assert_eq!(
+        other.code(),
+        Code::Unauthenticated,
+        "other usernames are not locked"
+    );
+}

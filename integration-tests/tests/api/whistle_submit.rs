@@ -12,7 +12,8 @@ use tonic_types::StatusExt as _;
 use crate::{
     helpers::{TestApp, authed, logs},
     reports::{
-        DEVICE, GPS, contains, phone_jpeg, report_id, request, submit, village_subject, with_photo,
+        DEVICE, GPS, bound_openid, contains, phone_jpeg, report_id, request, submit,
+        village_subject, with_photo,
     },
 };
 
@@ -73,6 +74,7 @@ async fn an_anonymous_report_with_a_photo_is_followed_up_by_receipt_code() {
 #[tokio::test]
 async fn a_real_name_report_keeps_whom_to_tell_and_adds_information_later() {
     let app = TestApp::spawn().await;
+    bound_openid(&app, "oWx-realname").await;
     let receipt = submit(
         &app,
         request(
@@ -129,6 +131,19 @@ async fn a_real_name_report_without_an_openid_is_refused() {
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument);
+}
+
+#[tokio::test]
+async fn a_real_name_report_from_an_unbound_openid_is_refused() {
+    let app = TestApp::spawn().await;
+    let status = submit(
+        &app,
+        request("有人冒领补贴", Subject::default(), false, "oWx-never-bound"),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(status.message().contains("绑定"), "{}", status.message());
 }
 
 #[tokio::test]
@@ -308,7 +323,7 @@ async fn sample_reports_in_chinese_are_triaged_and_routed() {
     let categories: Vec<&str> = routed.iter().map(|t| t.category.as_str()).collect();
     assert_eq!(categories, cases.iter().map(|c| c.2).collect::<Vec<_>>());
     assert_eq!(
-        routed[1].department, "县住建局",
+        routed[1].department, "博白县住房和城乡建设局",
         "a housing grant goes to the housing department"
     );
     assert!(
@@ -324,6 +339,8 @@ async fn sample_reports_in_chinese_are_triaged_and_routed() {
 #[tokio::test]
 async fn the_third_report_about_one_official_escalates_to_discipline_inspection() {
     let app = TestApp::spawn().await;
+    bound_openid(&app, "oWx-one").await;
+    bound_openid(&app, "oWx-three").await;
     let about_secretary = || Subject {
         village_code: "450923111201".into(),
         official_name: "李某某（村支书）".into(),
@@ -357,7 +374,7 @@ async fn the_third_report_about_one_official_escalates_to_discipline_inspection(
         escalated[2].escalated,
         "the third independent report escalates"
     );
-    assert_eq!(escalated[2].department, "县纪委监委");
+    assert_eq!(escalated[2].department, "博白县纪委监委");
     assert_eq!(escalated[2].priority, 1);
     assert_eq!(escalated[2].linked_reports.len(), 2);
 }

@@ -50,15 +50,15 @@ async fn a_report_goes_through_every_state_to_a_reply_the_reporter_reads() {
     let app = TestApp::spawn().await;
     let (id, code) = new_report(&app, village_subject("450923106201", "DIBAO_RURAL")).await;
     let inspector = app.token(Role::Inspector, None);
-    let officer = app.token(Role::Department, Some("县民政局"));
+    let officer = app.token(Role::Department, Some("博白县民政局"));
 
-    let assigned = step(&app, &inspector, id, "assign", "县民政局", "")
+    let assigned = step(&app, &inspector, id, "assign", "博白县民政局", "")
         .await
         .unwrap();
     let transferred = step(&app, &inspector, id, "transfer", "450923106", "")
         .await
         .unwrap();
-    let back = step(&app, &inspector, id, "transfer", "县民政局", "")
+    let back = step(&app, &inspector, id, "transfer", "博白县民政局", "")
         .await
         .unwrap();
     let verifying = step(&app, &officer, id, "start_verifying", "", "")
@@ -144,7 +144,7 @@ async fn steps_out_of_order_are_refused() {
     let reopen_open = step(&app, &inspector, id, "reopen", "", "")
         .await
         .unwrap_err();
-    step(&app, &inspector, id, "assign", "县民政局", "")
+    step(&app, &inspector, id, "assign", "博白县民政局", "")
         .await
         .unwrap();
     step(&app, &inspector, id, "start_verifying", "", "")
@@ -166,7 +166,7 @@ async fn steps_out_of_order_are_refused() {
     )
     .await
     .unwrap();
-    let assign_closed = step(&app, &inspector, id, "assign", "县民政局", "")
+    let assign_closed = step(&app, &inspector, id, "assign", "博白县民政局", "")
         .await
         .unwrap_err();
     let unknown = step(&app, &inspector, id, "delete", "", "")
@@ -234,7 +234,7 @@ async fn staff_see_and_move_only_reports_within_their_scope() {
     let town_assigns = step(&app, &own_town, village_report, "assign", "450923111", "")
         .await
         .unwrap_err();
-    let auditor_moves = step(&app, &auditor, village_report, "assign", "县民政局", "")
+    let auditor_moves = step(&app, &auditor, village_report, "assign", "博白县民政局", "")
         .await
         .unwrap_err();
     let gateway_lists = app
@@ -294,7 +294,7 @@ async fn the_audit_chain_verifies_and_then_names_the_entry_altered_in_the_databa
     let app = TestApp::spawn().await;
     let (id, _) = new_report(&app, Subject::default()).await;
     let inspector = app.token(Role::Inspector, None);
-    step(&app, &inspector, id, "assign", "县民政局", "")
+    step(&app, &inspector, id, "assign", "博白县民政局", "")
         .await
         .unwrap();
     app.whistle()
@@ -358,7 +358,7 @@ async fn huimin_audit_verify_names_the_first_bad_entry() {
         &app.token(Role::Inspector, None),
         id,
         "assign",
-        "县民政局",
+        "博白县民政局",
         "",
     )
     .await
@@ -408,6 +408,7 @@ async fn huimin_audit_verify_names_the_first_bad_entry() {
 #[tokio::test]
 async fn progress_events_name_only_real_name_reporters() {
     let app = TestApp::spawn().await;
+    crate::reports::bound_openid(&app, "oWx-follow-me").await;
     let real = submit(
         &app,
         request(
@@ -422,10 +423,10 @@ async fn progress_events_name_only_real_name_reporters() {
     let (anonymous, _) = new_report(&app, Subject::default()).await;
     let real = report_id(&app, &real.report_number).await;
     let inspector = app.token(Role::Inspector, None);
-    step(&app, &inspector, real, "assign", "县民政局", "")
+    step(&app, &inspector, real, "assign", "博白县民政局", "")
         .await
         .unwrap();
-    step(&app, &inspector, anonymous, "assign", "县民政局", "")
+    step(&app, &inspector, anonymous, "assign", "博白县民政局", "")
         .await
         .unwrap();
 
@@ -435,7 +436,7 @@ async fn progress_events_name_only_real_name_reporters() {
     };
     let mut events = app
         .whistle()
-        .watch_events(authed(request, &app.token(Role::Service, None)))
+        .watch_events(authed(request, &app.service_token("notify")))
         .await
         .unwrap()
         .into_inner();
@@ -463,7 +464,7 @@ async fn a_cross_check_finding_is_filed_as_a_system_report() {
 
     let receipt = app
         .whistle()
-        .submit_report(authed(finding, &app.token(Role::Service, None)))
+        .submit_report(authed(finding, &app.service_token("ledger")))
         .await
         .unwrap()
         .into_inner();
@@ -481,4 +482,37 @@ async fn a_cross_check_finding_is_filed_as_a_system_report() {
     assert_eq!(report.source, "system");
     assert!(!report.anonymous);
     assert_eq!(report.triage.unwrap().category, "benefit_fraud");
+}
+
+#[tokio::test]
+async fn a_report_naming_an_official_without_a_town_stays_away_from_the_village_town() {
+    let app = TestApp::spawn().await;
+    let subject = Subject {
+        village_code: "450923114201".into(),
+        official_name: "陈某（村支书）".into(),
+        ..Subject::default()
+    };
+    let (id, _) = new_report(&app, subject).await;
+
+    let town_reads = app
+        .whistle()
+        .get_report(authed(
+            GetReportRequest { id },
+            &app.token(Role::Town, Some("450923114")),
+        ))
+        .await
+        .unwrap_err();
+    let assigned_there = step(
+        &app,
+        &app.token(Role::Inspector, None),
+        id,
+        "assign",
+        "450923114",
+        "",
+    )
+    .await
+    .unwrap_err();
+
+    assert_eq!(town_reads.code(), Code::PermissionDenied);
+    assert_eq!(assigned_there.code(), Code::FailedPrecondition);
 }

@@ -273,10 +273,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit {
             command: AuditCommand::Verify,
         } => {
-            let whistle =
-                huimin_whistle::Whistle::connect(huimin_whistle::WhistleConfig::from_env(&env)?)?;
-            whistle.migrate().await?;
-            match huimin_whistle::audit::verify(&whistle.pool)
+            // Read-only: a plain pool on whistle's schema, no migrations.
+            let database = huimin_kit::config::DatabaseConfig::from_env(&env)?;
+            let pool = huimin_kit::db::pool(&database, huimin_whistle::SCHEMA)?;
+            match huimin_whistle::audit::verify(&pool)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?
             {

@@ -194,8 +194,10 @@ impl App {
         }
         if services.whistle() {
             let mut whistle_config = WhistleConfig::from_env(env)?;
-            if services == Services::All && whistle_config.ledger_url.is_none() {
-                whistle_config.ledger_url = Some(format!("http://{}", listeners.grpc_addr()));
+            if services == Services::All {
+                let own = format!("http://{}", listeners.grpc_addr());
+                whistle_config.ledger_url.get_or_insert_with(|| own.clone());
+                whistle_config.identity_url.get_or_insert(own);
             }
             if whistle_config.service_token.is_none()
                 && let Some(signer) = &signer

@@ -20,13 +20,7 @@ use crate::{Identity, IdentityError, bindings::OpenId};
 /// The largest persons file accepted over gRPC.
 const MAX_IMPORT_BYTES: usize = 64 * 1024 * 1024;
 
-const STAFF: &[Role] = &[
-    Role::Admin,
-    Role::Inspector,
-    Role::Department,
-    Role::Town,
-    Role::Auditor,
-];
+const STAFF: &[Role] = &[Role::Admin, Role::Inspector, Role::Town, Role::Auditor];
 
 /// Who may call which identity RPC.
 pub fn policy() -> Policy {
@@ -38,9 +32,11 @@ pub fn policy() -> Policy {
         .rule(
             service,
             "ResolveOpenId",
-            Access::Roles(&[Role::Gateway, Role::Service]),
+            Access::RolesOrServices(&[Role::Gateway], &["ledger", "whistle"]),
         )
         .rule(service, "UnbindOpenId", Access::Roles(&[Role::Gateway]))
+        // Department officers see their beneficiaries masked in ledger; the
+        // full record is for staff whose scope is all persons or a town.
         .rule(service, "LookupPerson", Access::Roles(STAFF))
         .rule(
             service,
@@ -48,16 +44,17 @@ pub fn policy() -> Policy {
             Access::Roles(&[Role::Admin, Role::Inspector, Role::Auditor]),
         )
         .rule(service, "ImportPersons", Access::Roles(&[Role::Admin]))
-        .rule(service, "CheckPersons", Access::Roles(&[Role::Service]))
+        .long_running(service, "ImportPersons")
+        .rule(service, "CheckPersons", Access::Services(&["ledger"]))
+        // A batch of up to 10,000 claims, part of a roll import.
+        .long_running(service, "CheckPersons")
         .rule(
             service,
             "StreamPersonFacts",
-            Access::Roles(&[
-                Role::Service,
-                Role::Provincial,
-                Role::Admin,
-                Role::Inspector,
-            ]),
+            Access::RolesOrServices(
+                &[Role::Provincial, Role::Admin, Role::Inspector],
+                &["ledger"],
+            ),
         )
 }
 

@@ -14,7 +14,8 @@ pub const MAX_BINDINGS: i64 = 6;
 /// Failed attempts allowed per openid within [`FAILURE_WINDOW`].
 pub const MAX_FAILURES: i64 = 5;
 pub const FAILURE_WINDOW: Duration = Duration::from_secs(3600);
-const RESOLVE_TTL: Duration = Duration::from_secs(300);
+/// Short, because ledger authorizes citizen lookups from this answer.
+const RESOLVE_TTL: Duration = Duration::from_secs(60);
 
 /// A WeChat user's id within our Official Account, as verified by the gateway.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,48 +94,57 @@ impl Identity {
         id_number: &str,
         name: &str,
     ) -> Result<(BoundPerson, u32), IdentityError> {
+        // One transaction per attempt, serialized per openid, so parallel
+        // attempts can race past neither the failure limit nor the binding limit.
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind(openid.as_str())
+            .execute(&mut *tx)
+            .await?;
         let failures: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM bind_failures WHERE openid = $1 AND failed_at > now() - make_interval(secs => $2)",
         )
         .bind(openid.as_str())
         .bind(FAILURE_WINDOW.as_secs_f64())
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *tx)
         .await?;
         if failures >= MAX_FAILURES {
             tracing::info!("bind refused: openid locked out");
             return Err(IdentityError::Throttled);
         }
-
-        let id_number = match IdNumber::parse(id_number) {
-            Ok(id) => id,
-            Err(error) => {
-                self.record_failure(openid).await?;
-                return Err(IdentityError::invalid("id_number", error.message_zh()));
+        let refusal = match IdNumber::parse(id_number) {
+            Err(error) => Err(IdentityError::invalid("id_number", error.message_zh())),
+            Ok(id_number) => {
+                let key = self.pii.keyer.key_of(&id_number);
+                let person: Option<(i64, String)> =
+                    sqlx::query_as("SELECT id, name FROM persons WHERE person_key = $1")
+                        .bind(key.as_bytes().as_slice())
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                // One answer for "unknown" and "wrong name", so the registry can't be probed.
+                person
+                    .filter(|(_, registered)| registered == name.trim())
+                    .map(|(id, _)| id)
+                    .ok_or_else(|| {
+                        IdentityError::invalid(
+                            "name",
+                            "身份证号与姓名不匹配，或尚未登记，请核对后重试",
+                        )
+                    })
             }
         };
-        let name = name.trim();
-        let key = self.pii.keyer.key_of(&id_number);
-        let person: Option<(i64, String)> =
-            sqlx::query_as("SELECT id, name FROM persons WHERE person_key = $1")
-                .bind(key.as_bytes().as_slice())
-                .fetch_optional(&self.pool)
-                .await?;
-        // One answer for "unknown" and "wrong name", so the registry can't be probed.
-        let Some((person_id, _)) = person.filter(|(_, registered)| registered == name) else {
-            self.record_failure(openid).await?;
-            tracing::info!("bind refused: id number and name do not match a registered person");
-            return Err(IdentityError::invalid(
-                "name",
-                "身份证号与姓名不匹配，或尚未登记，请核对后重试",
-            ));
+        let person_id = match refusal {
+            Ok(id) => id,
+            Err(error) => {
+                sqlx::query("INSERT INTO bind_failures (openid) VALUES ($1)")
+                    .bind(openid.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                tracing::info!("bind refused: id number and name do not match a registered person");
+                return Err(error);
+            }
         };
-
-        let mut tx = self.pool.begin().await?;
-        // Serialize binds of one openid so the limit can't be raced past.
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-            .bind(openid.as_str())
-            .execute(&mut *tx)
-            .await?;
         let (count, already): (i64, bool) = sqlx::query_as(
             "SELECT count(*), coalesce(bool_or(person_id = $2), false) FROM wechat_bindings WHERE openid = $1",
         )
@@ -160,7 +170,7 @@ impl Identity {
         .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;
-        self.cache.invalidate(&[cache_key(openid)]).await;
+        self.forget_resolved(openid).await;
         let total = if already { count } else { count + 1 };
         tracing::info!(already, "openid bound");
         Ok((
@@ -169,12 +179,23 @@ impl Identity {
         ))
     }
 
-    async fn record_failure(&self, openid: &OpenId) -> Result<(), IdentityError> {
-        sqlx::query("INSERT INTO bind_failures (openid) VALUES ($1)")
-            .bind(openid.as_str())
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+    /// Drops the cached answer for `openid` after a change, twice: once now,
+    /// and once a moment later to catch a lookup that read the database
+    /// before the change and filled the cache after the first delete. If
+    /// Redis refuses, it keeps trying for as long as an entry could live.
+    async fn forget_resolved(&self, openid: &OpenId) {
+        let key = cache_key(openid);
+        self.cache.invalidate(std::slice::from_ref(&key)).await;
+        let cache = self.cache.clone();
+        tokio::spawn(async move {
+            for _ in 0..RESOLVE_TTL.as_secs() {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                if cache.invalidate(std::slice::from_ref(&key)).await {
+                    return;
+                }
+            }
+            tracing::warn!("cached binding could not be invalidated; it expires by TTL");
+        });
     }
 
     /// The persons bound to `openid`, from the cache when it has them.
@@ -210,7 +231,7 @@ impl Identity {
         .execute(&self.pool)
         .await?
         .rows_affected();
-        self.cache.invalidate(&[cache_key(openid)]).await;
+        self.forget_resolved(openid).await;
         Ok(removed)
     }
 }

@@ -21,6 +21,9 @@ pub enum IdentityError {
     BindingLimit,
     #[error("unauthenticated")]
     BadCredentials,
+    /// Too many failed logins for one username.
+    #[error("login throttled")]
+    LoginThrottled,
     #[error("permission denied: {0}")]
     Forbidden(&'static str),
     #[error("database unavailable")]
@@ -62,6 +65,9 @@ impl From<IdentityError> for Status {
                 crate::bindings::MAX_BINDINGS
             )),
             IdentityError::BadCredentials => Status::unauthenticated("用户名或密码错误"),
+            IdentityError::LoginThrottled => {
+                Status::resource_exhausted("登录失败次数过多，请15分钟后再试")
+            }
             IdentityError::Forbidden(why) => Status::permission_denied(why),
             IdentityError::Unavailable(error) => {
                 tracing::warn!(%error, "database unavailable");

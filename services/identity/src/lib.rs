@@ -33,6 +33,8 @@ pub struct Identity {
     pub cache: Cache,
     pub pii: Arc<PiiKeys>,
     pub signer: TokenSigner,
+    /// Bounds concurrent password hashing, so logins can't exhaust memory.
+    pub password_checks: Arc<tokio::sync::Semaphore>,
 }
 
 impl Identity {
@@ -43,6 +45,7 @@ impl Identity {
             cache: Cache::new(&config.redis),
             pii: Arc::new(config.pii),
             signer: config.signer,
+            password_checks: Arc::new(tokio::sync::Semaphore::new(4)),
         })
     }
 

@@ -16,6 +16,8 @@ use crate::{Identity, IdentityError};
 
 /// How long a staff token lives. Short, so a lost token is soon worthless.
 pub const STAFF_TOKEN_TTL: Duration = Duration::from_secs(3600);
+/// Failed logins allowed per username within 15 minutes.
+pub const MAX_LOGIN_FAILURES: i64 = 10;
 
 /// A new staff account as an administrator describes it.
 #[derive(Debug)]
@@ -128,6 +130,16 @@ impl Identity {
     /// Checks a username and password and issues a short-lived token.
     #[tracing::instrument(skip_all)]
     pub async fn login(&self, username: &str, password: &str) -> Result<Session, IdentityError> {
+        let failures: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM login_failures WHERE username = $1 AND failed_at > now() - interval '15 minutes'",
+        )
+        .bind(username)
+        .fetch_one(&self.pool)
+        .await?;
+        if failures >= MAX_LOGIN_FAILURES {
+            tracing::info!("login refused: username locked out");
+            return Err(IdentityError::LoginThrottled);
+        }
         let row: Option<(String, String, Option<String>)> = sqlx::query_as(
             "SELECT password_hash, role, scope FROM staff WHERE username = $1 AND active",
         )
@@ -139,6 +151,12 @@ impl Identity {
             .map_or(DECOY_HASH, |(hash, _, _)| hash.as_str())
             .to_owned();
         let password = password.to_owned();
+        // argon2 takes ~19 MiB and real CPU per attempt: a few at a time.
+        let _permit = self
+            .password_checks
+            .acquire()
+            .await
+            .map_err(|e| IdentityError::Internal(e.into()))?;
         let matches = tokio::task::spawn_blocking(move || {
             PasswordHash::new(&hash)
                 .map(|parsed| {
@@ -151,6 +169,10 @@ impl Identity {
         .await
         .map_err(|e| IdentityError::Internal(e.into()))?;
         let Some((_, role, scope)) = row.filter(|_| matches) else {
+            sqlx::query("INSERT INTO login_failures (username) VALUES ($1)")
+                .bind(username)
+                .execute(&self.pool)
+                .await?;
             tracing::info!("login refused");
             return Err(IdentityError::BadCredentials);
         };

@@ -239,6 +239,28 @@ pub enum Access {
     Public,
     /// A valid token of one of these roles.
     Roles(&'static [Role]),
+    /// A service token of one of these named services (the token's `sub`):
+    /// a service token opens only the RPCs meant for that service.
+    Services(&'static [&'static str]),
+    /// Either of the above.
+    RolesOrServices(&'static [Role], &'static [&'static str]),
+}
+
+impl Access {
+    fn needs_token(self) -> bool {
+        !matches!(self, Access::Public)
+    }
+
+    fn admits(self, caller: &Caller) -> bool {
+        let service =
+            |names: &[&str]| caller.role == Role::Service && names.contains(&caller.sub.as_str());
+        match self {
+            Access::Public => true,
+            Access::Roles(roles) => roles.contains(&caller.role),
+            Access::Services(names) => service(names),
+            Access::RolesOrServices(roles, names) => roles.contains(&caller.role) || service(names),
+        }
+    }
 }
 
 /// The access rule of every RPC of a server, keyed by full method path
@@ -247,6 +269,7 @@ pub enum Access {
 #[derive(Debug, Clone, Default)]
 pub struct Policy {
     rules: HashMap<String, Access>,
+    long_running: std::collections::HashSet<String>,
 }
 
 impl Policy {
@@ -260,9 +283,22 @@ impl Policy {
         self
     }
 
+    /// Marks a method whose handler may run longer than the request timeout
+    /// (a client-streaming import of a county's roll takes minutes).
+    pub fn long_running(mut self, service: &str, method: &str) -> Self {
+        self.long_running.insert(format!("/{service}/{method}"));
+        self
+    }
+
     pub fn merge(mut self, other: Policy) -> Self {
         self.rules.extend(other.rules);
+        self.long_running.extend(other.long_running);
         self
+    }
+
+    /// The methods the request timeout does not apply to.
+    pub fn long_running_paths(&self) -> std::collections::HashSet<String> {
+        self.long_running.clone()
     }
 
     fn access(&self, path: &str) -> Option<Access> {
@@ -324,7 +360,7 @@ impl<S> Auth<S> {
         let caller = match token.map(|t| self.verifier.verify(t)) {
             Some(Ok(caller)) => Some(caller),
             Some(Err(error)) => {
-                if let Access::Roles(_) = access {
+                if access.needs_token() {
                     tracing::info!(%error, "token refused");
                     return Err(tonic::Status::unauthenticated("登录凭证无效或已过期"));
                 }
@@ -332,12 +368,12 @@ impl<S> Auth<S> {
             }
             None => None,
         };
-        if let Access::Roles(roles) = access {
+        if access.needs_token() {
             let caller = caller
                 .as_ref()
                 .ok_or_else(|| tonic::Status::unauthenticated("需要登录凭证"))?;
-            if !roles.contains(&caller.role) {
-                tracing::info!(role = %caller.role, method = path, "role not allowed");
+            if !access.admits(caller) {
+                tracing::info!(role = %caller.role, method = path, "caller not allowed");
                 return Err(tonic::Status::permission_denied("当前角色无权执行此操作"));
             }
         }

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod cache;
 pub mod config;
 pub mod db;
+pub mod deadline;
 pub mod money;
 pub mod observe;
 pub mod outbox;

@@ -27,6 +27,7 @@ use crate::{
     auth::{AuthLayer, Policy, TokenVerifier},
     config::ServerConfig,
     db,
+    deadline::DeadlineLayer,
     observe::ObserveLayer,
 };
 
@@ -168,13 +169,14 @@ impl GrpcServer {
             shutdown.clone(),
         ));
 
+        let long_running = self.policy.long_running_paths();
         let layers = ServiceBuilder::new()
             .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
             .layer(PropagateRequestIdLayer::x_request_id())
             .layer(ObserveLayer)
+            .layer(DeadlineLayer::new(config.request_timeout, long_running))
             .layer(AuthLayer::new(verifier, self.policy));
         let router = tonic::transport::Server::builder()
-            .timeout(config.request_timeout)
             .concurrency_limit_per_connection(config.concurrency_limit)
             .load_shed(true)
             .layer(layers)
@@ -237,11 +239,20 @@ async fn watch_readiness(
             }
             return;
         }
-        let mut all_up = true;
-        for probe in &probes {
-            let up = db::ping(&probe.pool, Duration::from_secs(1)).await;
-            all_up &= up;
-            let status = if up {
+        // All databases at once, so a check takes one timeout, not one per service.
+        let results = futures::future::join_all(
+            probes
+                .iter()
+                .map(|probe| db::ping(&probe.pool, Duration::from_secs(1))),
+        )
+        .await;
+        let all_up = results.iter().all(|up| *up);
+        // Readiness first: whoever sees a service's new status finds /readyz agreeing.
+        if !stopping.load(Ordering::SeqCst) {
+            ready.store(all_up, Ordering::SeqCst);
+        }
+        for (probe, up) in probes.iter().zip(&results) {
+            let status = if *up {
                 ServingStatus::Serving
             } else {
                 ServingStatus::NotServing
@@ -259,7 +270,6 @@ async fn watch_readiness(
             ServingStatus::NotServing
         };
         reporter.set_service_status("", overall).await;
-        ready.store(all_up, Ordering::SeqCst);
         if last != Some(all_up) {
             if all_up {
                 tracing::info!("database reachable; SERVING");

@@ -38,9 +38,8 @@ pub fn policy() -> Policy {
         Role::Department,
         Role::Town,
         Role::Auditor,
-        // whistle, attaching a subject's payments for the staff who read a report.
-        Role::Service,
     ];
+    let feeds: &'static [Role] = &[Role::Provincial, Role::Admin, Role::Inspector];
     Policy::new()
         .rule(service, "ListPrograms", Access::Public)
         .rule(service, "VillageDisclosure", Access::Public)
@@ -50,27 +49,19 @@ pub fn policy() -> Policy {
             "ImportRoll",
             Access::Roles(&[Role::Admin, Role::Department]),
         )
-        .rule(service, "PersonPayments", Access::Roles(real_name))
-        .rule(service, "HouseholdPayments", Access::Roles(real_name))
+        .long_running(service, "ImportRoll")
+        // whistle attaches a report subject's payments for the staff who read it.
         .rule(
             service,
-            "ExportPayments",
-            Access::Roles(&[
-                Role::Provincial,
-                Role::Service,
-                Role::Admin,
-                Role::Inspector,
-            ]),
+            "PersonPayments",
+            Access::RolesOrServices(real_name, &["whistle"]),
         )
+        .rule(service, "HouseholdPayments", Access::Roles(real_name))
+        .rule(service, "ExportPayments", Access::Roles(feeds))
         .rule(
             service,
             "WatchEvents",
-            Access::Roles(&[
-                Role::Provincial,
-                Role::Service,
-                Role::Admin,
-                Role::Inspector,
-            ]),
+            Access::RolesOrServices(feeds, &["notify"]),
         )
 }
 
@@ -113,6 +104,15 @@ fn payment(p: PaymentView) -> pb::Payment {
         bank_account_masked: p.bank_masked,
         roll_id: p.roll_id,
         posted_at: Some(timestamp(p.posted_at)),
+    }
+}
+
+/// A department officer sees only their own department's programs.
+fn department(caller: &huimin_kit::auth::Caller) -> Option<&str> {
+    if caller.role == Role::Department {
+        caller.scope.as_deref()
+    } else {
+        None
     }
 }
 
@@ -206,7 +206,12 @@ impl LedgerService for LedgerApi {
         let page = request.page.unwrap_or_default();
         let result = self
             .ledger
-            .payments(&subject, &page.page_token, page.page_size)
+            .payments(
+                &subject,
+                &page.page_token,
+                page.page_size,
+                department(&caller),
+            )
             .await?;
         Ok(Response::new(pb::PaymentsPage {
             payments: result.payments.into_iter().map(payment).collect(),
@@ -229,7 +234,12 @@ impl LedgerService for LedgerApi {
         let page = request.page.unwrap_or_default();
         let result = self
             .ledger
-            .payments(&subject, &page.page_token, page.page_size)
+            .payments(
+                &subject,
+                &page.page_token,
+                page.page_size,
+                department(&caller),
+            )
             .await?;
         Ok(Response::new(pb::PaymentsPage {
             payments: result.payments.into_iter().map(payment).collect(),

@@ -324,6 +324,8 @@ impl Ledger {
                            AND p.program_code = i.program_code AND p.kind = 'payment'
                            AND (g.period_kind = 'one_off' OR p.period = i.period)
                            AND NOT EXISTS (SELECT 1 FROM payments r WHERE r.reverses = p.id))
+               AND NOT EXISTS (SELECT 1 FROM incoming j WHERE j.kind = 'reversal' AND j.household_code = i.household_code
+                               AND j.program_code = i.program_code)
              ORDER BY i.line",
         )
         .fetch_all(&mut *tx)

@@ -209,11 +209,14 @@ impl Ledger {
 
     /// A page of payments, newest first; served from the cache when it can be.
     #[tracing::instrument(skip_all)]
+    /// `department` limits the page to that department's programs (what a
+    /// department officer may see).
     pub async fn payments(
         &self,
         subject: &Subject,
         page_token: &str,
         size: u32,
+        department: Option<&str>,
     ) -> Result<PaymentsPage, LedgerError> {
         let before = decode_token(page_token)?;
         let size = page_size(size);
@@ -223,7 +226,10 @@ impl Ledger {
                 Subject::Person(key) => format!("person:{}", key.to_hex()),
                 Subject::Household(code) => format!("household:{code}"),
             };
-            format!("ledger:g{g}:{who}:{before}:{size}")
+            format!(
+                "ledger:g{g}:{who}:{before}:{size}:{}",
+                department.unwrap_or("*")
+            )
         });
         if let Some(key) = &key
             && let Some(page) = self.cache.get_json::<PaymentsPage>(key).await
@@ -234,8 +240,9 @@ impl Ledger {
             Subject::Person(_) => "p.person_key = $1",
             Subject::Household(_) => "p.household_code = $1",
         };
-        let sql =
-            format!("{PAYMENT_SELECT} WHERE {filter} AND p.id < $2 ORDER BY p.id DESC LIMIT $3");
+        let sql = format!(
+            "{PAYMENT_SELECT} WHERE {filter} AND p.id < $2 AND ($4::text IS NULL OR g.department = $4) ORDER BY p.id DESC LIMIT $3"
+        );
         let query = sqlx::query_as::<_, PaymentView>(&sql);
         let query = match subject {
             Subject::Person(key) => query.bind(key.as_bytes().to_vec()),
@@ -245,6 +252,7 @@ impl Ledger {
         let mut payments = query
             .bind(before)
             .bind(i64::from(size) + 1)
+            .bind(department)
             .fetch_all(&self.pool)
             .await?;
         let next_page_token = next_token(&mut payments, size, |p| p.id);

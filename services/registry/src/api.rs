@@ -41,12 +41,7 @@ pub fn policy() -> Policy {
         Role::Town,
         Role::Auditor,
     ];
-    let feeds: &'static [Role] = &[
-        Role::Provincial,
-        Role::Service,
-        Role::Admin,
-        Role::Inspector,
-    ];
+    let feeds: &'static [Role] = &[Role::Provincial, Role::Admin, Role::Inspector];
     Policy::new()
         .rule(service, "CreateProject", Access::Roles(writers))
         .rule(service, "UpdateProject", Access::Roles(writers))
@@ -57,7 +52,12 @@ pub fn policy() -> Policy {
         .rule(service, "SearchProjects", Access::Public)
         .rule(service, "PublicProject", Access::Public)
         .rule(service, "ExportProjects", Access::Roles(feeds))
-        .rule(service, "WatchEvents", Access::Roles(feeds))
+        .rule(
+            service,
+            "WatchEvents",
+            Access::RolesOrServices(feeds, &["notify"]),
+        )
+        .long_running(service, "ImportProjects")
 }
 
 /// The tonic service over [`Registry`].

@@ -37,7 +37,8 @@ pub fn policy() -> Policy {
         .rule(
             service,
             "SubmitReport",
-            Access::Roles(&[Role::Gateway, Role::Service]),
+            // Cross-check findings are filed by ledger, where the checks run.
+            Access::RolesOrServices(&[Role::Gateway], &["ledger"]),
         )
         .rule(service, "FollowUp", Access::Roles(&[Role::Gateway]))
         .rule(service, "AddInformation", Access::Roles(&[Role::Gateway]))
@@ -67,7 +68,8 @@ pub fn policy() -> Policy {
         .rule(
             service,
             "WatchEvents",
-            Access::Roles(&[Role::Service, Role::Admin]),
+            // Events carry a real-name reporter's openid: for notify alone.
+            Access::Services(&["notify"]),
         )
 }
 

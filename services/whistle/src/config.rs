@@ -15,6 +15,9 @@ pub struct WhistleConfig {
     /// fills it with its own address when unset. Without it, triage runs
     /// without ledger facts.
     pub ledger_url: Option<String>,
+    /// Where identity answers: a real-name report must come from a bound
+    /// openid. `serve all` fills it with its own address when unset.
+    pub identity_url: Option<String>,
     /// whistle's service token for calling ledger.
     pub service_token: Option<SecretString>,
 }
@@ -28,6 +31,7 @@ impl WhistleConfig {
                 .optional_str("HUIMIN_ATTACHMENTS_DIR")
                 .map_or_else(|| PathBuf::from("data/attachments"), PathBuf::from),
             ledger_url: env.optional_str("HUIMIN_LEDGER_URL"),
+            identity_url: env.optional_str("HUIMIN_IDENTITY_URL"),
             service_token: env
                 .optional_str("HUIMIN_SERVICE_TOKEN")
                 .map(SecretString::from),

@@ -20,6 +20,9 @@ pub enum WhistleError {
     /// Too many wrong receipt codes from one client.
     #[error("throttled")]
     Throttled,
+    /// identity could not be asked whether a real-name reporter is bound.
+    #[error("identity unavailable: {0}")]
+    IdentityUnavailable(tonic::Status),
     #[error("database unavailable")]
     Unavailable(#[source] sqlx::Error),
     #[error(transparent)]
@@ -62,6 +65,10 @@ impl From<WhistleError> for Status {
             WhistleError::Forbidden(why) => Status::permission_denied(why),
             WhistleError::NotAllowed(why) => Status::failed_precondition(why),
             WhistleError::Throttled => Status::resource_exhausted("查询次数过多，请一小时后再试"),
+            WhistleError::IdentityUnavailable(status) => {
+                tracing::warn!(code = ?status.code(), "identity call failed");
+                status::unavailable()
+            }
             WhistleError::Unavailable(error) => {
                 tracing::warn!(%error, "database unavailable");
                 status::unavailable()

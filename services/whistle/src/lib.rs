@@ -17,7 +17,10 @@ pub mod workflow;
 use std::sync::Arc;
 
 use huimin_kit::{auth::BearerToken, cache::Cache, outbox::Outbox};
-use huimin_proto::ledger::v1::ledger_service_client::LedgerServiceClient;
+use huimin_proto::{
+    identity::v1::identity_service_client::IdentityServiceClient,
+    ledger::v1::ledger_service_client::LedgerServiceClient,
+};
 use object_store::{ObjectStore, local::LocalFileSystem};
 use secrecy::ExposeSecret as _;
 use sqlx::PgPool;
@@ -34,6 +37,9 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 /// whistle's outbox (`report.received`, `report.status_changed`).
 pub const OUTBOX: Outbox = Outbox::new(0x5748_4953_544c); // "WHISTL"
 
+/// identity, as whistle calls it to check a real-name reporter's binding.
+pub type IdentityClient = IdentityServiceClient<InterceptedService<Channel, BearerToken>>;
+
 /// ledger, as whistle calls it for triage facts.
 pub type LedgerClient = LedgerServiceClient<InterceptedService<Channel, BearerToken>>;
 
@@ -44,6 +50,7 @@ pub struct Whistle {
     pub cache: Cache,
     pub attachments: Arc<dyn ObjectStore>,
     pub ledger: Option<LedgerClient>,
+    pub identity: Option<IdentityClient>,
 }
 
 impl Whistle {
@@ -59,25 +66,46 @@ impl Whistle {
             LocalFileSystem::new_with_prefix(&config.attachments_dir).map_err(|e| {
                 anyhow::anyhow!("configuration: HUIMIN_ATTACHMENTS_DIR is not usable: {e}")
             })?;
-        let ledger = match (config.ledger_url, config.service_token) {
-            (Some(url), Some(token)) => {
-                let channel = Channel::from_shared(url)
-                    .map_err(|_| anyhow::anyhow!("configuration: HUIMIN_LEDGER_URL is malformed"))?
-                    .connect_timeout(std::time::Duration::from_secs(1))
-                    .timeout(std::time::Duration::from_secs(2))
-                    .connect_lazy();
-                let token = BearerToken::new(token.expose_secret()).map_err(|_| {
+        let token = config
+            .service_token
+            .map(|token| {
+                BearerToken::new(token.expose_secret()).map_err(|_| {
                     anyhow::anyhow!("configuration: HUIMIN_SERVICE_TOKEN is malformed")
-                })?;
-                Some(LedgerServiceClient::with_interceptor(channel, token))
-            }
+                })
+            })
+            .transpose()?;
+        let channel = |url: String, name: &'static str| {
+            Channel::from_shared(url)
+                .map_err(|_| anyhow::anyhow!("configuration: {name} is malformed"))
+                .map(|endpoint| {
+                    endpoint
+                        .connect_timeout(std::time::Duration::from_secs(1))
+                        .timeout(std::time::Duration::from_secs(2))
+                        .connect_lazy()
+                })
+        };
+        let ledger = match (config.ledger_url, &token) {
+            (Some(url), Some(token)) => Some(LedgerServiceClient::with_interceptor(
+                channel(url, "HUIMIN_LEDGER_URL")?,
+                token.clone(),
+            )),
             _ => None,
+        };
+        let identity = match (config.identity_url, &token) {
+            (Some(url), Some(token)) => Some(IdentityServiceClient::with_interceptor(
+                channel(url, "HUIMIN_IDENTITY_URL")?,
+                token.clone(),
+            )),
+            _ => anyhow::bail!(
+                "configuration: HUIMIN_IDENTITY_URL and HUIMIN_SERVICE_TOKEN are required (real-name reports are checked against identity)"
+            ),
         };
         Ok(Self {
             pool: huimin_kit::db::pool(&config.database, SCHEMA)?,
             cache: Cache::new(&config.redis),
             attachments: Arc::new(attachments),
             ledger,
+            identity,
         })
     }
 

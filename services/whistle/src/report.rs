@@ -59,7 +59,7 @@ pub struct FollowUp {
 }
 
 /// Reports escalate to discipline inspection (纪委监委).
-pub const INSPECTION: &str = "县纪委监委";
+pub const INSPECTION: &str = "博白县纪委监委";
 const MAX_TEXT: usize = 5000;
 const MAX_FAILURES_PER_HOUR: i64 = 10;
 
@@ -122,6 +122,9 @@ impl Whistle {
             .await
             .map_err(|e| WhistleError::Internal(e.into()))??;
         let anonymous = report.reporter_openid.is_none();
+        if let Some(openid) = &report.reporter_openid {
+            self.check_bound(openid).await?;
+        }
         let day = today();
         let received_at = if anonymous { midnight(day) } else { Utc::now() };
 
@@ -135,6 +138,13 @@ impl Whistle {
             .as_deref()
             .and_then(|v| v.get(..9))
             .map(str::to_owned);
+        // A named official serves where the report is about unless told
+        // otherwise: the report must not go to that town either way.
+        let official_town = match (&report.subject_official_town, &report.subject.official) {
+            (Some(town), _) => Some(town.clone()),
+            (None, Some(_)) => town_code.clone(),
+            (None, None) => None,
+        };
 
         let code = receipt::new_code();
         let receipt_hash = receipt::hash(&code).ok_or_else(|| {
@@ -202,7 +212,7 @@ impl Whistle {
         .bind(&report.subject.program_code)
         .bind(&report.subject.project_code)
         .bind(&report.subject.official)
-        .bind(&report.subject_official_town)
+        .bind(&official_town)
         .bind(&subject_key)
         .bind(&town_code)
         .bind(&result.category)
@@ -276,12 +286,37 @@ impl Whistle {
             .append(&mut tx, "report.received", &received, received_at)
             .await?;
         tx.commit().await?;
-        tracing::info!(report_id = id, category = %result.category, priority, escalated, "report received");
+        // An anonymous report's id next to a log timestamp would date it.
+        if anonymous {
+            tracing::info!(category = %result.category, priority, escalated, "report received");
+        } else {
+            tracing::info!(report_id = id, category = %result.category, priority, escalated, "report received");
+        }
         Ok(Receipt {
             code,
             number,
             report_id: id,
         })
+    }
+
+    /// A real-name report comes from an openid bound to a registered person.
+    async fn check_bound(&self, openid: &str) -> Result<(), WhistleError> {
+        let Some(identity) = &self.identity else {
+            return Err(WhistleError::Internal(anyhow::anyhow!(
+                "identity is not configured"
+            )));
+        };
+        let request = huimin_proto::identity::v1::ResolveOpenIdRequest {
+            openid: openid.to_owned(),
+        };
+        match identity.clone().resolve_open_id(request).await {
+            Ok(_) => Ok(()),
+            Err(status) if status.code() == tonic::Code::NotFound => Err(WhistleError::invalid(
+                "openid",
+                "实名举报须先绑定本人身份信息，也可选择匿名举报",
+            )),
+            Err(status) => Err(WhistleError::IdentityUnavailable(status)),
+        }
     }
 
     /// Puts photos in the attachment store and records them; on failure the
@@ -385,6 +420,9 @@ impl Whistle {
 
     /// Finds the report of a receipt code, throttling wrong guesses per client.
     async fn by_receipt(&self, code: &str, client_key: &str) -> Result<(i64, bool), WhistleError> {
+        if client_key.trim().is_empty() {
+            return Err(WhistleError::invalid("client_key", "缺少调用方标识"));
+        }
         let client = Sha256::digest(format!("receipt-client:{client_key}").as_bytes()).to_vec();
         let failures: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM receipt_failures WHERE client_hash = $1 AND failed_at > now() - interval '1 hour'",
@@ -407,6 +445,12 @@ impl Whistle {
         match found {
             Some(found) => Ok(found),
             None => {
+                // Failures older than the window only take space.
+                sqlx::query(
+                    "DELETE FROM receipt_failures WHERE failed_at < now() - interval '1 hour'",
+                )
+                .execute(&self.pool)
+                .await?;
                 sqlx::query("INSERT INTO receipt_failures (client_hash) VALUES ($1)")
                     .bind(&client)
                     .execute(&self.pool)

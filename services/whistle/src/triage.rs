@@ -414,7 +414,7 @@ pub fn default_rules() -> Rules {
             fallback: false,
         }
     }
-    const JIWEI: &str = "县纪委监委";
+    const JIWEI: &str = "博白县纪委监委";
 
     // Misconduct categories weigh their keywords 3-4; subject categories (housing, 低保,
     // projects, farm subsidies) weigh theirs 1-2, so "what went wrong" outranks "what it is
@@ -423,7 +423,7 @@ pub fn default_rules() -> Rules {
         category(
             "benefit_fraud",
             "冒领骗取补贴",
-            "县民政局",
+            "博白县民政局",
             true,
             2,
             &[
@@ -516,7 +516,7 @@ pub fn default_rules() -> Rules {
         category(
             "housing",
             "危房改造",
-            "县住建局",
+            "博白县住房和城乡建设局",
             false,
             3,
             &[
@@ -534,7 +534,7 @@ pub fn default_rules() -> Rules {
         category(
             "dibao",
             "低保及特困救助",
-            "县民政局",
+            "博白县民政局",
             false,
             3,
             &[
@@ -549,7 +549,7 @@ pub fn default_rules() -> Rules {
         category(
             "project",
             "工程项目",
-            "县乡村振兴局",
+            "博白县乡村振兴局",
             false,
             3,
             &[
@@ -571,7 +571,7 @@ pub fn default_rules() -> Rules {
         category(
             "farm_subsidy",
             "惠农补贴",
-            "县农业农村局",
+            "博白县农业农村局",
             false,
             3,
             &[
@@ -591,21 +591,21 @@ pub fn default_rules() -> Rules {
     ];
 
     let program_departments = [
-        ("DIBAO_RURAL", "县民政局"),
-        ("DIBAO_URBAN", "县民政局"),
-        ("TEKUN", "县民政局"),
-        ("ELDERLY", "县民政局"),
-        ("ORPHAN", "县民政局"),
-        ("TEMP_RELIEF", "县民政局"),
-        ("DISABILITY_LIVING", "县残联"),
-        ("DISABILITY_NURSING", "县残联"),
-        ("FARMLAND", "县农业农村局"),
-        ("FOREST_ECO", "县林业局"),
-        ("YULU", "县乡村振兴局"),
-        ("PENSION_RURAL", "县人社局"),
-        ("FAMILY_PLANNING", "县卫健局"),
-        ("VETERAN_CARE", "县退役军人事务局"),
-        ("HOUSE_RENOVATION", "县住建局"),
+        ("DIBAO_RURAL", "博白县民政局"),
+        ("DIBAO_URBAN", "博白县民政局"),
+        ("TEKUN", "博白县民政局"),
+        ("ELDERLY", "博白县民政局"),
+        ("ORPHAN", "博白县民政局"),
+        ("TEMP_RELIEF", "博白县民政局"),
+        ("DISABILITY_LIVING", "博白县残疾人联合会"),
+        ("DISABILITY_NURSING", "博白县残疾人联合会"),
+        ("FARMLAND", "博白县农业农村局"),
+        ("FOREST_ECO", "博白县林业局"),
+        ("YULU", "博白县乡村振兴局"),
+        ("PENSION_RURAL", "博白县人力资源和社会保障局"),
+        ("FAMILY_PLANNING", "博白县卫生健康局"),
+        ("VETERAN_CARE", "博白县退役军人事务局"),
+        ("HOUSE_RENOVATION", "博白县住房和城乡建设局"),
     ]
     .into_iter()
     .map(|(program, department)| (program.to_owned(), department.to_owned()))
@@ -662,7 +662,7 @@ mod tests {
         );
 
         assert_eq!(result.category, "favouritism");
-        assert_eq!(result.department, "县纪委监委");
+        assert_eq!(result.department, "博白县纪委监委");
         assert_eq!(result.priority, 2);
         assert_eq!(result.matched, ["亲戚", "真正困难的人"]);
         assert_eq!(result.basis, TriageBasis::Keywords);
@@ -676,7 +676,7 @@ mod tests {
         );
 
         assert_eq!(result.category, "withholding");
-        assert_eq!(result.department, "县住建局");
+        assert_eq!(result.department, "博白县住房和城乡建设局");
         assert_eq!(result.matched, ["没有到账"]);
         assert_eq!(result.score, 3);
     }
@@ -689,7 +689,7 @@ mod tests {
         );
 
         assert_eq!(result.category, "withholding");
-        assert_eq!(result.department, "县纪委监委");
+        assert_eq!(result.department, "博白县纪委监委");
     }
 
     #[test]
@@ -700,7 +700,7 @@ mod tests {
         );
 
         assert_eq!(result.category, "benefit_fraud");
-        assert_eq!(result.department, "县民政局");
+        assert_eq!(result.department, "博白县民政局");
         assert_eq!(result.priority, 2);
     }
 
@@ -712,7 +712,7 @@ mod tests {
         );
 
         assert_eq!(result.category, "project");
-        assert_eq!(result.department, "县乡村振兴局");
+        assert_eq!(result.department, "博白县乡村振兴局");
         assert_eq!(result.priority, 2, "base 3 raised once by 威胁");
         assert_eq!(result.matched, ["偷工减料", "水泥路", "威胁"]);
     }
@@ -725,7 +725,7 @@ mod tests {
         );
 
         assert_eq!(result.category, "conduct");
-        assert_eq!(result.department, "县纪委监委");
+        assert_eq!(result.department, "博白县纪委监委");
         assert_eq!(result.score, 7);
     }
 
@@ -737,7 +737,7 @@ mod tests {
         );
 
         assert_eq!(result.category, "withholding");
-        assert_eq!(result.department, "县民政局");
+        assert_eq!(result.department, "博白县民政局");
         assert_eq!(result.priority, 1);
         // 报复 only occurs inside 打击报复, so it is not counted again.
         assert_eq!(result.matched, ["克扣", "威胁", "打击报复"]);
@@ -748,7 +748,7 @@ mod tests {
         let result = triage_default("情况和上次反映的一样，请领导核实", &about("DIBAO_URBAN"));
 
         assert_eq!(result.category, "dibao");
-        assert_eq!(result.department, "县民政局");
+        assert_eq!(result.department, "博白县民政局");
         assert_eq!(result.basis, TriageBasis::Program);
         assert_eq!(result.score, 0);
     }
@@ -758,7 +758,7 @@ mod tests {
         let result = triage_default("我反映的事情一直没有人管", &Subject::default());
 
         assert_eq!(result.category, "other");
-        assert_eq!(result.department, "县纪委监委");
+        assert_eq!(result.department, "博白县纪委监委");
         assert_eq!(result.priority, 4);
         assert_eq!(result.basis, TriageBasis::Fallback);
         assert!(result.matched.is_empty());
@@ -814,7 +814,7 @@ mod tests {
             serde_json::json!({
                 "code": "land",
                 "name_zh": "征地补偿",
-                "department": "县自然资源局",
+                "department": "博白县自然资源局",
                 "keywords": [{"phrase": "征地", "weight": 4}, {"phrase": "补偿款", "weight": 3}],
                 "priority": 2
             }),
@@ -841,9 +841,9 @@ mod tests {
 
         assert_eq!(
             (land.category.as_str(), land.department.as_str()),
-            ("land", "县自然资源局")
+            ("land", "博白县自然资源局")
         );
-        assert_eq!(renovation.department, "县纪委监委");
+        assert_eq!(renovation.department, "博白县纪委监委");
         let before = triage_default("征地补偿款被村里截留了一半", &Subject::default());
         assert_eq!(before.category, "withholding");
     }

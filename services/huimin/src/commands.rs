@@ -168,7 +168,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 );
             }
             let signer = TokenSigner::from_seed(env.key32("HUIMIN_TOKEN_SIGNING_KEY")?);
-            let ttl = std::time::Duration::from_secs(ttl_days * 24 * 3600);
+            let ttl = ttl_days
+                .checked_mul(24 * 3600)
+                .filter(|_| *ttl_days <= 3650)
+                .map(std::time::Duration::from_secs)
+                .ok_or_else(|| anyhow::anyhow!("--ttl-days must be at most 3650"))?;
             let (token, expires) = signer.issue(sub, *role, None, ttl);
             eprintln!("token for {sub} ({role}), expires {expires}");
             println!("{token}");

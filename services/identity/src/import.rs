@@ -265,9 +265,12 @@ impl Identity {
     /// Checks and applies a persons file: all rows or none.
     #[tracing::instrument(skip_all, fields(bytes = bytes.len()))]
     pub async fn import_persons(&self, bytes: &[u8]) -> Result<ImportSummary, IdentityError> {
-        let text = decode_text(bytes)?;
         let villages = self.village_codes().await?;
-        let rows = parse_persons(&text, &villages)?;
+        // Decoding and checking up to 64 MB is CPU work: off the async runtime.
+        let bytes = bytes.to_vec();
+        let rows = tokio::task::spawn_blocking(move || parse_persons(&decode_text(&bytes)?, &villages))
+            .await
+            .map_err(|e| IdentityError::Internal(e.into()))??;
         let summary = self.store_persons(&rows).await?;
         tracing::info!(
             persons = summary.persons,

@@ -155,14 +155,15 @@ impl Ledger {
                     Err(status) if status.code() == tonic::Code::NotFound => Vec::new(),
                     Err(status) => return Err(LedgerError::IdentityUnavailable(status)),
                 };
-                let household = match subject {
-                    Subject::Person(key) => self.household_of(key).await?,
-                    Subject::Household(code) => Some(code.clone()),
+                // Their own record needs no lookup; a household member's needs its household.
+                let own = matches!(subject, Subject::Person(key) if bound.iter().any(|p| p.person_key == key.to_hex()));
+                let allowed = own || {
+                    let household = match subject {
+                        Subject::Person(key) => self.household_of(key).await?,
+                        Subject::Household(code) => Some(code.clone()),
+                    };
+                    bound.iter().any(|p| household.as_deref().is_some_and(|h| h == p.household_code))
                 };
-                let allowed = bound.iter().any(|p| {
-                    matches!(subject, Subject::Person(key) if p.person_key == key.to_hex())
-                        || household.as_deref().is_some_and(|h| h == p.household_code)
-                });
                 if allowed {
                     Ok(())
                 } else {

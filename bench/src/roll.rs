@@ -1,5 +1,5 @@
 //! The population and the payment roll (花名册) the bench imports: the county `huimin seed`
-//! makes (identity's synthetic households, seed 450 923), regenerated here with the same seed
+//! makes (identity's synthetic households, `seed::SEED`), regenerated here with the same seed
 //! and `today` so the bench knows every person's clear ID number and registered name, then
 //! written as a 农村低保 (`DIBAO_RURAL`) roll of two months per person.
 
@@ -141,6 +141,9 @@ pub fn write_roll(
             if gone {
                 continue;
             }
+            if written == rows {
+                break 'households;
+            }
             if sample.len() < SAMPLE_PERSONS {
                 sample.push(SamplePerson {
                     id_number: person.id_number.expose().to_owned(),
@@ -224,6 +227,7 @@ mod tests {
         let _ = std::fs::remove_file(&path);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(roll.rows, 101);
+        assert_eq!(roll.persons, 51, "two rows a person, the last one with one");
         assert_eq!(lines.len(), 102, "header and rows");
         assert_eq!(
             lines[0],

@@ -268,9 +268,10 @@ impl Identity {
         let villages = self.village_codes().await?;
         // Decoding and checking up to 64 MB is CPU work: off the async runtime.
         let bytes = bytes.to_vec();
-        let rows = tokio::task::spawn_blocking(move || parse_persons(&decode_text(&bytes)?, &villages))
-            .await
-            .map_err(|e| IdentityError::Internal(e.into()))??;
+        let rows =
+            tokio::task::spawn_blocking(move || parse_persons(&decode_text(&bytes)?, &villages))
+                .await
+                .map_err(|e| IdentityError::Internal(e.into()))??;
         let summary = self.store_persons(&rows).await?;
         tracing::info!(
             persons = summary.persons,

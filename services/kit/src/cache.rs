@@ -167,7 +167,11 @@ impl Cache {
         let mut conn = self.connection().await?;
         let key = self.key(name);
         let start = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(1);
+        // One round trip when the counter exists (always, but after a restart).
         let result = tokio::time::timeout(OP_TIMEOUT, async {
+            if let Some(generation) = conn.get::<_, Option<u64>>(&key).await? {
+                return Ok(generation);
+            }
             let _: Option<String> = redis::cmd("SET")
                 .arg(&key)
                 .arg(start)

@@ -16,7 +16,6 @@ use std::{
 use futures::FutureExt as _;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::{server::NamedService, service::RoutesBuilder};
 use tonic_health::{ServingStatus, server::HealthReporter};
 use tower::ServiceBuilder;
@@ -202,8 +201,12 @@ impl GrpcServer {
                 tracing::info!("draining in-flight calls");
             }
         };
-        let serve = router
-            .serve_with_incoming_shutdown(TcpListenerStream::new(listeners.grpc), drain_signal);
+        let serve = router.serve_with_incoming_shutdown(
+            // Without TCP_NODELAY a response's trailers wait ~40 ms for the
+            // client's delayed ACK (Nagle), on every unary call.
+            tonic::transport::server::TcpIncoming::from(listeners.grpc).with_nodelay(Some(true)),
+            drain_signal,
+        );
         let grace = config.shutdown_grace;
         let deadline = async move {
             shutdown.await;

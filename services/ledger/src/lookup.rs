@@ -162,7 +162,9 @@ impl Ledger {
                         Subject::Person(key) => self.household_of(key).await?,
                         Subject::Household(code) => Some(code.clone()),
                     };
-                    bound.iter().any(|p| household.as_deref().is_some_and(|h| h == p.household_code))
+                    bound
+                        .iter()
+                        .any(|p| household.as_deref().is_some_and(|h| h == p.household_code))
                 };
                 if allowed {
                     Ok(())

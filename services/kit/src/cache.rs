@@ -213,4 +213,26 @@ impl Cache {
             }
         }
     }
+
+    /// Moves a generation counter on after a committed write; if Redis
+    /// refuses now, keeps trying in the background for `lifetime` (as long
+    /// as entries keyed with the old value can live).
+    pub async fn invalidate_generation(&self, name: &'static str, lifetime: Duration) {
+        if self.bump_generation(name).await {
+            return;
+        }
+        let cache = self.clone();
+        tokio::spawn(async move {
+            for _ in 0..lifetime.as_secs().max(1) {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                if cache.bump_generation(name).await {
+                    return;
+                }
+            }
+            tracing::warn!(
+                counter = name,
+                "cache generation could not be moved on; entries expire by TTL"
+            );
+        });
+    }
 }

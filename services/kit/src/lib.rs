@@ -7,12 +7,14 @@
 pub mod admin;
 pub mod auth;
 pub mod cache;
+pub mod clock;
 pub mod config;
 pub mod db;
 pub mod deadline;
 pub mod money;
 pub mod observe;
 pub mod outbox;
+pub mod page;
 pub mod pii;
 pub mod server;
 pub mod shutdown;

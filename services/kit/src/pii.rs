@@ -82,7 +82,7 @@ pub struct IdNumber(String);
 impl IdNumber {
     /// Parses an ID number, checking its birth date against today's date in China (UTC+8).
     pub fn parse(s: &str) -> Result<IdNumber, IdNumberError> {
-        Self::parse_as_of(s, china_today())
+        Self::parse_as_of(s, crate::clock::china_today())
     }
 
     /// Parses an ID number whose birth date must not be after `today`.
@@ -200,12 +200,6 @@ fn write_digits(out: &mut [u8], mut n: u32) {
         *slot = b'0' + (n % 10) as u8;
         n /= 10;
     }
-}
-
-/// Today's date in China Standard Time, which is what a birth date on an ID card means.
-fn china_today() -> NaiveDate {
-    let cst = chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset");
-    chrono::Utc::now().with_timezone(&cst).date_naive()
 }
 
 /// How services key a person without holding the ID number: HMAC-SHA256 of the normalised

@@ -4,7 +4,7 @@
 use std::pin::Pin;
 
 use futures::Stream;
-use huimin_kit::wire::timestamp;
+use huimin_kit::wire::{non_empty, timestamp};
 use huimin_kit::{
     auth::{Access, Policy, Role, caller},
     pii::PersonKey,
@@ -116,14 +116,6 @@ fn department(caller: &huimin_kit::auth::Caller) -> Option<&str> {
     }
 }
 
-fn non_empty(s: String) -> Option<String> {
-    if s.trim().is_empty() {
-        None
-    } else {
-        Some(s.trim().to_owned())
-    }
-}
-
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
 
 #[tonic::async_trait]
@@ -225,7 +217,7 @@ impl LedgerService for LedgerApi {
     ) -> Result<Response<pb::PaymentsPage>, Status> {
         let caller = caller(&request)?.clone();
         let request = request.into_inner();
-        let code = non_empty(request.household_code)
+        let code = non_empty(&request.household_code)
             .ok_or_else(|| LedgerError::invalid("household_code", "请提供户编号"))?;
         let subject = Subject::Household(code);
         self.ledger
@@ -302,9 +294,9 @@ impl LedgerService for LedgerApi {
             .ledger
             .totals(
                 group,
-                non_empty(request.town_code).as_deref(),
-                non_empty(request.village_code).as_deref(),
-                non_empty(request.program_code).as_deref(),
+                non_empty(&request.town_code).as_deref(),
+                non_empty(&request.village_code).as_deref(),
+                non_empty(&request.program_code).as_deref(),
                 year,
             )
             .await?;
@@ -331,8 +323,8 @@ impl LedgerService for LedgerApi {
         let filter = ExportFilter {
             period_from: parse_bound(&request.period_from, false)?,
             period_to: parse_bound(&request.period_to, true)?,
-            program: non_empty(request.program_code),
-            town: non_empty(request.town_code),
+            program: non_empty(&request.program_code),
+            town: non_empty(&request.town_code),
         };
         let size = match request.batch_size {
             0 => 1000,

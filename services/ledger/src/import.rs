@@ -151,8 +151,10 @@ impl Ledger {
         let outcome = self
             .apply(caller, file_name, &digest, &checked, &programs)
             .await?;
-        if outcome.created && !self.cache.bump_generation(PAYMENTS_GENERATION).await {
-            self.retry_generation_bump();
+        if outcome.created {
+            self.cache
+                .invalidate_generation(PAYMENTS_GENERATION, crate::lookup::CACHE_TTL)
+                .await;
         }
         Ok(outcome)
     }
@@ -426,20 +428,6 @@ impl Ledger {
             reversals,
             total_fen,
         })
-    }
-
-    /// Keeps trying to invalidate cached lookups when Redis refused it at
-    /// commit time, for as long as cached entries could live.
-    fn retry_generation_bump(&self) {
-        let cache = self.cache.clone();
-        tokio::spawn(async move {
-            for _ in 0..crate::lookup::CACHE_TTL.as_secs() {
-                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                if cache.bump_generation(PAYMENTS_GENERATION).await {
-                    return;
-                }
-            }
-        });
     }
 }
 

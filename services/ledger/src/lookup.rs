@@ -5,7 +5,6 @@
 
 use std::time::Duration;
 
-use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD as B64};
 use chrono::{DateTime, Utc};
 use huimin_kit::{
     auth::{Caller, Role},
@@ -85,20 +84,16 @@ pub enum Subject {
     Household(String),
 }
 
-/// Page tokens are opaque to callers: the last id seen, encoded.
-fn decode_token(token: &str) -> Result<i64, LedgerError> {
-    if token.is_empty() {
-        return Ok(i64::MAX);
+/// The id a page continues from: the last one shown (kind "p"), or `none` first.
+fn decode_token(token: &str, none: i64) -> Result<i64, LedgerError> {
+    match huimin_kit::page::decode("p", token) {
+        Some(id) => Ok(id.unwrap_or(none)),
+        None => Err(LedgerError::invalid("page_token", "分页标记无效")),
     }
-    B64.decode(token)
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .and_then(|s| s.strip_prefix("p:").and_then(|n| n.parse().ok()))
-        .ok_or_else(|| LedgerError::invalid("page_token", "分页标记无效"))
 }
 
 fn encode_token(last_id: i64) -> String {
-    B64.encode(format!("p:{last_id}"))
+    huimin_kit::page::encode("p", last_id)
 }
 
 /// Trims the extra row fetched past the page and returns the token of the
@@ -114,11 +109,7 @@ fn next_token<T>(rows: &mut Vec<T>, size: u32, id: impl Fn(&T) -> i64) -> String
 }
 
 pub fn page_size(requested: u32) -> u32 {
-    if requested == 0 {
-        DEFAULT_PAGE
-    } else {
-        requested.min(MAX_PAGE)
-    }
+    huimin_kit::page::size(requested, DEFAULT_PAGE, MAX_PAGE)
 }
 
 const PAYMENT_SELECT: &str =
@@ -221,7 +212,7 @@ impl Ledger {
         size: u32,
         department: Option<&str>,
     ) -> Result<PaymentsPage, LedgerError> {
-        let before = decode_token(page_token)?;
+        let before = decode_token(page_token, i64::MAX)?;
         let size = page_size(size);
         let generation = self.cache.generation(PAYMENTS_GENERATION).await;
         let key = generation.map(|g| {
@@ -282,10 +273,7 @@ impl Ledger {
         if village.len() != 12 || !village.bytes().all(|b| b.is_ascii_digit()) {
             return Err(LedgerError::invalid("village_code", "村代码应为12位数字"));
         }
-        let after = match decode_token(page_token)? {
-            i64::MAX => 0,
-            id => id,
-        };
+        let after = decode_token(page_token, 0)?;
         let size = page_size(size);
         let programs = self.programs().await?;
         let program = programs

@@ -4,7 +4,7 @@
 use std::pin::Pin;
 
 use futures::Stream;
-use huimin_kit::wire::timestamp;
+use huimin_kit::wire::{non_empty, timestamp};
 use huimin_kit::{
     auth::{Access, Policy, Role, caller},
     status::FieldViolation,
@@ -261,11 +261,6 @@ fn version_to_pb(v: Version) -> pb::ProjectVersion {
         action: v.action,
         note: v.note,
     }
-}
-
-fn non_empty(s: &str) -> Option<String> {
-    let s = s.trim();
-    (!s.is_empty()).then(|| s.to_owned())
 }
 
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;

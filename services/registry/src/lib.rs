@@ -73,17 +73,8 @@ impl Registry {
     /// Invalidates every cached public lookup after a committed change. When
     /// Redis refuses, keeps trying for as long as cached entries could live.
     pub(crate) async fn changed(&self) {
-        if self.cache.bump_generation(PROJECTS_GENERATION).await {
-            return;
-        }
-        let cache = self.cache.clone();
-        tokio::spawn(async move {
-            for _ in 0..lookup::CACHE_TTL.as_secs() {
-                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                if cache.bump_generation(PROJECTS_GENERATION).await {
-                    return;
-                }
-            }
-        });
+        self.cache
+            .invalidate_generation(PROJECTS_GENERATION, lookup::CACHE_TTL)
+            .await;
     }
 }

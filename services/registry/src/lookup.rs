@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD as B64};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -58,20 +57,16 @@ pub struct PublicProject {
     pub money_history: Vec<MoneyChange>,
 }
 
-/// Page tokens are opaque to callers: the last id seen, encoded.
+/// The id a page continues after (kind "r"), 0 for the first page.
 fn decode_token(token: &str) -> Result<i64, RegistryError> {
-    if token.is_empty() {
-        return Ok(0);
+    match huimin_kit::page::decode("r", token) {
+        Some(id) => Ok(id.unwrap_or(0)),
+        None => Err(RegistryError::invalid("page_token", "分页标记无效")),
     }
-    B64.decode(token)
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .and_then(|s| s.strip_prefix("r:").and_then(|n| n.parse().ok()))
-        .ok_or_else(|| RegistryError::invalid("page_token", "分页标记无效"))
 }
 
 fn encode_token(last_id: i64) -> String {
-    B64.encode(format!("r:{last_id}"))
+    huimin_kit::page::encode("r", last_id)
 }
 
 impl Registry {
@@ -97,11 +92,7 @@ impl Registry {
             _ => {}
         }
         let after = decode_token(page_token)?;
-        let size = if size == 0 {
-            DEFAULT_PAGE
-        } else {
-            size.min(MAX_PAGE)
-        };
+        let size = huimin_kit::page::size(size, DEFAULT_PAGE, MAX_PAGE);
         let generation = self.cache.generation(PROJECTS_GENERATION).await;
         let key = generation.map(|g| {
             format!(

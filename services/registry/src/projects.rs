@@ -136,8 +136,7 @@ fn snapshot(details: &Details, status: Status) -> Result<serde_json::Value, Regi
 
 /// The day in China, which is what staff mean by "today".
 pub fn today() -> NaiveDate {
-    let china = chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset");
-    Utc::now().with_timezone(&china).date_naive()
+    huimin_kit::clock::china_today()
 }
 
 /// Writes a new project and its first version; call with the writers' lock held.

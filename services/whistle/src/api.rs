@@ -2,7 +2,7 @@
 //! per RPC are in [`policy`].
 
 use huimin_kit::auth::{Access, Policy, Role, caller};
-use huimin_kit::wire::timestamp;
+use huimin_kit::wire::{non_empty, timestamp};
 use huimin_proto::{
     common::v1 as common,
     whistle::v1::{
@@ -89,11 +89,6 @@ impl WhistleApi {
             .max_decoding_message_size(MAX_MESSAGE)
             .max_encoding_message_size(MAX_MESSAGE)
     }
-}
-
-fn non_empty(s: String) -> Option<String> {
-    let s = s.trim();
-    (!s.is_empty()).then(|| s.to_owned())
 }
 
 fn report(view: ReportView, detail: ReportDetail) -> pb::Report {
@@ -183,25 +178,25 @@ impl WhistleService for WhistleApi {
         // An anonymous report never takes the openid, whatever the gateway sent.
         let reporter_openid = match (source, request.anonymous) {
             (Source::Citizen, false) => Some(
-                non_empty(request.openid)
+                non_empty(&request.openid)
                     .ok_or_else(|| WhistleError::invalid("openid", "实名举报须先绑定微信身份"))?,
             ),
             _ => None,
         };
         let subject = request.subject.unwrap_or_default();
-        let official_town = non_empty(subject.official_town_code);
+        let official_town = non_empty(&subject.official_town_code);
         let receipt = self
             .whistle
             .submit(NewReport {
                 source,
                 text: request.text,
-                category: non_empty(request.category),
+                category: non_empty(&request.category),
                 subject: Subject {
-                    program_code: non_empty(subject.program_code),
-                    village_code: non_empty(subject.village_code),
-                    person_key: non_empty(subject.person_key),
-                    project_code: non_empty(subject.project_code),
-                    official: non_empty(subject.official_name),
+                    program_code: non_empty(&subject.program_code),
+                    village_code: non_empty(&subject.village_code),
+                    person_key: non_empty(&subject.person_key),
+                    project_code: non_empty(&subject.project_code),
+                    official: non_empty(&subject.official_name),
                 },
                 subject_official_town: official_town,
                 photos: request.photos.into_iter().map(|p| p.data).collect(),
@@ -271,7 +266,7 @@ impl WhistleService for WhistleApi {
             .whistle
             .list(
                 &caller,
-                non_empty(request.status).as_deref(),
+                non_empty(&request.status).as_deref(),
                 request.overdue_only,
                 limit,
             )

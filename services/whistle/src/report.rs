@@ -6,7 +6,7 @@
 //! audit trail and events of its submission carry the same midnight. The
 //! gateway's openid for an anonymous report is dropped here, unlogged.
 
-use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use huimin_proto::ledger::v1::{GroupBy, PersonPaymentsRequest, TotalsRequest};
 use object_store::{ObjectStoreExt as _, path::Path as ObjectPath};
 use sha2::{Digest as _, Sha256};
@@ -63,20 +63,14 @@ pub const INSPECTION: &str = "博白县纪委监委";
 const MAX_TEXT: usize = 5000;
 const MAX_FAILURES_PER_HOUR: i64 = 10;
 
-/// China Standard Time, in which a report's day is counted.
-fn cst() -> FixedOffset {
-    FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset")
-}
-
+/// A report's day is counted in China time.
 pub fn today() -> NaiveDate {
-    Utc::now().with_timezone(&cst()).date_naive()
+    huimin_kit::clock::china_today()
 }
 
 /// Midnight (China time) of `day`, as the only timestamp an anonymous report gets.
 pub fn midnight(day: NaiveDate) -> DateTime<Utc> {
-    day.and_hms_opt(0, 0, 0)
-        .and_then(|t| t.and_local_timezone(cst()).single())
-        .map_or_else(Utc::now, |t| t.with_timezone(&Utc))
+    huimin_kit::clock::china_midnight(day)
 }
 
 pub fn status_label(status: &str) -> &'static str {

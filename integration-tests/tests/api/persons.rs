@@ -124,3 +124,54 @@ async fn a_file_in_neither_utf8_nor_gbk_is_refused() {
     assert_eq!(status.code(), Code::InvalidArgument);
     assert!(status.message().contains("编码"), "{}", status.message());
 }
+
+#[tokio::test]
+async fn person_facts_stream_in_order_and_resume_after_a_fact() {
+    use huimin_proto::identity::v1::StreamPersonFactsRequest;
+    let app = TestApp::spawn().await;
+    import_persons(&app, persons_csv(&residents()).as_bytes())
+        .await
+        .unwrap();
+    let mut db = app.db().await;
+    sqlx::query(
+        "INSERT INTO person_facts (person_id, kind, since, detail)
+         SELECT id, 'vehicle_owner', DATE '2020-01-01' + (n || ' days')::interval, '车辆登记'
+         FROM persons, generate_series(1, 900) n",
+    )
+    .execute(&mut db)
+    .await
+    .unwrap();
+    let read = |after: i64| {
+        let mut client = app.identity();
+        let token = app.service_token("ledger");
+        async move {
+            let request = crate::helpers::authed(
+                StreamPersonFactsRequest {
+                    after_fact_id: after,
+                },
+                &token,
+            );
+            let mut stream = client
+                .stream_person_facts(request)
+                .await
+                .unwrap()
+                .into_inner();
+            let mut ids = Vec::new();
+            while let Some(fact) = stream.message().await.unwrap() {
+                ids.push(fact.fact_id);
+            }
+            ids
+        }
+    };
+
+    let all = read(0).await;
+    let rest = read(all[1499]).await;
+
+    assert_eq!(
+        all.len(),
+        2700,
+        "three persons × 900 facts, across batches of 1000"
+    );
+    assert!(all.windows(2).all(|w| w[0] < w[1]), "in id order");
+    assert_eq!(rest, all[1500..]);
+}

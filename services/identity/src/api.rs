@@ -346,59 +346,68 @@ impl IdentityService for IdentityApi {
         &self,
         request: Request<pb::StreamPersonFactsRequest>,
     ) -> Result<Response<Self::StreamPersonFactsStream>, Status> {
-        let mut after = request.into_inner().after_fact_id;
+        let after = request.into_inner().after_fact_id;
         let pool = self.identity.pool.clone();
-        let (tx, rx) = tokio::sync::mpsc::channel(1024);
-        tokio::spawn(async move {
-            // Keyset pages: no long transaction, and a dropped stream resumes
-            // from the last fact id the client saw.
-            loop {
-                let page: Result<
-                    Vec<(
-                        i64,
-                        Vec<u8>,
-                        String,
-                        chrono::NaiveDate,
-                        Option<chrono::NaiveDate>,
-                        String,
-                    )>,
-                    _,
-                > = sqlx::query_as(
-                    "SELECT f.id, p.person_key, f.kind, f.since, f.until, f.detail
-                         FROM person_facts f JOIN persons p ON p.id = f.person_id
-                         WHERE f.id > $1 ORDER BY f.id LIMIT 1000",
-                )
-                .bind(after)
-                .fetch_all(&pool)
-                .await;
-                let page = match page {
-                    Ok(page) => page,
-                    Err(error) => {
-                        let _ = tx.send(Err(Status::from(IdentityError::from(error)))).await;
-                        return;
-                    }
+        let batches = huimin_kit::keyset::batches(
+            after,
+            FACTS_BATCH,
+            |fact: &pb::PersonFact| fact.fact_id,
+            move |after| {
+                let pool = pool.clone();
+                async move { facts_after(&pool, after).await }
+            },
+        );
+        let facts = futures::StreamExt::flat_map(
+            tokio_stream::wrappers::ReceiverStream::new(batches),
+            |batch| {
+                let facts: Vec<Result<pb::PersonFact, Status>> = match batch {
+                    Ok((facts, _)) => facts.into_iter().map(Ok).collect(),
+                    Err(status) => vec![Err(status)],
                 };
-                let Some(last) = page.last() else { return };
-                after = last.0;
-                for (id, key, kind, since, until, detail) in page {
-                    let fact = pb::PersonFact {
-                        fact_id: id,
-                        person_key: PersonKey::from_slice(&key)
-                            .map(|k| k.to_hex())
-                            .unwrap_or_default(),
-                        kind,
-                        since: since.to_string(),
-                        until: until.map(|d| d.to_string()).unwrap_or_default(),
-                        detail,
-                    };
-                    if tx.send(Ok(fact)).await.is_err() {
-                        return;
-                    }
-                }
-            }
-        });
-        Ok(Response::new(Box::pin(
-            tokio_stream::wrappers::ReceiverStream::new(rx),
-        )))
+                futures::stream::iter(facts)
+            },
+        );
+        Ok(Response::new(Box::pin(facts)))
     }
+}
+
+const FACTS_BATCH: i64 = 1000;
+
+#[derive(sqlx::FromRow)]
+struct FactRow {
+    id: i64,
+    person_key: Vec<u8>,
+    kind: String,
+    since: chrono::NaiveDate,
+    until: Option<chrono::NaiveDate>,
+    detail: String,
+}
+
+/// One batch of person facts after a fact id, in id order.
+async fn facts_after(
+    pool: &sqlx::PgPool,
+    after: i64,
+) -> Result<Vec<pb::PersonFact>, IdentityError> {
+    let rows: Vec<FactRow> = sqlx::query_as(
+        "SELECT f.id, p.person_key, f.kind, f.since, f.until, f.detail
+         FROM person_facts f JOIN persons p ON p.id = f.person_id
+         WHERE f.id > $1 ORDER BY f.id LIMIT $2",
+    )
+    .bind(after)
+    .bind(FACTS_BATCH)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| pb::PersonFact {
+            fact_id: r.id,
+            person_key: PersonKey::from_slice(&r.person_key)
+                .map(|k| k.to_hex())
+                .unwrap_or_default(),
+            kind: r.kind,
+            since: r.since.to_string(),
+            until: r.until.map(|d| d.to_string()).unwrap_or_default(),
+            detail: r.detail,
+        })
+        .collect())
 }

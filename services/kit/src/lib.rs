@@ -11,6 +11,7 @@ pub mod clock;
 pub mod config;
 pub mod db;
 pub mod deadline;
+pub mod keyset;
 pub mod money;
 pub mod observe;
 pub mod outbox;

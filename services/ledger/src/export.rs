@@ -83,28 +83,19 @@ impl Ledger {
     pub fn export(
         &self,
         filter: ExportFilter,
-        mut cursor: i64,
+        cursor: i64,
         size: i64,
     ) -> mpsc::Receiver<Result<(Vec<PaymentView>, i64), Status>> {
-        let (tx, rx) = mpsc::channel(4);
         let ledger = self.clone();
-        tokio::spawn(async move {
-            loop {
-                let batch = match ledger.export_batch(&filter, cursor, size).await {
-                    Ok(batch) => batch,
-                    Err(error) => {
-                        let _ = tx.send(Err(Status::from(error))).await;
-                        return;
-                    }
-                };
-                let Some(last) = batch.last() else { return };
-                cursor = last.id;
-                let done = (batch.len() as i64) < size;
-                if tx.send(Ok((batch, cursor))).await.is_err() || done {
-                    return;
-                }
-            }
-        });
-        rx
+        huimin_kit::keyset::batches(
+            cursor,
+            size,
+            |row| row.id,
+            move |cursor| {
+                let ledger = ledger.clone();
+                let filter = filter.clone();
+                async move { ledger.export_batch(&filter, cursor, size).await }
+            },
+        )
     }
 }

@@ -45,28 +45,19 @@ impl Registry {
     pub fn export(
         &self,
         filter: ExportFilter,
-        mut cursor: i64,
+        cursor: i64,
         size: i64,
     ) -> mpsc::Receiver<Result<(Vec<Project>, i64), Status>> {
-        let (tx, rx) = mpsc::channel(4);
         let registry = self.clone();
-        tokio::spawn(async move {
-            loop {
-                let batch = match registry.export_batch(&filter, cursor, size).await {
-                    Ok(batch) => batch,
-                    Err(error) => {
-                        let _ = tx.send(Err(Status::from(error))).await;
-                        return;
-                    }
-                };
-                let Some(last) = batch.last() else { return };
-                cursor = last.id;
-                let done = (batch.len() as i64) < size;
-                if tx.send(Ok((batch, cursor))).await.is_err() || done {
-                    return;
-                }
-            }
-        });
-        rx
+        huimin_kit::keyset::batches(
+            cursor,
+            size,
+            |row| row.id,
+            move |cursor| {
+                let registry = registry.clone();
+                let filter = filter.clone();
+                async move { registry.export_batch(&filter, cursor, size).await }
+            },
+        )
     }
 }

@@ -175,3 +175,61 @@ async fn person_facts_stream_in_order_and_resume_after_a_fact() {
     assert!(all.windows(2).all(|w| w[0] < w[1]), "in id order");
     assert_eq!(rest, all[1500..]);
 }
+
+#[tokio::test]
+async fn an_xlsx_file_imports_and_an_id_number_typed_as_a_number_is_refused() {
+    use huimin_kit::auth::Role;
+    use huimin_proto::identity::v1::ImportPersonsChunk;
+    let app = TestApp::spawn().await;
+    let people = residents();
+    let workbook = |id_as_number: bool| {
+        let mut book = rust_xlsxwriter::Workbook::new();
+        let sheet = book.add_worksheet();
+        for (col, title) in ["户编号", "姓名", "身份证号", "与户主关系", "村代码"]
+            .iter()
+            .enumerate()
+        {
+            sheet
+                .write_string(0, u16::try_from(col).unwrap(), *title)
+                .unwrap();
+        }
+        let p = &people[2];
+        sheet.write_string(1, 0, &p.household).unwrap();
+        sheet.write_string(1, 1, &p.name).unwrap();
+        if id_as_number {
+            sheet
+                .write_number(1, 2, p.id_number.expose()[..17].parse::<f64>().unwrap())
+                .unwrap();
+        } else {
+            sheet.write_string(1, 2, p.id_number.expose()).unwrap();
+        }
+        sheet.write_string(1, 3, &p.relation).unwrap();
+        sheet.write_string(1, 4, &p.village).unwrap();
+        book.save_to_buffer().unwrap()
+    };
+    let send = |bytes: Vec<u8>| {
+        let mut client = app.identity();
+        let token = app.token(Role::Admin, None);
+        async move {
+            let chunk = ImportPersonsChunk {
+                file_name: "户籍.xlsx".into(),
+                data: bytes,
+            };
+            client
+                .import_persons(crate::helpers::authed(tokio_stream::iter([chunk]), &token))
+                .await
+        }
+    };
+
+    let number = send(workbook(true)).await.unwrap_err();
+    let text = send(workbook(false)).await.unwrap().into_inner();
+
+    let violation = &number.get_details_bad_request().unwrap().field_violations[0];
+    assert_eq!(violation.field, "第2行/身份证号");
+    assert!(
+        violation.description.contains("文本格式"),
+        "{}",
+        violation.description
+    );
+    assert_eq!(text.created, 1);
+}

@@ -240,7 +240,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
             let identity = identity(&env)?;
             identity.migrate().await?;
-            let summary = identity.import_persons(&bytes).await.map_err(describe)?;
+            let name = file
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let summary = identity
+                .import_persons(&name, &bytes)
+                .await
+                .map_err(describe)?;
             println!(
                 "imported {} persons ({} new, {} updated) in {} households",
                 summary.persons, summary.created, summary.updated, summary.households

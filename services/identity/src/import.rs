@@ -56,46 +56,47 @@ pub struct ImportSummary {
     pub updated: u64,
 }
 
-/// Decodes a department's file: UTF-8 (with or without BOM), else GB18030,
-/// which covers GBK and GB2312.
-pub fn decode_text(bytes: &[u8]) -> Result<String, IdentityError> {
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    if let Ok(text) = std::str::from_utf8(bytes) {
-        return Ok(text.to_owned());
-    }
-    let (text, _, had_errors) = encoding_rs::GB18030.decode(bytes);
-    if had_errors {
-        return Err(IdentityError::invalid(
-            "file",
-            "文件编码无法识别，请使用 UTF-8 或 GBK 编码的 CSV",
-        ));
-    }
-    Ok(text.into_owned())
-}
-
 /// Parses and checks every row against the known villages; returns all rows,
 /// or every problem found (row and column named).
 pub fn parse_persons(
-    text: &str,
+    file_name: &str,
+    bytes: &[u8],
     villages: &HashSet<String>,
 ) -> Result<Vec<PersonRow>, IdentityError> {
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_reader(text.as_bytes());
-    let headers = reader
-        .headers()
-        .map_err(|_| IdentityError::invalid("file", "无法读取表头"))?
-        .clone();
+    let table = huimin_kit::table::read_table(file_name, bytes).map_err(|file_problems| {
+        // A file that can't be read at all says so in the message itself.
+        if let [only] = file_problems.as_slice()
+            && only.line == 0
+        {
+            return IdentityError::invalid(&only.column, &only.message);
+        }
+        let total = file_problems.len();
+        let listed = file_problems
+            .into_iter()
+            .map(|p| {
+                let field = if p.line == 0 {
+                    p.column
+                } else {
+                    format!("第{}行/{}", p.line, p.column)
+                };
+                FieldViolation::new(field, p.message)
+            })
+            .collect();
+        report(listed, total)
+    })?;
     let mut index = HashMap::new();
     let mut problems = Vec::new();
     for column in COLUMNS {
-        match headers.iter().position(|h| h == column) {
+        match table
+            .headers
+            .iter()
+            .position(|h| huimin_kit::table::normalise_header(h) == column)
+        {
             Some(i) => {
                 index.insert(column, i);
             }
             None => problems.push(FieldViolation::new(
-                "第1行（表头）",
+                format!("第{}行（表头）", table.header_line),
                 format!("缺少列「{column}」"),
             )),
         }
@@ -118,26 +119,29 @@ pub fn parse_persons(
             problems.push(FieldViolation::new(format!("第{line}行/{column}"), what));
         }
     };
-    for (i, record) in reader.records().enumerate() {
-        // The header is line 1, as a spreadsheet shows it.
-        let line = i + 2;
-        let record = match record {
-            Ok(record) => record,
-            Err(_) => {
-                push(
-                    &mut problems,
-                    &mut total_problems,
-                    line,
-                    "整行",
-                    "无法解析该行".to_owned(),
-                );
-                continue;
-            }
+    for row in &table.rows {
+        let line = row.line;
+        let cell = |column: &str| {
+            row.cells
+                .get(index[column])
+                .map(huimin_kit::table::plain_text)
+                .unwrap_or_default()
+                .trim()
+                .to_owned()
         };
-        if record.iter().all(str::is_empty) {
+        // A spreadsheet keeps only 15 digits of a number: an ID number typed as one is lost.
+        if let Some(huimin_kit::table::Cell::Float(_) | huimin_kit::table::Cell::Int(_)) =
+            row.cells.get(index[ID_NUMBER])
+        {
+            push(
+                &mut problems,
+                &mut total_problems,
+                line,
+                ID_NUMBER,
+                "身份证号请以文本格式保存（数字格式会丢失末位）".to_owned(),
+            );
             continue;
         }
-        let cell = |column: &str| record.get(index[column]).unwrap_or("").to_owned();
         let (household_code, name, id_text, relation, village_code) = (
             cell(HOUSEHOLD),
             cell(NAME),
@@ -264,12 +268,16 @@ impl Identity {
 
     /// Checks and applies a persons file: all rows or none.
     #[tracing::instrument(skip_all, fields(bytes = bytes.len()))]
-    pub async fn import_persons(&self, bytes: &[u8]) -> Result<ImportSummary, IdentityError> {
+    pub async fn import_persons(
+        &self,
+        file_name: &str,
+        bytes: &[u8],
+    ) -> Result<ImportSummary, IdentityError> {
         let villages = self.village_codes().await?;
         // Decoding and checking up to 64 MB is CPU work: off the async runtime.
-        let bytes = bytes.to_vec();
+        let (file_name, bytes) = (file_name.to_owned(), bytes.to_vec());
         let rows =
-            tokio::task::spawn_blocking(move || parse_persons(&decode_text(&bytes)?, &villages))
+            tokio::task::spawn_blocking(move || parse_persons(&file_name, &bytes, &villages))
                 .await
                 .map_err(|e| IdentityError::Internal(e.into()))??;
         let summary = self.store_persons(&rows).await?;
@@ -376,7 +384,7 @@ mod tests {
     #[test]
     fn good_rows_parse() {
         let text = format!("{HEADER}H1,张三,11010519491231002X,户主,450923100201\n");
-        let rows = parse_persons(&text, &villages()).expect("valid file");
+        let rows = parse_persons("persons.csv", text.as_bytes(), &villages()).expect("valid file");
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].name, "张三");
     }
@@ -386,7 +394,8 @@ mod tests {
         let text = format!(
             "{HEADER}H1,张三,110105194912310021,户主,450923100201\nH1,李四,11010519491231002X,表哥,450923999999\n"
         );
-        let Err(IdentityError::Invalid { violations, .. }) = parse_persons(&text, &villages())
+        let Err(IdentityError::Invalid { violations, .. }) =
+            parse_persons("persons.csv", text.as_bytes(), &villages())
         else {
             panic!("expected a report");
         };
@@ -403,7 +412,8 @@ mod tests {
         let text = format!(
             "{HEADER}H1,张三,11010519491231002X,户主,450923100201\nH2,张三,11010519491231002X,户主,450923100201\n"
         );
-        let Err(IdentityError::Invalid { violations, .. }) = parse_persons(&text, &villages())
+        let Err(IdentityError::Invalid { violations, .. }) =
+            parse_persons("persons.csv", text.as_bytes(), &villages())
         else {
             panic!("expected a report");
         };
@@ -413,7 +423,7 @@ mod tests {
     #[test]
     fn missing_column_is_reported() {
         let Err(IdentityError::Invalid { violations, .. }) =
-            parse_persons("姓名,身份证号\n", &villages())
+            parse_persons("persons.csv", "姓名,身份证号\n".as_bytes(), &villages())
         else {
             panic!("expected a report");
         };
@@ -421,8 +431,10 @@ mod tests {
     }
 
     #[test]
-    fn gbk_bytes_decode() {
-        let (bytes, _, _) = encoding_rs::GBK.encode("户编号,姓名\n");
-        assert_eq!(decode_text(&bytes).expect("gbk decodes"), "户编号,姓名\n");
+    fn gbk_files_parse() {
+        let text = format!("{HEADER}H1,张三,11010519491231002X,户主,450923100201\n");
+        let (bytes, _, _) = encoding_rs::GBK.encode(&text);
+        let rows = parse_persons("persons.csv", &bytes, &villages()).expect("gbk parses");
+        assert_eq!(rows[0].name, "张三");
     }
 }

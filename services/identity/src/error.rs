@@ -69,14 +69,8 @@ impl From<IdentityError> for Status {
                 Status::resource_exhausted("登录失败次数过多，请15分钟后再试")
             }
             IdentityError::Forbidden(why) => Status::permission_denied(why),
-            IdentityError::Unavailable(error) => {
-                tracing::warn!(%error, "database unavailable");
-                status::unavailable()
-            }
-            IdentityError::Internal(error) => {
-                tracing::error!(error = format!("{error:#}"), "internal error");
-                status::internal()
-            }
+            IdentityError::Unavailable(error) => status::database_unavailable(&error),
+            IdentityError::Internal(error) => status::internal_error(&error),
         }
     }
 }

@@ -42,3 +42,21 @@ pub fn internal() -> Status {
 pub fn unavailable() -> Status {
     Status::unavailable("服务暂时不可用，请稍后再试")
 }
+
+/// The database is down: logged here, UNAVAILABLE for the caller.
+pub fn database_unavailable(error: &sqlx::Error) -> Status {
+    tracing::warn!(%error, "database unavailable");
+    unavailable()
+}
+
+/// Another huimin service could not be asked (down, or refused our token).
+pub fn peer_unavailable(peer: &str, status: &Status) -> Status {
+    tracing::warn!(peer, code = ?status.code(), "call to another service failed");
+    unavailable()
+}
+
+/// An unexpected failure: logged with its causes, INTERNAL without them.
+pub fn internal_error(error: &anyhow::Error) -> Status {
+    tracing::error!(error = format!("{error:#}"), "internal error");
+    internal()
+}

@@ -52,18 +52,9 @@ impl From<LedgerError> for Status {
             } => status::invalid_argument(message, &violations),
             LedgerError::NotFound(what) => Status::not_found(what),
             LedgerError::Forbidden(why) => Status::permission_denied(why),
-            LedgerError::IdentityUnavailable(status) => {
-                tracing::warn!(code = ?status.code(), "identity call failed");
-                status::unavailable()
-            }
-            LedgerError::Unavailable(error) => {
-                tracing::warn!(%error, "database unavailable");
-                status::unavailable()
-            }
-            LedgerError::Internal(error) => {
-                tracing::error!(error = format!("{error:#}"), "internal error");
-                status::internal()
-            }
+            LedgerError::IdentityUnavailable(error) => status::peer_unavailable("identity", &error),
+            LedgerError::Unavailable(error) => status::database_unavailable(&error),
+            LedgerError::Internal(error) => status::internal_error(&error),
         }
     }
 }

@@ -85,18 +85,11 @@ impl From<RegistryError> for Status {
             RegistryError::AlreadyExists(what) => Status::already_exists(what),
             RegistryError::Stale => Status::aborted("项目已被他人修改，请刷新后按最新版本重新提交"),
             RegistryError::Precondition(message) => Status::failed_precondition(message),
-            RegistryError::IdentityUnavailable(status) => {
-                tracing::warn!(code = ?status.code(), "identity call failed");
-                status::unavailable()
+            RegistryError::IdentityUnavailable(error) => {
+                status::peer_unavailable("identity", &error)
             }
-            RegistryError::Unavailable(error) => {
-                tracing::warn!(%error, "database unavailable");
-                status::unavailable()
-            }
-            RegistryError::Internal(error) => {
-                tracing::error!(error = format!("{error:#}"), "internal error");
-                status::internal()
-            }
+            RegistryError::Unavailable(error) => status::database_unavailable(&error),
+            RegistryError::Internal(error) => status::internal_error(&error),
         }
     }
 }

@@ -65,18 +65,11 @@ impl From<WhistleError> for Status {
             WhistleError::Forbidden(why) => Status::permission_denied(why),
             WhistleError::NotAllowed(why) => Status::failed_precondition(why),
             WhistleError::Throttled => Status::resource_exhausted("查询次数过多，请一小时后再试"),
-            WhistleError::IdentityUnavailable(status) => {
-                tracing::warn!(code = ?status.code(), "identity call failed");
-                status::unavailable()
+            WhistleError::IdentityUnavailable(error) => {
+                status::peer_unavailable("identity", &error)
             }
-            WhistleError::Unavailable(error) => {
-                tracing::warn!(%error, "database unavailable");
-                status::unavailable()
-            }
-            WhistleError::Internal(error) => {
-                tracing::error!(error = format!("{error:#}"), "internal error");
-                status::internal()
-            }
+            WhistleError::Unavailable(error) => status::database_unavailable(&error),
+            WhistleError::Internal(error) => status::internal_error(&error),
         }
     }
 }

@@ -441,3 +441,49 @@ async fn an_anonymous_reporters_openid_reaches_neither_the_database_nor_the_logs
     assert!(log.contains("report received"), "logs were captured");
     assert!(!log.contains(openid), "openid logged");
 }
+
+#[tokio::test]
+async fn a_report_links_to_earlier_reports_about_the_same_village_without_escalating() {
+    let app = TestApp::spawn().await;
+    let first = submit(
+        &app,
+        request(
+            "村里低保评定不公开",
+            village_subject("450923106201", "DIBAO_RURAL"),
+            true,
+            "",
+        ),
+    )
+    .await
+    .unwrap();
+    let second = submit(
+        &app,
+        request(
+            "村里修路工程款去向不明",
+            village_subject("450923106201", ""),
+            true,
+            "",
+        ),
+    )
+    .await
+    .unwrap();
+    let id = report_id(&app, &second.report_number).await;
+
+    let triage = app
+        .whistle()
+        .get_report(authed(
+            GetReportRequest { id },
+            &app.token(Role::Inspector, None),
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .triage
+        .unwrap();
+
+    assert_eq!(
+        triage.linked_reports,
+        [report_id(&app, &first.report_number).await]
+    );
+    assert!(!triage.escalated);
+}

@@ -146,7 +146,8 @@ impl Whistle {
         })?;
         let mut tx = self.pool.begin().await?;
         OUTBOX.lock_writers(&mut tx).await?;
-        // Earlier reports about the same subject, or failing that the same village and program.
+        // Earlier reports about the same subject (person, project, named
+        // official, or village and program): these count towards escalation.
         let linked: Vec<(i64, bool, Option<String>)> = match &subject_key {
             Some(key) => {
                 sqlx::query_as(
@@ -179,7 +180,25 @@ impl Whistle {
         } else {
             (result.department.clone(), i32::from(result.priority))
         };
-        let linked_ids: Vec<i64> = linked.iter().map(|(id, _, _)| *id).collect();
+        let same_subject: Vec<i64> = linked.iter().map(|(id, _, _)| *id).collect();
+        // For the reader, also the recent reports about the same village:
+        // several reports about one village secretary rarely name him alike.
+        let same_village: Vec<i64> = match &report.subject.village_code {
+            Some(village) => {
+                sqlx::query_scalar(
+                    "SELECT id FROM reports WHERE subject_village = $1 AND received_on >= $2
+                     AND NOT (id = ANY($3)) ORDER BY id DESC LIMIT 50",
+                )
+                .bind(village)
+                .bind(day - chrono::Days::new(u64::from(rules.escalation.window_days)))
+                .bind(&same_subject)
+                .fetch_all(&mut *tx)
+                .await?
+            }
+            None => Vec::new(),
+        };
+        let mut linked_ids: Vec<i64> = same_subject.iter().chain(&same_village).copied().collect();
+        linked_ids.sort_unstable();
 
         let id: i64 = sqlx::query_scalar("SELECT nextval('reports_id_seq')")
             .fetch_one(&mut *tx)
@@ -223,63 +242,72 @@ impl Whistle {
         .execute(&mut *tx)
         .await?;
 
-        self.store_photos(&mut tx, id, &cleaned, day).await?;
-        let actor = if report.source == Source::System {
-            Actor::System
-        } else {
-            Actor::Reporter
-        };
-        let submitted =
-            serde_json::json!({"number": number, "photos": cleaned.len(), "anonymous": anonymous});
-        audit::record(
-            &mut tx,
-            received_at,
-            &actor,
-            "report.submitted",
-            Some(id),
-            submitted,
-        )
-        .await?;
-        let triaged = serde_json::json!({
-            "category": result.category, "department": department, "priority": priority,
-            "escalated": escalated, "linked": linked_ids,
-        });
-        audit::record(
-            &mut tx,
-            received_at,
-            &Actor::System,
-            "report.triaged",
-            Some(id),
-            triaged,
-        )
-        .await?;
-        if escalated {
-            // The earlier reports about this subject escalate with it.
-            sqlx::query("UPDATE reports SET escalated = true, priority = 1 WHERE id = ANY($1) AND NOT escalated")
-                .bind(&linked_ids)
-                .execute(&mut *tx)
-                .await?;
-            for earlier in &linked_ids {
-                let detail = serde_json::json!({"escalated_by": id});
-                audit::record(
-                    &mut tx,
-                    received_at,
-                    &Actor::System,
-                    "report.escalated",
-                    Some(*earlier),
-                    detail,
-                )
-                .await?;
-            }
-        }
-        let received = serde_json::json!({
-            "report_id": id, "number": number, "category": result.category, "department": department,
-            "priority": priority, "escalated": escalated,
-        });
-        OUTBOX
-            .append(&mut tx, "report.received", &received, received_at)
+        let written = self.store_photos(&mut tx, id, &cleaned, day).await?;
+        // Files are written before the commit: remove them if it never comes.
+        let finished = async {
+            let actor = if report.source == Source::System {
+                Actor::System
+            } else {
+                Actor::Reporter
+            };
+            let submitted =
+                serde_json::json!({"number": number, "photos": cleaned.len(), "anonymous": anonymous});
+            audit::record(
+                &mut tx,
+                received_at,
+                &actor,
+                "report.submitted",
+                Some(id),
+                submitted,
+            )
             .await?;
-        tx.commit().await?;
+            let triaged = serde_json::json!({
+                "category": result.category, "department": department, "priority": priority,
+                "escalated": escalated, "linked": linked_ids,
+            });
+            audit::record(
+                &mut tx,
+                received_at,
+                &Actor::System,
+                "report.triaged",
+                Some(id),
+                triaged,
+            )
+            .await?;
+            if escalated {
+                // The earlier reports about this subject escalate with it.
+                sqlx::query("UPDATE reports SET escalated = true, priority = 1 WHERE id = ANY($1) AND NOT escalated")
+                    .bind(&same_subject)
+                    .execute(&mut *tx)
+                    .await?;
+                for earlier in &same_subject {
+                    let detail = serde_json::json!({"escalated_by": id});
+                    audit::record(
+                        &mut tx,
+                        received_at,
+                        &Actor::System,
+                        "report.escalated",
+                        Some(*earlier),
+                        detail,
+                    )
+                    .await?;
+                }
+            }
+            let received = serde_json::json!({
+                "report_id": id, "number": number, "category": result.category, "department": department,
+                "priority": priority, "escalated": escalated,
+            });
+            OUTBOX
+                .append(&mut tx, "report.received", &received, received_at)
+                .await?;
+            tx.commit().await?;
+            Ok::<(), WhistleError>(())
+        }
+        .await;
+        if let Err(error) = finished {
+            self.remove_objects(&written).await;
+            return Err(error);
+        }
         // An anonymous report's id next to a log timestamp would date it.
         if anonymous {
             tracing::info!(category = %result.category, priority, escalated, "report received");
@@ -321,7 +349,7 @@ impl Whistle {
         report_id: i64,
         photos: &[CleanPhoto],
         day: NaiveDate,
-    ) -> Result<(), WhistleError> {
+    ) -> Result<Vec<ObjectPath>, WhistleError> {
         let mut written = Vec::new();
         for photo in photos {
             let ext = match photo.kind {
@@ -329,10 +357,8 @@ impl Whistle {
                 PhotoKind::Png => "png",
             };
             let key = format!("reports/{report_id}/{}.{ext}", hex::encode(photo.sha256));
-            let path = ObjectPath::from(key.as_str());
             let result = async {
-                self.attachments.put(&path, bytes::Bytes::from(photo.bytes.clone()).into()).await?;
-                sqlx::query(
+                let inserted = sqlx::query(
                     "INSERT INTO report_photos (report_id, object_key, sha256, kind, width, height, bytes, added_on)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (object_key) DO NOTHING",
                 )
@@ -345,19 +371,36 @@ impl Whistle {
                 .bind(i64::try_from(photo.bytes.len()).unwrap_or(i64::MAX))
                 .bind(day)
                 .execute(&mut *tx)
-                .await?;
-                Ok::<_, WhistleError>(())
+                .await?
+                .rows_affected();
+                // The same photo sent again is already stored: leave that file alone.
+                if inserted == 0 {
+                    return Ok(None);
+                }
+                let path = ObjectPath::from(key.as_str());
+                self.attachments.put(&path, bytes::Bytes::from(photo.bytes.clone()).into()).await?;
+                Ok::<_, WhistleError>(Some(path))
             }
             .await;
-            written.push(path);
-            if let Err(error) = result {
-                for path in &written {
-                    let _ = self.attachments.delete(path).await;
+            match result {
+                Ok(Some(path)) => written.push(path),
+                Ok(None) => {}
+                Err(error) => {
+                    self.remove_objects(&written).await;
+                    return Err(error);
                 }
-                return Err(error);
             }
         }
-        Ok(())
+        Ok(written)
+    }
+
+    /// Removes files written for a transaction that did not commit.
+    pub(crate) async fn remove_objects(&self, written: &[ObjectPath]) {
+        for path in written {
+            if let Err(error) = self.attachments.delete(path).await {
+                tracing::warn!(%error, "photo of a failed submission left in the attachment store");
+            }
+        }
     }
 
     /// What the ledger knows about the subject, for the first reader; empty
@@ -529,18 +572,27 @@ impl Whistle {
             .execute(&mut *tx)
             .await?;
         }
-        self.store_photos(&mut tx, id, &cleaned, day).await?;
-        let detail = serde_json::json!({"text": !text.is_empty(), "photos": cleaned.len()});
-        audit::record(
-            &mut tx,
-            at,
-            &Actor::Reporter,
-            "report.information_added",
-            Some(id),
-            detail,
-        )
-        .await?;
-        tx.commit().await?;
+        let written = self.store_photos(&mut tx, id, &cleaned, day).await?;
+        // Files are written before the commit: remove them if it never comes.
+        let finished = async {
+            let detail = serde_json::json!({"text": !text.is_empty(), "photos": cleaned.len()});
+            audit::record(
+                &mut tx,
+                at,
+                &Actor::Reporter,
+                "report.information_added",
+                Some(id),
+                detail,
+            )
+            .await?;
+            tx.commit().await?;
+            Ok::<(), WhistleError>(())
+        }
+        .await;
+        if let Err(error) = finished {
+            self.remove_objects(&written).await;
+            return Err(error);
+        }
         Ok(())
     }
 }

@@ -431,6 +431,17 @@ async fn an_anonymous_reporters_openid_reaches_neither_the_database_nor_the_logs
         dump.contains(&receipt.report_number),
         "the dump holds the report"
     );
+    let next = submit(&app, request("再反映一次", Subject::default(), true, ""))
+        .await
+        .unwrap();
+    let (a, b) = (
+        report_id(&app, &receipt.report_number).await,
+        report_id(&app, &next.report_number).await,
+    );
+    assert!(
+        (a - b).abs() > 1,
+        "report ids are not a sequence that would order submissions"
+    );
     assert!(!dump.contains(openid), "openid stored");
     assert!(!dump.contains("127.0.0.1"), "address stored");
     assert!(

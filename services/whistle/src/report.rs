@@ -187,7 +187,7 @@ impl Whistle {
             Some(village) => {
                 sqlx::query_scalar(
                     "SELECT id FROM reports WHERE subject_village = $1 AND received_on >= $2
-                     AND NOT (id = ANY($3)) ORDER BY id DESC LIMIT 50",
+                     AND NOT (id = ANY($3)) ORDER BY received_on DESC, id LIMIT 50",
                 )
                 .bind(village)
                 .bind(day - chrono::Days::new(u64::from(rules.escalation.window_days)))
@@ -200,10 +200,7 @@ impl Whistle {
         let mut linked_ids: Vec<i64> = same_subject.iter().chain(&same_village).copied().collect();
         linked_ids.sort_unstable();
 
-        let id: i64 = sqlx::query_scalar("SELECT nextval('reports_id_seq')")
-            .fetch_one(&mut *tx)
-            .await?;
-        let number = format!("JB{}{:06}", day.format("%Y"), id);
+        let (id, number) = self.fresh_identity(&mut tx, day).await?;
         sqlx::query(
             "INSERT INTO reports (id, number, source, anonymous, reporter_openid, receipt_hash, text, chosen_category,
                  subject_person_key, subject_village, subject_program, subject_project, subject_official,
@@ -319,6 +316,39 @@ impl Whistle {
             number,
             report_id: id,
         })
+    }
+
+    /// A new report's id and number, both random rather than sequential: a
+    /// sequence would let anyone holding two reports order an anonymous one
+    /// between real-name reports whose times are known. Call with the
+    /// writers' lock held, so the uniqueness check can't be raced.
+    async fn fresh_identity(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        day: NaiveDate,
+    ) -> Result<(i64, String), WhistleError> {
+        use rand::Rng as _;
+        loop {
+            let (id, serial) = {
+                let mut rng = rand::rngs::OsRng;
+                // Below 2^53, so JSON clients read ids exactly.
+                (
+                    rng.gen_range(1..(1_i64 << 53)),
+                    rng.gen_range(0..100_000_000_u32),
+                )
+            };
+            let number = format!("JB{}{serial:08}", day.format("%Y"));
+            let taken: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM reports WHERE id = $1 OR number = $2)",
+            )
+            .bind(id)
+            .bind(&number)
+            .fetch_one(&mut *tx)
+            .await?;
+            if !taken {
+                return Ok((id, number));
+            }
+        }
     }
 
     /// A real-name report comes from an openid bound to a registered person.

@@ -446,3 +446,41 @@ async fn a_department_officer_sees_only_their_own_programs_payments() {
     assert_eq!(read("博白县民政局").await, ["DIBAO_RURAL"]);
     assert_eq!(read("博白县农业农村局").await, ["FARMLAND"]);
 }
+
+#[tokio::test]
+async fn staff_reads_of_payments_are_recorded_and_citizens_own_reads_are_not() {
+    let (app, people) = app_with_residents().await;
+    import_csv(
+        &app,
+        &[RollRow::pay(&people[0], "DIBAO_RURAL", "2026-07", "170")],
+    )
+    .await
+    .unwrap();
+    bind(&app, "oWx-grandma", &people[0]).await;
+    let key = person_key(&app, &people[0]).await;
+
+    payments_as_citizen(&app, "oWx-grandma", &key)
+        .await
+        .unwrap();
+    app.ledger()
+        .person_payments(authed(
+            PersonPaymentsRequest {
+                person_key: key.clone(),
+                ..Default::default()
+            },
+            &app.token(Role::Town, Some("450923106")),
+        ))
+        .await
+        .unwrap();
+
+    let mut db = app.db_schema("ledger").await;
+    let reads: Vec<(String, String, String)> =
+        sqlx::query_as("SELECT role, subject, method FROM staff_reads")
+            .fetch_all(&mut db)
+            .await
+            .unwrap();
+    assert_eq!(
+        reads,
+        [("town".to_owned(), key, "PersonPayments".to_owned())]
+    );
+}

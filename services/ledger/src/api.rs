@@ -195,6 +195,9 @@ impl LedgerService for LedgerApi {
         self.ledger
             .authorize(&caller, &request.openid, &subject)
             .await?;
+        self.ledger
+            .record_staff_read(&caller, &subject, "PersonPayments")
+            .await?;
         let page = request.page.unwrap_or_default();
         let result = self
             .ledger
@@ -222,6 +225,9 @@ impl LedgerService for LedgerApi {
         let subject = Subject::Household(code);
         self.ledger
             .authorize(&caller, &request.openid, &subject)
+            .await?;
+        self.ledger
+            .record_staff_read(&caller, &subject, "HouseholdPayments")
             .await?;
         let page = request.page.unwrap_or_default();
         let result = self

@@ -363,4 +363,32 @@ impl Ledger {
         .fetch_all(&self.pool)
         .await?)
     }
+
+    /// Records a staff member's read of a person's or household's payments
+    /// before the data is returned: no record, no data. Citizens reading
+    /// their own (through the gateway) and services are not staff reads.
+    pub async fn record_staff_read(
+        &self,
+        caller: &Caller,
+        subject: &Subject,
+        method: &str,
+    ) -> Result<(), LedgerError> {
+        if !caller.role.is_staff() {
+            return Ok(());
+        }
+        let subject = match subject {
+            Subject::Person(key) => key.to_hex(),
+            Subject::Household(code) => code.clone(),
+        };
+        sqlx::query(
+            "INSERT INTO staff_reads (staff, role, subject, method) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&caller.sub)
+        .bind(caller.role.as_str())
+        .bind(subject)
+        .bind(method)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
 }

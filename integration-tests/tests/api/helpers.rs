@@ -166,6 +166,8 @@ impl TestApp {
             ("HUIMIN_PII_ENCRYPTION_KEY", random_key()),
             ("HUIMIN_TOKEN_SIGNING_KEY", B64.encode(signer.seed())),
             ("HUIMIN_DB_MAX_CONNECTIONS", "5".to_owned()),
+            // Seal held anonymous entries of finished days every second.
+            ("HUIMIN_AUDIT_SEAL_SECS", "1".to_owned()),
             (
                 "HUIMIN_ATTACHMENTS_DIR",
                 attachments_dir.to_string_lossy().into_owned(),

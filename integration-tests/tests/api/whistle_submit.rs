@@ -498,3 +498,73 @@ async fn a_report_links_to_earlier_reports_about_the_same_village_without_escala
     );
     assert!(!triage.escalated);
 }
+
+#[tokio::test]
+async fn an_anonymous_reports_trail_joins_the_chain_only_when_its_day_is_over() {
+    let app = TestApp::spawn().await;
+    let receipt = submit(
+        &app,
+        request("反映村干部吃拿卡要", Subject::default(), true, ""),
+    )
+    .await
+    .unwrap();
+    let id = report_id(&app, &receipt.report_number).await;
+    let mut db = app.db_schema("whistle").await;
+    let before = actions_of(&mut db, id).await;
+
+    // The day passes (the sealer runs every second in tests).
+    sqlx::query("UPDATE pending_audit SET day = day - 1")
+        .execute(&mut db)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE pending_events SET day = day - 1")
+        .execute(&mut db)
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut after: Vec<String> = Vec::new();
+    while started.elapsed() < std::time::Duration::from_secs(10) {
+        after = actions_of(&mut db, id).await;
+        if !after.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let times: Vec<String> = sqlx::query_scalar(
+        "SELECT to_char(at AT TIME ZONE 'Asia/Shanghai', 'HH24:MI:SS.US') FROM audit_log WHERE report_id = $1
+         UNION ALL SELECT to_char(occurred_at AT TIME ZONE 'Asia/Shanghai', 'HH24:MI:SS.US') FROM events
+         WHERE kind = 'report.received'",
+    )
+    .bind(id)
+    .fetch_all(&mut db)
+    .await
+    .unwrap();
+    let verified = app
+        .whistle()
+        .verify_audit(authed(
+            huimin_proto::whistle::v1::VerifyAuditRequest {},
+            &app.token(Role::Auditor, None),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+
+    assert!(
+        before.is_empty(),
+        "nothing of the submission is in the chain the same day: {before:?}"
+    );
+    let mut sealed = after.clone();
+    sealed.sort();
+    assert_eq!(sealed, ["report.submitted", "report.triaged"]);
+    assert_eq!(times.len(), 3, "two entries and the report.received event");
+    assert!(times.iter().all(|t| t == "00:00:00.000000"), "{times:?}");
+    assert!(verified.intact, "{verified:?}");
+}
+
+async fn actions_of(db: &mut sqlx::PgConnection, report_id: i64) -> Vec<String> {
+    sqlx::query_scalar("SELECT action FROM audit_log WHERE report_id = $1 ORDER BY seq")
+        .bind(report_id)
+        .fetch_all(db)
+        .await
+        .unwrap()
+}

@@ -207,6 +207,7 @@ impl App {
             }
             let whistle = Whistle::connect(whistle_config)?;
             whistle.migrate().await?;
+            whistle.start_sealing(whistle.seal_every);
             let pool = whistle.pool.clone();
             server = server.add_service(
                 WhistleApi::new(whistle).into_server(),

@@ -39,6 +39,38 @@ pub async fn record(
     report_id: Option<i64>,
     detail: serde_json::Value,
 ) -> Result<(), WhistleError> {
+    append(tx, at, &actor.name(), action, report_id, detail).await
+}
+
+/// Holds an entry until `day` is over (see the `pending_audit` migration).
+pub async fn defer(
+    tx: &mut PgConnection,
+    day: chrono::NaiveDate,
+    actor: &Actor,
+    action: &str,
+    report_id: Option<i64>,
+    detail: serde_json::Value,
+) -> Result<(), WhistleError> {
+    sqlx::query("INSERT INTO pending_audit (day, actor, action, report_id, detail) VALUES ($1, $2, $3, $4, $5)")
+        .bind(day)
+        .bind(actor.name())
+        .bind(action)
+        .bind(report_id)
+        .bind(detail)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+/// Appends an entry in the caller's transaction.
+pub(crate) async fn append(
+    tx: &mut PgConnection,
+    at: DateTime<Utc>,
+    actor: &str,
+    action: &str,
+    report_id: Option<i64>,
+    detail: serde_json::Value,
+) -> Result<(), WhistleError> {
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
         .bind(AUDIT_LOCK)
         .execute(&mut *tx)
@@ -56,8 +88,7 @@ pub async fn record(
     };
     // PostgreSQL keeps microseconds: hash exactly what will be read back.
     let at = DateTime::from_timestamp_micros(at.timestamp_micros()).unwrap_or(at);
-    let actor = actor.name();
-    let hash = chain::entry_hash(seq, at, &actor, action, report_id, &detail, &prev_hash);
+    let hash = chain::entry_hash(seq, at, actor, action, report_id, &detail, &prev_hash);
     sqlx::query(
         "INSERT INTO audit_log (seq, at, actor, action, report_id, detail, prev_hash, hash)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",

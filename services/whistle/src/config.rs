@@ -18,6 +18,8 @@ pub struct WhistleConfig {
     /// Where identity answers: a real-name report must come from a bound
     /// openid. `serve all` fills it with its own address when unset.
     pub identity_url: Option<String>,
+    /// How often held anonymous entries of finished days are sealed.
+    pub seal_every: std::time::Duration,
     /// whistle's service token for calling ledger.
     pub service_token: Option<SecretString>,
 }
@@ -31,6 +33,9 @@ impl WhistleConfig {
                 .optional_str("HUIMIN_ATTACHMENTS_DIR")
                 .map_or_else(|| PathBuf::from("data/attachments"), PathBuf::from),
             ledger_url: env.optional_str("HUIMIN_LEDGER_URL"),
+            seal_every: std::time::Duration::from_secs(
+                env.parse_or("HUIMIN_AUDIT_SEAL_SECS", 600)?,
+            ),
             identity_url: env.optional_str("HUIMIN_IDENTITY_URL"),
             service_token: env
                 .optional_str("HUIMIN_SERVICE_TOKEN")

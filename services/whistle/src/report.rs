@@ -116,6 +116,8 @@ impl Whistle {
             .await
             .map_err(|e| WhistleError::Internal(e.into()))??;
         let anonymous = report.reporter_openid.is_none();
+        // A citizen's anonymous report: its own trail waits for day's end.
+        let hidden = anonymous && report.source == Source::Citizen;
         if let Some(openid) = &report.reporter_openid {
             self.check_bound(openid).await?;
         }
@@ -249,8 +251,10 @@ impl Whistle {
             };
             let submitted =
                 serde_json::json!({"number": number, "photos": cleaned.len(), "anonymous": anonymous});
-            audit::record(
+            trail(
                 &mut tx,
+                hidden,
+                day,
                 received_at,
                 &actor,
                 "report.submitted",
@@ -262,8 +266,10 @@ impl Whistle {
                 "category": result.category, "department": department, "priority": priority,
                 "escalated": escalated, "linked": linked_ids,
             });
-            audit::record(
+            trail(
                 &mut tx,
+                hidden,
+                day,
                 received_at,
                 &Actor::System,
                 "report.triaged",
@@ -279,8 +285,10 @@ impl Whistle {
                     .await?;
                 for earlier in &same_subject {
                     let detail = serde_json::json!({"escalated_by": id});
-                    audit::record(
+                    trail(
                         &mut tx,
+                        hidden,
+                        day,
                         received_at,
                         &Actor::System,
                         "report.escalated",
@@ -294,9 +302,7 @@ impl Whistle {
                 "report_id": id, "number": number, "category": result.category, "department": department,
                 "priority": priority, "escalated": escalated,
             });
-            OUTBOX
-                .append(&mut tx, "report.received", &received, received_at)
-                .await?;
+            event(&mut tx, hidden, day, received_at, "report.received", &received).await?;
             tx.commit().await?;
             Ok::<(), WhistleError>(())
         }
@@ -546,8 +552,10 @@ impl Whistle {
         } else {
             Utc::now()
         };
-        audit::record(
+        trail(
             &mut tx,
+            anonymous,
+            today(),
             at,
             &Actor::Reporter,
             "report.followed_up",
@@ -606,8 +614,10 @@ impl Whistle {
         // Files are written before the commit: remove them if it never comes.
         let finished = async {
             let detail = serde_json::json!({"text": !text.is_empty(), "photos": cleaned.len()});
-            audit::record(
+            trail(
                 &mut tx,
+                anonymous,
+                day,
                 at,
                 &Actor::Reporter,
                 "report.information_added",
@@ -624,5 +634,47 @@ impl Whistle {
             return Err(error);
         }
         Ok(())
+    }
+}
+
+/// An audit entry of a reporter-side step: appended now, or for an
+/// anonymous report held until the day is over.
+#[allow(clippy::too_many_arguments)]
+async fn trail(
+    tx: &mut sqlx::PgConnection,
+    hidden: bool,
+    day: NaiveDate,
+    at: DateTime<Utc>,
+    actor: &Actor,
+    action: &str,
+    report_id: Option<i64>,
+    detail: serde_json::Value,
+) -> Result<(), WhistleError> {
+    if hidden {
+        audit::defer(tx, day, actor, action, report_id, detail).await
+    } else {
+        audit::record(tx, at, actor, action, report_id, detail).await
+    }
+}
+
+/// An outbox event of a reporter-side step, likewise held for an anonymous report.
+async fn event(
+    tx: &mut sqlx::PgConnection,
+    hidden: bool,
+    day: NaiveDate,
+    at: DateTime<Utc>,
+    kind: &str,
+    payload: &serde_json::Value,
+) -> Result<(), WhistleError> {
+    if hidden {
+        sqlx::query("INSERT INTO pending_events (day, kind, payload) VALUES ($1, $2, $3)")
+            .bind(day)
+            .bind(kind)
+            .bind(payload)
+            .execute(&mut *tx)
+            .await?;
+        Ok(())
+    } else {
+        Ok(OUTBOX.append(tx, kind, payload, at).await?)
     }
 }

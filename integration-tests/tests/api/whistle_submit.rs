@@ -211,6 +211,14 @@ async fn stored_photos_carry_no_location_or_device_data() {
     assert!(!contains(&stored[0], GPS), "location removed");
     assert!(!contains(&stored[0], DEVICE), "device removed");
     assert!(!contains(&stored[0], b"Exif"), "no Exif segment left");
+    let file = walk(&app.attachments_dir).remove(0);
+    let modified = std::fs::metadata(file).unwrap().modified().unwrap();
+    let midnight: std::time::SystemTime =
+        huimin_kit::clock::china_midnight(huimin_kit::clock::china_today()).into();
+    assert_eq!(
+        modified, midnight,
+        "an anonymous photo's file keeps no time of day"
+    );
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {

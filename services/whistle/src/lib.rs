@@ -49,6 +49,8 @@ pub struct Whistle {
     pub pool: PgPool,
     pub cache: Cache,
     pub attachments: Arc<dyn ObjectStore>,
+    /// The directory behind `attachments`, to take a file's time off.
+    pub attachments_dir: std::path::PathBuf,
     pub ledger: Option<LedgerClient>,
     pub identity: Option<IdentityClient>,
     /// How often [`Whistle::start_sealing`] seals finished days.
@@ -106,6 +108,7 @@ impl Whistle {
             pool: huimin_kit::db::pool(&config.database, SCHEMA)?,
             cache: Cache::new(&config.redis),
             attachments: Arc::new(attachments),
+            attachments_dir: config.attachments_dir.clone(),
             ledger,
             identity,
             seal_every: config.seal_every,

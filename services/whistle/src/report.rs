@@ -242,6 +242,9 @@ impl Whistle {
         .await?;
 
         let written = self.store_photos(&mut tx, id, &cleaned, day).await?;
+        if hidden {
+            self.blur_file_times(&written, day);
+        }
         // Files are written before the commit: remove them if it never comes.
         let finished = async {
             let actor = if report.source == Source::System {
@@ -430,6 +433,22 @@ impl Whistle {
         Ok(written)
     }
 
+    /// Sets an anonymous report's photo files' modification time to the
+    /// day's midnight: the file system would otherwise keep the instant.
+    fn blur_file_times(&self, written: &[ObjectPath], day: NaiveDate) {
+        let midnight: std::time::SystemTime = midnight(day).into();
+        for path in written {
+            let file = self.attachments_dir.join(path.as_ref());
+            let blurred = std::fs::File::options()
+                .write(true)
+                .open(&file)
+                .and_then(|f| f.set_modified(midnight));
+            if let Err(error) = blurred {
+                tracing::warn!(%error, "could not clear an anonymous photo's file time");
+            }
+        }
+    }
+
     /// Removes files written for a transaction that did not commit.
     pub(crate) async fn remove_objects(&self, written: &[ObjectPath]) {
         for path in written {
@@ -611,6 +630,9 @@ impl Whistle {
             .await?;
         }
         let written = self.store_photos(&mut tx, id, &cleaned, day).await?;
+        if anonymous {
+            self.blur_file_times(&written, day);
+        }
         // Files are written before the commit: remove them if it never comes.
         let finished = async {
             let detail = serde_json::json!({"text": !text.is_empty(), "photos": cleaned.len()});

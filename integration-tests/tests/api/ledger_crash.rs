@@ -39,6 +39,23 @@ fn free_port() -> SocketAddr {
     listener.local_addr().expect("addr")
 }
 
+/// A server process that is killed and reaped however the test ends, so a
+/// failing test leaves no `huimin serve` behind on the machine.
+struct Server(Child);
+
+impl Server {
+    fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
 struct Deployment {
     binary: PathBuf,
     env: Vec<(String, String)>,
@@ -59,7 +76,7 @@ impl Deployment {
     /// Starts `huimin serve all` and waits until it is ready; the caller
     /// owns the child and kills and reaps it.
     #[allow(clippy::zombie_processes)]
-    async fn start(&self) -> Child {
+    async fn start(&self) -> Server {
         let child = self
             .command()
             .args(["serve", "all"])
@@ -75,7 +92,7 @@ impl Deployment {
                 let mut response = String::new();
                 let _ = s.read_to_string(&mut response).await;
                 if response.starts_with("HTTP/1.0 200") || response.starts_with("HTTP/1.1 200") {
-                    return child;
+                    return Server(child);
                 }
             }
             if started.elapsed() > Duration::from_secs(30) {
@@ -253,8 +270,7 @@ async fn an_import_killed_midway_leaves_nothing_and_can_be_repeated() {
 
     let import = deployment.import_payments(&file);
     wait_for_import_transaction(&options, &database).await;
-    server.kill().unwrap(); // SIGKILL: no shutdown path runs
-    server.wait().unwrap();
+    server.kill(); // SIGKILL: no shutdown path runs
     let interrupted = import.wait_with_output().unwrap();
     let after_kill = counts(&options).await;
 
@@ -264,8 +280,7 @@ async fn an_import_killed_midway_leaves_nothing_and_can_be_repeated() {
         .wait_with_output()
         .unwrap();
     let after_retry = counts(&options).await;
-    server.kill().unwrap();
-    server.wait().unwrap();
+    server.kill();
     let _ = std::fs::remove_file(&file);
     drop_database(&base, &database).await;
 

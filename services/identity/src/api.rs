@@ -283,20 +283,12 @@ impl IdentityService for IdentityApi {
         &self,
         request: Request<Streaming<pb::ImportPersonsChunk>>,
     ) -> Result<Response<pb::ImportPersonsResponse>, Status> {
-        let mut stream = request.into_inner();
-        let mut bytes = Vec::new();
-        let mut file_name = String::new();
-        while let Some(chunk) = stream.message().await? {
-            if file_name.is_empty() {
-                file_name = chunk.file_name;
-            }
-            if bytes.len() + chunk.data.len() > MAX_IMPORT_BYTES {
-                return Err(
-                    IdentityError::invalid("file", "文件过大（上限64MB），请分批导入").into(),
-                );
-            }
-            bytes.extend_from_slice(&chunk.data);
-        }
+        let (file_name, bytes) = huimin_kit::upload::collect(
+            request.into_inner(),
+            MAX_IMPORT_BYTES,
+            |c: pb::ImportPersonsChunk| (c.file_name, c.data),
+        )
+        .await?;
         let summary = self.identity.import_persons(&file_name, &bytes).await?;
         Ok(Response::new(pb::ImportPersonsResponse {
             persons: summary.persons,

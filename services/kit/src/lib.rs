@@ -22,4 +22,5 @@ pub mod shutdown;
 pub mod status;
 pub mod table;
 pub mod telemetry;
+pub mod upload;
 pub mod wire;

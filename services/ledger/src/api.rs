@@ -118,6 +118,38 @@ fn department(caller: &huimin_kit::auth::Caller) -> Option<&str> {
 
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
 
+impl LedgerApi {
+    /// A page of a person's or household's payments, once the caller is
+    /// allowed and, for staff, the read is recorded.
+    async fn payments_page(
+        &self,
+        caller: &huimin_kit::auth::Caller,
+        openid: &str,
+        subject: &Subject,
+        page: Option<huimin_proto::common::v1::PageRequest>,
+        method: &str,
+    ) -> Result<Response<pb::PaymentsPage>, Status> {
+        self.ledger.authorize(caller, openid, subject).await?;
+        self.ledger
+            .record_staff_read(caller, subject, method)
+            .await?;
+        let page = page.unwrap_or_default();
+        let result = self
+            .ledger
+            .payments(
+                subject,
+                &page.page_token,
+                page.page_size,
+                department(caller),
+            )
+            .await?;
+        Ok(Response::new(pb::PaymentsPage {
+            payments: result.payments.into_iter().map(payment).collect(),
+            next_page_token: result.next_page_token,
+        }))
+    }
+}
+
 #[tonic::async_trait]
 impl LedgerService for LedgerApi {
     async fn list_programs(
@@ -159,20 +191,12 @@ impl LedgerService for LedgerApi {
         request: Request<Streaming<pb::ImportRollChunk>>,
     ) -> Result<Response<pb::ImportRollResponse>, Status> {
         let caller = caller(&request)?.clone();
-        let mut stream = request.into_inner();
-        let mut file_name = String::new();
-        let mut bytes = Vec::new();
-        while let Some(chunk) = stream.message().await? {
-            if file_name.is_empty() {
-                file_name = chunk.file_name;
-            }
-            if bytes.len() + chunk.data.len() > MAX_ROLL_BYTES {
-                return Err(
-                    LedgerError::invalid("文件", "文件过大（上限512MB），请分批导入").into(),
-                );
-            }
-            bytes.extend_from_slice(&chunk.data);
-        }
+        let (file_name, bytes) = huimin_kit::upload::collect(
+            request.into_inner(),
+            MAX_ROLL_BYTES,
+            |c: pb::ImportRollChunk| (c.file_name, c.data),
+        )
+        .await?;
         let outcome = self.ledger.import_roll(&caller, &file_name, bytes).await?;
         Ok(Response::new(pb::ImportRollResponse {
             roll_id: outcome.roll_id,
@@ -192,26 +216,14 @@ impl LedgerService for LedgerApi {
         let key = PersonKey::from_hex(&request.person_key)
             .map_err(|_| LedgerError::invalid("person_key", "person_key 应为64位十六进制"))?;
         let subject = Subject::Person(key);
-        self.ledger
-            .authorize(&caller, &request.openid, &subject)
-            .await?;
-        self.ledger
-            .record_staff_read(&caller, &subject, "PersonPayments")
-            .await?;
-        let page = request.page.unwrap_or_default();
-        let result = self
-            .ledger
-            .payments(
-                &subject,
-                &page.page_token,
-                page.page_size,
-                department(&caller),
-            )
-            .await?;
-        Ok(Response::new(pb::PaymentsPage {
-            payments: result.payments.into_iter().map(payment).collect(),
-            next_page_token: result.next_page_token,
-        }))
+        self.payments_page(
+            &caller,
+            &request.openid,
+            &subject,
+            request.page,
+            "PersonPayments",
+        )
+        .await
     }
 
     async fn household_payments(
@@ -223,26 +235,14 @@ impl LedgerService for LedgerApi {
         let code = non_empty(&request.household_code)
             .ok_or_else(|| LedgerError::invalid("household_code", "请提供户编号"))?;
         let subject = Subject::Household(code);
-        self.ledger
-            .authorize(&caller, &request.openid, &subject)
-            .await?;
-        self.ledger
-            .record_staff_read(&caller, &subject, "HouseholdPayments")
-            .await?;
-        let page = request.page.unwrap_or_default();
-        let result = self
-            .ledger
-            .payments(
-                &subject,
-                &page.page_token,
-                page.page_size,
-                department(&caller),
-            )
-            .await?;
-        Ok(Response::new(pb::PaymentsPage {
-            payments: result.payments.into_iter().map(payment).collect(),
-            next_page_token: result.next_page_token,
-        }))
+        self.payments_page(
+            &caller,
+            &request.openid,
+            &subject,
+            request.page,
+            "HouseholdPayments",
+        )
+        .await
     }
 
     async fn village_disclosure(

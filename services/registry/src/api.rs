@@ -352,20 +352,12 @@ impl RegistryService for RegistryApi {
         request: Request<Streaming<pb::ImportProjectsChunk>>,
     ) -> Result<Response<pb::ImportProjectsResponse>, Status> {
         let caller = caller(&request)?.clone();
-        let mut stream = request.into_inner();
-        let mut file_name = String::new();
-        let mut bytes = Vec::new();
-        while let Some(chunk) = stream.message().await? {
-            if file_name.is_empty() {
-                file_name = chunk.file_name;
-            }
-            if bytes.len() + chunk.data.len() > MAX_FILE_BYTES {
-                return Err(
-                    RegistryError::invalid("文件", "文件过大（上限64MB），请分批导入").into(),
-                );
-            }
-            bytes.extend_from_slice(&chunk.data);
-        }
+        let (file_name, bytes) = huimin_kit::upload::collect(
+            request.into_inner(),
+            MAX_FILE_BYTES,
+            |c: pb::ImportProjectsChunk| (c.file_name, c.data),
+        )
+        .await?;
         let outcome = self.registry.import(&caller, &file_name, bytes).await?;
         Ok(Response::new(pb::ImportProjectsResponse {
             created: outcome.created,

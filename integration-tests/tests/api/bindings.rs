@@ -1,20 +1,12 @@
 //! WeChat bindings: bind, resolve, unbind, refusals and lockout.
 
+use crate::helpers::app_with_residents;
 use huimin_kit::auth::Role;
 use huimin_proto::identity::v1::{BindOpenIdRequest, ResolveOpenIdRequest, UnbindOpenIdRequest};
 use tonic::Code;
 use tonic_types::StatusExt as _;
 
-use crate::helpers::{Resident, TestApp, authed, import_persons, persons_csv, residents};
-
-async fn app_with_residents() -> (TestApp, Vec<Resident>) {
-    let app = TestApp::spawn().await;
-    let people = residents();
-    import_persons(&app, persons_csv(&people).as_bytes())
-        .await
-        .expect("fixture imports");
-    (app, people)
-}
+use crate::helpers::{Resident, TestApp, authed, import_persons, persons_csv};
 
 async fn bind(
     app: &TestApp,

@@ -458,6 +458,16 @@ pub fn residents() -> Vec<Resident> {
     ]
 }
 
+/// A test app with the residents above registered.
+pub async fn app_with_residents() -> (TestApp, Vec<Resident>) {
+    let app = TestApp::spawn().await;
+    let people = residents();
+    import_persons(&app, persons_csv(&people).as_bytes())
+        .await
+        .expect("residents import");
+    (app, people)
+}
+
 /// A persons CSV as a department would send it.
 pub fn persons_csv(residents: &[Resident]) -> String {
     let mut text = "户编号,姓名,身份证号,与户主关系,村代码\n".to_owned();

@@ -1,6 +1,7 @@
 //! Payment roll imports: good rolls, every kind of bad row, encodings and
 //! formats, idempotency, corrections, and the event feed.
 
+use crate::helpers::app_with_residents;
 use huimin_kit::auth::Role;
 use huimin_proto::{
     common::v1::WatchEventsRequest,
@@ -11,7 +12,7 @@ use tonic_types::StatusExt as _;
 
 use crate::{
     helpers::authed,
-    rolls::{RollRow, app_with_residents, count, import_csv, import_roll, roll_csv},
+    rolls::{RollRow, count, import_csv, import_roll, roll_csv},
 };
 
 #[tokio::test]

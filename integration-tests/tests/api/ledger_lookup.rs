@@ -1,6 +1,7 @@
 //! Ledger lookups: real-name access, masked disclosure, totals, the cache
 //! and its invalidation, Redis outages, and the resumable export.
 
+use crate::helpers::app_with_residents;
 use std::time::{Duration, Instant};
 
 use huimin_kit::auth::Role;
@@ -17,7 +18,7 @@ use tonic::Code;
 use crate::{
     helpers::{Options, Resident, TestApp, authed, import_persons, persons_csv, residents},
     ledger_import::person_key,
-    rolls::{RollRow, app_with_residents, import_csv, villagers},
+    rolls::{RollRow, import_csv, villagers},
 };
 
 async fn bind(app: &TestApp, openid: &str, person: &Resident) {

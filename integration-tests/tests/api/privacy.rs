@@ -1,5 +1,6 @@
 //! Personal data never appears in clear in logs or outside identity's encrypted column.
 
+use crate::helpers::app_with_residents;
 use huimin_kit::auth::Role;
 use huimin_proto::identity::v1::{
     BindOpenIdRequest, LookupPersonRequest, lookup_person_request::Subject,
@@ -59,11 +60,7 @@ async fn logs_never_contain_the_id_numbers_used() {
 
 #[tokio::test]
 async fn id_numbers_are_stored_only_encrypted() {
-    let app = TestApp::spawn().await;
-    let people = residents();
-    import_persons(&app, persons_csv(&people).as_bytes())
-        .await
-        .unwrap();
+    let (app, people) = app_with_residents().await;
 
     let mut db = app.db().await;
     let rows = sqlx::query("SELECT row_to_json(p)::text FROM persons p")

@@ -3,7 +3,7 @@
 use huimin_kit::{auth::Role, pii::IdNumber};
 use huimin_proto::ledger::v1::{ImportRollChunk, ImportRollResponse};
 
-use crate::helpers::{Resident, TestApp, authed, import_persons, persons_csv, residents};
+use crate::helpers::{Resident, TestApp, authed};
 
 /// One row of a roll, as a department writes it.
 #[derive(Clone, Debug)]
@@ -72,16 +72,6 @@ pub fn roll_csv(rows: &[RollRow]) -> String {
         text.push('\n');
     }
     text
-}
-
-/// An app with the three test residents registered.
-pub async fn app_with_residents() -> (TestApp, Vec<Resident>) {
-    let app = TestApp::spawn().await;
-    let people = residents();
-    import_persons(&app, persons_csv(&people).as_bytes())
-        .await
-        .expect("residents import");
-    (app, people)
 }
 
 /// `n` more residents of one village, in households of four.

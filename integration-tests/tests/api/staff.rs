@@ -1,5 +1,6 @@
 //! Staff login, token checks per RPC, scope, and the record of personal-data reads.
 
+use crate::helpers::app_with_residents;
 use huimin_identity::{Identity, IdentityConfig, staff::NewStaff};
 use huimin_kit::{
     auth::{Role, TokenSigner},
@@ -11,7 +12,7 @@ use huimin_proto::identity::v1::{
 };
 use tonic::Code;
 
-use crate::helpers::{TestApp, authed, import_persons, persons_csv, residents};
+use crate::helpers::{TestApp, authed};
 
 /// Creates a staff account the way `huimin staff add` does.
 pub async fn add_staff(
@@ -75,11 +76,7 @@ fn lookup(id_number: &str, reason: &str) -> LookupPersonRequest {
 
 #[tokio::test]
 async fn staff_login_returns_a_token_that_authorizes_lookup() {
-    let app = TestApp::spawn().await;
-    let people = residents();
-    import_persons(&app, persons_csv(&people).as_bytes())
-        .await
-        .unwrap();
+    let (app, people) = app_with_residents().await;
     add_staff(
         &app,
         "liu.inspector",
@@ -196,11 +193,7 @@ async fn call_with_the_wrong_role_is_permission_denied() {
 
 #[tokio::test]
 async fn town_officer_cannot_read_a_person_of_another_town() {
-    let app = TestApp::spawn().await;
-    let people = residents();
-    import_persons(&app, persons_csv(&people).as_bytes())
-        .await
-        .unwrap();
+    let (app, people) = app_with_residents().await;
     let officer = app.token(Role::Town, Some("450923100"));
 
     let own_town = app
@@ -225,11 +218,7 @@ async fn town_officer_cannot_read_a_person_of_another_town() {
 
 #[tokio::test]
 async fn every_staff_read_of_personal_data_is_recorded() {
-    let app = TestApp::spawn().await;
-    let people = residents();
-    import_persons(&app, persons_csv(&people).as_bytes())
-        .await
-        .unwrap();
+    let (app, people) = app_with_residents().await;
     add_staff(
         &app,
         "zhao.auditor",
@@ -310,11 +299,7 @@ async fn a_service_token_opens_only_the_rpcs_meant_for_that_service() {
 
 #[tokio::test]
 async fn a_department_officer_cannot_read_a_full_person_record() {
-    let app = TestApp::spawn().await;
-    let people = residents();
-    import_persons(&app, persons_csv(&people).as_bytes())
-        .await
-        .unwrap();
+    let (app, people) = app_with_residents().await;
 
     let status = app
         .identity()

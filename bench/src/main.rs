@@ -202,7 +202,7 @@ async fn phases(
     let bound = lookup::bind_openids(app, &roll.sample).await?;
     let persons_looked_up = bound.len();
     let huimin_load = lookup::person_payments(app, Role::Gateway, &bound, shape).await?;
-    let cached_pages = keyspace.keys("ledger:g*:person:*").await?.len();
+    let cached_pages = keyspace.keys("ledger:person:*").await?.len();
     let empty = EmptyServer::start().await?;
     let empty_load = empty.load(shape).await;
     empty.stop().await?;

@@ -110,6 +110,41 @@ async fn a_bound_citizen_reads_her_own_and_her_households_payments_only() {
 }
 
 #[tokio::test]
+async fn a_person_bound_a_moment_ago_is_seen_at_once() {
+    let (app, people) = app_with_residents().await;
+    import_csv(
+        &app,
+        &[
+            RollRow::pay(&people[0], "DIBAO_RURAL", "2026-07", "170"),
+            RollRow::pay(&people[2], "DIBAO_RURAL", "2026-07", "300"),
+        ],
+    )
+    .await
+    .unwrap();
+    bind(&app, "oWx-grandma", &people[0]).await;
+    let (grandma, neighbour) = (
+        person_key(&app, &people[0]).await,
+        person_key(&app, &people[2]).await,
+    );
+    // ledger now remembers what identity said of this openid a moment ago…
+    payments_as_citizen(&app, "oWx-grandma", &grandma)
+        .await
+        .unwrap();
+    let before = payments_as_citizen(&app, "oWx-grandma", &neighbour)
+        .await
+        .unwrap_err();
+
+    // …but a refusal is always asked again, so a new binding counts at once.
+    bind(&app, "oWx-grandma", &people[2]).await;
+    let after = payments_as_citizen(&app, "oWx-grandma", &neighbour)
+        .await
+        .unwrap();
+
+    assert_eq!(before.code(), Code::PermissionDenied);
+    assert_eq!(after, [30_000]);
+}
+
+#[tokio::test]
 async fn a_town_officer_reads_payments_only_in_their_town() {
     let (app, people) = app_with_residents().await;
     import_csv(
@@ -262,7 +297,7 @@ async fn a_new_roll_invalidates_cached_lookups() {
         .await
         .unwrap();
     let cached: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{}ledger:g*:person:{key}:*", app.redis_prefix))
+        .arg(format!("{}ledger:person:{key}:*", app.redis_prefix))
         .query_async(&mut redis)
         .await
         .unwrap();

@@ -325,7 +325,7 @@ async fn a_change_invalidates_the_cached_village_lookup() {
         .await
         .unwrap();
     let cached: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{}registry:g*:search:*", app.redis_prefix))
+        .arg(format!("{}registry:search:*", app.redis_prefix))
         .query_async(&mut redis)
         .await
         .unwrap();

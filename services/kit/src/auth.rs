@@ -163,9 +163,7 @@ impl TokenSigner {
     }
 
     pub fn verifier(&self) -> TokenVerifier {
-        TokenVerifier {
-            key: self.key.verifying_key(),
-        }
+        TokenVerifier::new(self.key.verifying_key())
     }
 
     /// Signs a token for `sub` valid for `ttl`; returns it with its expiry.
@@ -195,16 +193,40 @@ impl TokenSigner {
     }
 }
 
+/// Tokens whose signature was checked, remembered per process so a caller
+/// that sends the same token on every call (the gateway, a service) pays
+/// for one Ed25519 verification, not one per call. Bounded: when full it is
+/// emptied and refills from live traffic.
+const VERIFIED_MEMO: usize = 4_096;
+
 /// Verifies tokens; every service holds one, built from the public key.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct TokenVerifier {
     key: VerifyingKey,
+    verified: Arc<std::sync::Mutex<HashMap<Box<str>, Caller>>>,
+    capacity: usize,
+}
+
+impl fmt::Debug for TokenVerifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenVerifier")
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
 }
 
 impl TokenVerifier {
+    fn new(key: VerifyingKey) -> Self {
+        Self {
+            key,
+            verified: Arc::default(),
+            capacity: VERIFIED_MEMO,
+        }
+    }
+
     pub fn from_public_key(bytes: [u8; 32]) -> Result<Self, TokenError> {
         VerifyingKey::from_bytes(&bytes)
-            .map(|key| Self { key })
+            .map(Self::new)
             .map_err(|_| TokenError::Malformed)
     }
 
@@ -212,7 +234,34 @@ impl TokenVerifier {
         self.key.to_bytes()
     }
 
+    /// The token's claims if its signature is ours and it has not expired.
+    /// A token seen before is not verified again, but its expiry is.
     pub fn verify(&self, token: &str) -> Result<Caller, TokenError> {
+        let remembered = self
+            .verified
+            .lock()
+            .ok()
+            .and_then(|memo| memo.get(token).cloned());
+        let claims = match remembered {
+            Some(claims) => claims,
+            None => {
+                let claims = self.verify_signature(token)?;
+                if let Ok(mut memo) = self.verified.lock() {
+                    if memo.len() >= self.capacity {
+                        memo.clear();
+                    }
+                    memo.insert(token.into(), claims.clone());
+                }
+                claims
+            }
+        };
+        if claims.exp <= Utc::now().timestamp() {
+            return Err(TokenError::Expired);
+        }
+        Ok(claims)
+    }
+
+    fn verify_signature(&self, token: &str) -> Result<Caller, TokenError> {
         let (signed, signature) = token.rsplit_once('.').ok_or(TokenError::Malformed)?;
         let payload = signed.strip_prefix("v1.").ok_or(TokenError::Malformed)?;
         let signature = B64.decode(signature).map_err(|_| TokenError::Malformed)?;
@@ -225,9 +274,6 @@ impl TokenVerifier {
             .ok()
             .and_then(|json| serde_json::from_slice(&json).ok())
             .ok_or(TokenError::Malformed)?;
-        if claims.exp <= Utc::now().timestamp() {
-            return Err(TokenError::Expired);
-        }
         Ok(claims)
     }
 }
@@ -496,6 +542,39 @@ mod tests {
         let signer = TokenSigner::generate();
         let (token, _) = signer.issue("x", Role::Admin, None, Duration::ZERO);
         assert_eq!(signer.verifier().verify(&token), Err(TokenError::Expired));
+    }
+
+    #[test]
+    fn a_remembered_token_still_expires() {
+        let signer = TokenSigner::generate();
+        let verifier = signer.verifier();
+        let (token, _) = signer.issue("x", Role::Admin, None, Duration::from_secs(60));
+        let mut claims = verifier.verify(&token).expect("valid");
+        // The second verification comes from the memo: it sees the claims remembered.
+        claims.exp = Utc::now().timestamp() - 1;
+        verifier
+            .verified
+            .lock()
+            .expect("memo lock")
+            .insert(token.as_str().into(), claims);
+        assert_eq!(verifier.verify(&token), Err(TokenError::Expired));
+    }
+
+    #[test]
+    fn the_memo_stays_bounded() {
+        let signer = TokenSigner::generate();
+        let mut verifier = signer.verifier();
+        verifier.capacity = 8;
+        for n in 0..20 {
+            let (token, _) =
+                signer.issue(&n.to_string(), Role::Admin, None, Duration::from_secs(60));
+            verifier.verify(&token).expect("valid");
+        }
+        let remembered = verifier.verified.lock().expect("memo lock").len();
+        assert!(
+            remembered <= VERIFIED_MEMO,
+            "{remembered} tokens remembered"
+        );
     }
 
     #[test]

@@ -21,6 +21,18 @@ use crate::config::RedisConfig;
 const OP_TIMEOUT: Duration = Duration::from_millis(250);
 const RECONNECT_EVERY: Duration = Duration::from_secs(2);
 
+/// What [`Cache::get_current`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Current<T> {
+    /// Cached under the counter's current value.
+    Hit(T),
+    /// Not cached, or cached under an older value: compute it and store it
+    /// with [`Cache::put_current`] under this generation.
+    Miss(u64),
+    /// Redis could not say: serve from the database and cache nothing.
+    Unavailable,
+}
+
 /// A shared handle to the cache.
 #[derive(Clone)]
 pub struct Cache {
@@ -122,18 +134,8 @@ impl Cache {
 
     /// Stores a value with a TTL; failures are logged and ignored.
     pub async fn set_json<T: Serialize>(&self, key: &str, value: &T, ttl: Duration) {
-        let Some(mut conn) = self.connection().await else {
-            return;
-        };
-        let Ok(bytes) = serde_json::to_vec(value) else {
-            return;
-        };
-        let key = self.key(key);
-        let ttl = ttl.as_secs().max(1);
-        match tokio::time::timeout(OP_TIMEOUT, conn.set_ex::<_, _, ()>(&key, bytes, ttl)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(error)) => tracing::warn!(%error, "redis set failed"),
-            Err(_) => tracing::warn!("redis set timed out"),
+        if let Ok(bytes) = serde_json::to_vec(value) {
+            self.set_raw(key, bytes, ttl).await;
         }
     }
 
@@ -194,6 +196,96 @@ impl Cache {
         }
     }
 
+    /// The value cached at `key` if it was written under the current value
+    /// of the generation counter `counter`, fetched together with the counter
+    /// in one round trip (`MGET`). Entries hold the generation they were
+    /// computed under; an entry of an older generation is a miss, so a
+    /// reader never serves what a later write invalidated.
+    pub async fn get_current<T: DeserializeOwned>(&self, counter: &str, key: &str) -> Current<T> {
+        let Some(mut conn) = self.connection().await else {
+            return Current::Unavailable;
+        };
+        let keys = [self.key(counter), self.key(key)];
+        let fetched = tokio::time::timeout(
+            OP_TIMEOUT,
+            conn.mget::<_, (Option<u64>, Option<Vec<u8>>)>(&keys),
+        )
+        .await;
+        match fetched {
+            Ok(Ok((Some(generation), value))) => {
+                match value.and_then(|bytes| decode_current(&bytes, generation)) {
+                    Some(value) => Current::Hit(value),
+                    None => Current::Miss(generation),
+                }
+            }
+            // The counter is gone (Redis restarted or evicted it): start it anew.
+            Ok(Ok((None, _))) => match self.generation(counter).await {
+                Some(generation) => Current::Miss(generation),
+                None => Current::Unavailable,
+            },
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "redis read failed; serving from the database");
+                Current::Unavailable
+            }
+            Err(_) => {
+                tracing::warn!("redis read timed out; serving from the database");
+                Current::Unavailable
+            }
+        }
+    }
+
+    /// The value at `key` under the counter's current generation: from the
+    /// cache when it holds it, else computed by `compute` and stored.
+    pub async fn current_or<T, E, F>(
+        &self,
+        counter: &str,
+        key: &str,
+        ttl: Duration,
+        compute: F,
+    ) -> Result<T, E>
+    where
+        T: Serialize + DeserializeOwned,
+        F: Future<Output = Result<T, E>>,
+    {
+        let current = self.get_current::<T>(counter, key).await;
+        if let Current::Hit(value) = current {
+            return Ok(value);
+        }
+        let value = compute.await?;
+        if let Current::Miss(generation) = current {
+            self.put_current(key, generation, &value, ttl).await;
+        }
+        Ok(value)
+    }
+
+    /// Stores a value computed under `generation` (from [`Current::Miss`]).
+    pub async fn put_current<T: Serialize>(
+        &self,
+        key: &str,
+        generation: u64,
+        value: &T,
+        ttl: Duration,
+    ) {
+        let mut bytes = format!("{generation}\n").into_bytes();
+        if serde_json::to_writer(&mut bytes, value).is_err() {
+            return;
+        }
+        self.set_raw(key, bytes, ttl).await;
+    }
+
+    async fn set_raw(&self, key: &str, bytes: Vec<u8>, ttl: Duration) {
+        let Some(mut conn) = self.connection().await else {
+            return;
+        };
+        let key = self.key(key);
+        let ttl = ttl.as_secs().max(1);
+        match tokio::time::timeout(OP_TIMEOUT, conn.set_ex::<_, _, ()>(&key, bytes, ttl)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::warn!(%error, "redis set failed"),
+            Err(_) => tracing::warn!("redis set timed out"),
+        }
+    }
+
     /// Moves a generation counter on, invalidating every entry keyed with
     /// the old value; returns whether Redis confirmed it.
     pub async fn bump_generation(&self, name: &str) -> bool {
@@ -234,5 +326,30 @@ impl Cache {
                 "cache generation could not be moved on; entries expire by TTL"
             );
         });
+    }
+}
+
+/// The value of an entry written by [`Cache::put_current`], if it was
+/// written under `generation`.
+fn decode_current<T: DeserializeOwned>(bytes: &[u8], generation: u64) -> Option<T> {
+    let newline = bytes.iter().position(|&b| b == b'\n')?;
+    let written: u64 = std::str::from_utf8(&bytes[..newline]).ok()?.parse().ok()?;
+    if written != generation {
+        return None;
+    }
+    serde_json::from_slice(&bytes[newline + 1..]).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_entry_of_another_generation_is_a_miss() {
+        let entry = b"41\n[1,2,3]";
+        assert_eq!(decode_current::<Vec<u8>>(entry, 41), Some(vec![1, 2, 3]));
+        assert_eq!(decode_current::<Vec<u8>>(entry, 42), None);
+        assert_eq!(decode_current::<Vec<u8>>(b"[1,2,3]", 41), None);
+        assert_eq!(decode_current::<Vec<u8>>(b"41\nnot json", 41), None);
     }
 }

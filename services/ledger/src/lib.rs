@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod bindings;
 pub mod config;
 pub mod domain;
 pub mod error;
@@ -39,6 +40,8 @@ pub struct Ledger {
     pub pool: PgPool,
     pub cache: Cache,
     pub identity: IdentityClient,
+    /// identity's recent answers about openids.
+    pub bindings: bindings::BindingMemo,
 }
 
 impl Ledger {
@@ -64,6 +67,7 @@ impl Ledger {
             pool: huimin_kit::db::pool(&config.database, SCHEMA)?,
             cache: Cache::new(&config.redis),
             identity,
+            bindings: bindings::BindingMemo::default(),
         })
     }
 

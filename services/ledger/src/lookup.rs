@@ -10,7 +10,7 @@ use huimin_kit::{
     auth::{Caller, Role},
     pii::PersonKey,
 };
-use huimin_proto::identity::v1::ResolveOpenIdRequest;
+use huimin_proto::identity::v1::BoundPerson;
 use serde::{Deserialize, Serialize};
 
 use crate::{Ledger, LedgerError, import::PAYMENTS_GENERATION};
@@ -134,34 +134,18 @@ impl Ledger {
                 if openid.is_empty() {
                     return Err(LedgerError::Forbidden("请先绑定本人身份信息"));
                 }
-                let bound = match self
-                    .identity
-                    .clone()
-                    .resolve_open_id(ResolveOpenIdRequest {
-                        openid: openid.to_owned(),
-                    })
-                    .await
-                {
-                    Ok(response) => response.into_inner().persons,
-                    Err(status) if status.code() == tonic::Code::NotFound => Vec::new(),
-                    Err(status) => return Err(LedgerError::IdentityUnavailable(status)),
-                };
-                // Their own record needs no lookup; a household member's needs its household.
-                let own = matches!(subject, Subject::Person(key) if bound.iter().any(|p| p.person_key == key.to_hex()));
-                let allowed = own || {
-                    let household = match subject {
-                        Subject::Person(key) => self.household_of(key).await?,
-                        Subject::Household(code) => Some(code.clone()),
-                    };
-                    bound
-                        .iter()
-                        .any(|p| household.as_deref().is_some_and(|h| h == p.household_code))
-                };
-                if allowed {
-                    Ok(())
-                } else {
-                    Err(LedgerError::Forbidden("只能查询本人或本户的补贴信息"))
+                let bound = self.bindings.resolve(&self.identity, openid, false).await?;
+                if self.binding_allows(&bound.persons, subject).await? {
+                    return Ok(());
                 }
+                // A remembered answer may predate a new binding: only identity may refuse.
+                if !bound.fresh {
+                    let bound = self.bindings.resolve(&self.identity, openid, true).await?;
+                    if self.binding_allows(&bound.persons, subject).await? {
+                        return Ok(());
+                    }
+                }
+                Err(LedgerError::Forbidden("只能查询本人或本户的补贴信息"))
             }
             Role::Town => {
                 let town: Option<String> = match subject {
@@ -192,6 +176,28 @@ impl Ledger {
         }
     }
 
+    /// Whether persons bound to an openid may see `subject`: their own
+    /// records, and their households'.
+    async fn binding_allows(
+        &self,
+        bound: &[BoundPerson],
+        subject: &Subject,
+    ) -> Result<bool, LedgerError> {
+        // Their own record needs no lookup; a household member's needs its household.
+        if let Subject::Person(key) = subject
+            && bound.iter().any(|p| p.person_key == key.to_hex())
+        {
+            return Ok(true);
+        }
+        let household = match subject {
+            Subject::Person(key) => self.household_of(key).await?,
+            Subject::Household(code) => Some(code.clone()),
+        };
+        Ok(bound
+            .iter()
+            .any(|p| household.as_deref().is_some_and(|h| h == p.household_code)))
+    }
+
     async fn household_of(&self, key: &PersonKey) -> Result<Option<String>, LedgerError> {
         Ok(sqlx::query_scalar(
             "SELECT household_code FROM payments WHERE person_key = $1 ORDER BY id DESC LIMIT 1",
@@ -214,50 +220,40 @@ impl Ledger {
     ) -> Result<PaymentsPage, LedgerError> {
         let before = decode_token(page_token, i64::MAX)?;
         let size = page_size(size);
-        let generation = self.cache.generation(PAYMENTS_GENERATION).await;
-        let key = generation.map(|g| {
-            let who = match subject {
-                Subject::Person(key) => format!("person:{}", key.to_hex()),
-                Subject::Household(code) => format!("household:{code}"),
+        let who = match subject {
+            Subject::Person(key) => format!("person:{}", key.to_hex()),
+            Subject::Household(code) => format!("household:{code}"),
+        };
+        let key = format!("ledger:{who}:{before}:{size}:{}", department.unwrap_or("*"));
+        let compute = async {
+            let filter = match subject {
+                Subject::Person(_) => "p.person_key = $1",
+                Subject::Household(_) => "p.household_code = $1",
             };
-            format!(
-                "ledger:g{g}:{who}:{before}:{size}:{}",
-                department.unwrap_or("*")
-            )
-        });
-        if let Some(key) = &key
-            && let Some(page) = self.cache.get_json::<PaymentsPage>(key).await
-        {
-            return Ok(page);
-        }
-        let filter = match subject {
-            Subject::Person(_) => "p.person_key = $1",
-            Subject::Household(_) => "p.household_code = $1",
+            let sql = format!(
+                "{PAYMENT_SELECT} WHERE {filter} AND p.id < $2 AND ($4::text IS NULL OR g.department = $4) ORDER BY p.id DESC LIMIT $3"
+            );
+            let query = sqlx::query_as::<_, PaymentView>(&sql);
+            let query = match subject {
+                Subject::Person(key) => query.bind(key.as_bytes().to_vec()),
+                Subject::Household(code) => query.bind(code.clone()),
+            };
+            // One row more than the page tells whether another page follows.
+            let mut payments = query
+                .bind(before)
+                .bind(i64::from(size) + 1)
+                .bind(department)
+                .fetch_all(&self.pool)
+                .await?;
+            let next_page_token = next_token(&mut payments, size, |p| p.id);
+            Ok(PaymentsPage {
+                payments,
+                next_page_token,
+            })
         };
-        let sql = format!(
-            "{PAYMENT_SELECT} WHERE {filter} AND p.id < $2 AND ($4::text IS NULL OR g.department = $4) ORDER BY p.id DESC LIMIT $3"
-        );
-        let query = sqlx::query_as::<_, PaymentView>(&sql);
-        let query = match subject {
-            Subject::Person(key) => query.bind(key.as_bytes().to_vec()),
-            Subject::Household(code) => query.bind(code.clone()),
-        };
-        // One row more than the page tells whether another page follows.
-        let mut payments = query
-            .bind(before)
-            .bind(i64::from(size) + 1)
-            .bind(department)
-            .fetch_all(&self.pool)
-            .await?;
-        let next_page_token = next_token(&mut payments, size, |p| p.id);
-        let page = PaymentsPage {
-            payments,
-            next_page_token,
-        };
-        if let Some(key) = &key {
-            self.cache.set_json(key, &page, CACHE_TTL).await;
-        }
-        Ok(page)
+        self.cache
+            .current_or(PAYMENTS_GENERATION, &key, CACHE_TTL, compute)
+            .await
     }
 
     /// A village's masked disclosure list for one program and period.
@@ -281,35 +277,28 @@ impl Ledger {
             .ok_or(LedgerError::NotFound("项目不存在"))?;
         let period = crate::domain::Period::parse(program.kind()?, period)
             .map_err(|e| LedgerError::invalid("period", e.message_zh()))?;
-        let generation = self.cache.generation(PAYMENTS_GENERATION).await;
-        let key = generation.map(|g| {
-            format!(
-                "ledger:g{g}:disclosure:{village}:{}:{}:{after}:{size}",
-                program.code,
-                period.text()
-            )
-        });
-        if let Some(key) = &key
-            && let Some(page) = self.cache.get_json::<Disclosure>(key).await
-        {
-            return Ok(page);
-        }
-        // Live payments only: a reversed payment and its reversal both drop out.
-        let live =
+        let key = format!(
+            "ledger:disclosure:{village}:{}:{}:{after}:{size}",
+            program.code,
+            period.text()
+        );
+        let compute = async {
+            // Live payments only: a reversed payment and its reversal both drop out.
+            let live =
             "p.village_code = $1 AND p.program_code = $2 AND p.period = $3 AND p.kind = 'payment'
                     AND NOT EXISTS (SELECT 1 FROM payments r WHERE r.reverses = p.id)";
-        let mut entries: Vec<DisclosureEntry> = sqlx::query_as(&format!(
+            let mut entries: Vec<DisclosureEntry> = sqlx::query_as(&format!(
             "SELECT p.id, p.name_masked, p.id_masked, p.household_code, p.amount_fen FROM payments p
              WHERE {live} AND p.id > $4 ORDER BY p.id LIMIT $5"
         ))
-        .bind(village)
-        .bind(&program.code)
-        .bind(period.text())
-        .bind(after)
-        .bind(i64::from(size) + 1)
-        .fetch_all(&self.pool)
-        .await?;
-        let (total_persons, total_fen): (i64, Option<i64>) = sqlx::query_as(&format!(
+            .bind(village)
+            .bind(&program.code)
+            .bind(period.text())
+            .bind(after)
+            .bind(i64::from(size) + 1)
+            .fetch_all(&self.pool)
+            .await?;
+            let (total_persons, total_fen): (i64, Option<i64>) = sqlx::query_as(&format!(
             "SELECT count(DISTINCT p.person_key), sum(p.amount_fen)::bigint FROM payments p WHERE {live}"
         ))
         .bind(village)
@@ -317,18 +306,18 @@ impl Ledger {
         .bind(period.text())
         .fetch_one(&self.pool)
         .await?;
-        let next_page_token = next_token(&mut entries, size, |e| e.id);
-        let page = Disclosure {
-            program_name: program.name.clone(),
-            entries,
-            next_page_token,
-            total_persons: u64::try_from(total_persons).unwrap_or(0),
-            total_fen: total_fen.unwrap_or(0),
+            let next_page_token = next_token(&mut entries, size, |e| e.id);
+            Ok(Disclosure {
+                program_name: program.name.clone(),
+                entries,
+                next_page_token,
+                total_persons: u64::try_from(total_persons).unwrap_or(0),
+                total_fen: total_fen.unwrap_or(0),
+            })
         };
-        if let Some(key) = &key {
-            self.cache.set_json(key, &page, CACHE_TTL).await;
-        }
-        Ok(page)
+        self.cache
+            .current_or(PAYMENTS_GENERATION, &key, CACHE_TTL, compute)
+            .await
     }
 
     /// Totals of live money (payments net of reversals) grouped one way.

@@ -93,27 +93,20 @@ impl Registry {
         }
         let after = decode_token(page_token)?;
         let size = huimin_kit::page::size(size, DEFAULT_PAGE, MAX_PAGE);
-        let generation = self.cache.generation(PROJECTS_GENERATION).await;
-        let key = generation.map(|g| {
-            format!(
-                "registry:g{g}:search:{}:{}:{}:{}:{after}:{size}",
-                search.town.as_deref().unwrap_or(""),
-                search.village.as_deref().unwrap_or(""),
-                search.kind.map_or("", Kind::as_str),
-                search.year.unwrap_or(0),
-            )
-        });
-        if let Some(key) = &key
-            && let Some(page) = self.cache.get_json::<SearchPage>(key).await
-        {
-            return Ok(page);
-        }
-        let filter =
-            "($1::text IS NULL OR town_code = $1) AND ($2::text IS NULL OR village_code = $2)
+        let key = format!(
+            "registry:search:{}:{}:{}:{}:{after}:{size}",
+            search.town.as_deref().unwrap_or(""),
+            search.village.as_deref().unwrap_or(""),
+            search.kind.map_or("", Kind::as_str),
+            search.year.unwrap_or(0),
+        );
+        let compute = async {
+            let filter =
+                "($1::text IS NULL OR town_code = $1) AND ($2::text IS NULL OR village_code = $2)
                       AND ($3::text IS NULL OR kind = $3) AND ($4::int IS NULL OR year = $4)";
-        let kind = search.kind.map(Kind::as_str);
-        // One row more than the page tells whether another page follows.
-        let rows: Vec<ProjectRow> = sqlx::query_as(&format!(
+            let kind = search.kind.map(Kind::as_str);
+            // One row more than the page tells whether another page follows.
+            let rows: Vec<ProjectRow> = sqlx::query_as(&format!(
             "SELECT {PROJECT_COLUMNS} FROM projects WHERE {filter} AND id > $5 ORDER BY id LIMIT $6"
         ))
         .bind(&search.town)
@@ -124,83 +117,78 @@ impl Registry {
         .bind(i64::from(size) + 1)
         .fetch_all(&self.pool)
         .await?;
-        let totals: Totals = sqlx::query_as(&format!(
+            let totals: Totals = sqlx::query_as(&format!(
             "SELECT count(*) AS projects, COALESCE(sum(approved_fen), 0)::bigint AS approved_fen,
                     COALESCE(sum(disbursed_fen), 0)::bigint AS disbursed_fen,
                     COALESCE(sum(beneficiary_households), 0)::bigint AS households
              FROM projects WHERE {filter} AND status <> 'cancelled'"
         ))
-        .bind(&search.town)
-        .bind(&search.village)
-        .bind(kind)
-        .bind(search.year)
-        .fetch_one(&self.pool)
-        .await?;
-        let mut projects = rows
-            .into_iter()
-            .map(Project::try_from)
-            .collect::<Result<Vec<_>, _>>()?;
-        let next_page_token = if projects.len() > size as usize {
-            projects.truncate(size as usize);
-            projects
-                .last()
-                .map(|p| encode_token(p.id))
-                .unwrap_or_default()
-        } else {
-            String::new()
+            .bind(&search.town)
+            .bind(&search.village)
+            .bind(kind)
+            .bind(search.year)
+            .fetch_one(&self.pool)
+            .await?;
+            let mut projects = rows
+                .into_iter()
+                .map(Project::try_from)
+                .collect::<Result<Vec<_>, _>>()?;
+            let next_page_token = if projects.len() > size as usize {
+                projects.truncate(size as usize);
+                projects
+                    .last()
+                    .map(|p| encode_token(p.id))
+                    .unwrap_or_default()
+            } else {
+                String::new()
+            };
+            Ok(SearchPage {
+                projects,
+                next_page_token,
+                totals,
+            })
         };
-        let page = SearchPage {
-            projects,
-            next_page_token,
-            totals,
-        };
-        if let Some(key) = &key {
-            self.cache.set_json(key, &page, CACHE_TTL).await;
-        }
-        Ok(page)
+        self.cache
+            .current_or(PROJECTS_GENERATION, &key, CACHE_TTL, compute)
+            .await
     }
 
     /// A project as the public sees it, with every change of its money,
     /// oldest first and without who made it.
     #[tracing::instrument(skip_all)]
     pub async fn public_project(&self, code: &str) -> Result<PublicProject, RegistryError> {
-        let generation = self.cache.generation(PROJECTS_GENERATION).await;
-        let key = generation.map(|g| format!("registry:g{g}:project:{code}"));
-        if let Some(key) = &key
-            && let Some(found) = self.cache.get_json::<PublicProject>(key).await
-        {
-            return Ok(found);
-        }
-        let project = self.project(code).await?;
-        let rows: Vec<(DateTime<Utc>, serde_json::Value)> = sqlx::query_as(
+        let key = format!("registry:project:{code}");
+        let compute = async {
+            let project = self.project(code).await?;
+            let rows: Vec<(DateTime<Utc>, serde_json::Value)> = sqlx::query_as(
             "SELECT at, changes FROM project_versions WHERE project_id = $1 AND money ORDER BY version",
         )
         .bind(project.id)
         .fetch_all(&self.pool)
         .await?;
-        let money_history = rows
-            .into_iter()
-            .map(|(at, changes)| {
-                let money: serde_json::Map<String, serde_json::Value> = changes
-                    .as_object()
-                    .into_iter()
-                    .flatten()
-                    .filter(|(field, _)| MONEY_FIELDS.contains(&field.as_str()))
-                    .map(|(field, change)| (field.clone(), change.clone()))
-                    .collect();
-                MoneyChange {
-                    at,
-                    changes: serde_json::Value::Object(money),
-                }
+            let money_history = rows
+                .into_iter()
+                .map(|(at, changes)| {
+                    let money: serde_json::Map<String, serde_json::Value> = changes
+                        .as_object()
+                        .into_iter()
+                        .flatten()
+                        .filter(|(field, _)| MONEY_FIELDS.contains(&field.as_str()))
+                        .map(|(field, change)| (field.clone(), change.clone()))
+                        .collect();
+                    MoneyChange {
+                        at,
+                        changes: serde_json::Value::Object(money),
+                    }
+                })
+                .collect();
+            Ok(PublicProject {
+                project,
+                money_history,
             })
-            .collect();
-        let found = PublicProject {
-            project,
-            money_history,
         };
-        if let Some(key) = &key {
-            self.cache.set_json(key, &found, CACHE_TTL).await;
-        }
-        Ok(found)
+        self.cache
+            .current_or(PROJECTS_GENERATION, &key, CACHE_TTL, compute)
+            .await
     }
 }

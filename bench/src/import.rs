@@ -255,7 +255,7 @@ fn statement(query: &str) -> &'static str {
     if q == "SELECT 1" {
         return "readiness probe (SELECT 1)";
     }
-    let pairs: [(&str, &'static str); 14] = [
+    let pairs: [(&str, &'static str); 11] = [
         (
             "p.person_key = ANY",
             "identity: CheckPersons lookup (SELECT … = ANY)",
@@ -264,24 +264,15 @@ fn statement(query: &str) -> &'static str {
         ("FROM programs", "ledger: read programs"),
         ("pg_advisory", "ledger: writers' lock"),
         (
-            "CREATE TEMP TABLE incoming",
-            "ledger: CREATE TEMP TABLE incoming",
+            "p.program_code = $1",
+            "ledger: read live payments of the roll's periods",
         ),
-        ("COPY incoming", "ledger: COPY rows into incoming"),
-        ("CREATE INDEX ON incoming", "ledger: index incoming"),
-        ("ANALYZE incoming", "ledger: ANALYZE incoming"),
-        (
-            "JOIN payments p ON p.person_key",
-            "ledger: check already-paid slots",
-        ),
-        ("per_household", "ledger: check per-household programs"),
-        ("UPDATE incoming", "ledger: match reversals"),
-        (
-            "INSERT INTO payments",
-            "ledger: INSERT … SELECT into payments",
-        ),
-        ("INSERT INTO events", "ledger: INSERT … SELECT into events"),
+        ("INSERT INTO rolls", "ledger: INSERT the roll"),
+        ("pg_get_serial_sequence", "ledger: reserve ids and cursors"),
+        ("COPY payments", "ledger: COPY rows into payments"),
+        ("INSERT INTO events", "ledger: INSERT the roll's events"),
         ("COMMIT", "ledger: COMMIT"),
+        ("INSERT INTO payments", "ledger: INSERT into payments"),
     ];
     pairs
         .iter()
@@ -338,8 +329,8 @@ mod tests {
             "identity: CheckPersons lookup (SELECT … = ANY)"
         );
         assert_eq!(
-            statement("  INSERT INTO payments (roll_id) SELECT 1"),
-            "ledger: INSERT … SELECT into payments"
+            statement("COPY payments (id, roll_id) FROM STDIN (FORMAT csv)"),
+            "ledger: COPY rows into payments"
         );
         assert_eq!(statement("SELECT 1"), "readiness probe (SELECT 1)");
         assert_eq!(statement("VACUUM"), "other statement");
@@ -356,7 +347,7 @@ mod tests {
             },
             Sample {
                 at: at(300),
-                active: vec!["ledger: COPY rows into incoming"],
+                active: vec!["ledger: COPY rows into payments"],
             },
             Sample {
                 at: at(350),
@@ -375,9 +366,9 @@ mod tests {
                     "no statement yet: receive, hash, parse and check rows in Rust",
                     100.0
                 ),
-                ("ledger: COPY rows into incoming", 200.0),
+                ("ledger: COPY rows into payments", 200.0),
                 (
-                    "no statement, after «ledger: COPY rows into incoming»",
+                    "no statement, after «ledger: COPY rows into payments»",
                     50.0
                 ),
             ]

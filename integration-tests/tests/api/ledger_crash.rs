@@ -136,7 +136,9 @@ impl Deployment {
 async fn counts(options: &PgConnectOptions) -> (i64, i64, i64) {
     let mut db = PgConnection::connect_with(options).await.expect("db");
     sqlx::query_as(
-        "SELECT (SELECT count(*) FROM ledger.rolls), (SELECT count(*) FROM ledger.payments), (SELECT count(*) FROM ledger.events)",
+        // Events as the feed serves them: a roll's payments are one span row.
+        "SELECT (SELECT count(*) FROM ledger.rolls), (SELECT count(*) FROM ledger.payments),
+                (SELECT COALESCE(sum(span), 0)::bigint FROM ledger.events)",
     )
     .fetch_one(&mut db)
     .await
@@ -151,7 +153,7 @@ async fn wait_for_import_transaction(options: &PgConnectOptions, database: &str)
         let busy: bool = sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = $1
                             AND application_name = 'huimin-ledger' AND xact_start IS NOT NULL
-                            AND query ILIKE '%incoming%')",
+                            AND state = 'active' AND query ILIKE '%COPY payments%')",
         )
         .bind(database)
         .fetch_one(&mut db)

@@ -55,6 +55,81 @@ async fn a_good_roll_posts_every_payment_and_its_events() {
     );
 }
 
+/// Reads `n` events of ledger's feed after `after`.
+async fn ledger_events(
+    app: &crate::helpers::TestApp,
+    after: i64,
+    n: usize,
+) -> Vec<huimin_proto::common::v1::Event> {
+    let mut stream = app
+        .ledger()
+        .watch_events(authed(
+            WatchEventsRequest {
+                after_cursor: after,
+                kinds: Vec::new(),
+            },
+            &app.token(Role::Provincial, None),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut events = Vec::with_capacity(n);
+    while events.len() < n {
+        events.push(stream.message().await.unwrap().expect("an event"));
+    }
+    events
+}
+
+#[tokio::test]
+async fn a_big_rolls_payment_events_are_each_served_and_resume_mid_roll() {
+    let app = crate::helpers::TestApp::spawn().await;
+    let people = crate::rolls::villagers(2_500, "450923101201");
+    crate::helpers::import_persons(&app, crate::helpers::persons_csv(&people).as_bytes())
+        .await
+        .unwrap();
+    let rows: Vec<RollRow> = people
+        .iter()
+        .map(|p| RollRow::pay(p, "DIBAO_RURAL", "2026-07", "170"))
+        .collect();
+    let outcome = import_csv(&app, &rows).await.unwrap();
+
+    // More events than one page of the feed: the roll's span is served in pages.
+    let all = ledger_events(&app, 0, 2_501).await;
+    let resumed = ledger_events(&app, all[1_233].cursor, 1_267).await;
+
+    let (posted, rest) = all.split_at(2_500);
+    assert!(posted.iter().all(|e| e.kind == "payment.posted"));
+    assert_eq!(rest[0].kind, "roll.imported");
+    assert!(
+        all.windows(2).all(|w| w[1].cursor == w[0].cursor + 1),
+        "one cursor per event, none skipped"
+    );
+    let payload = |e: &huimin_proto::common::v1::Event| -> serde_json::Value {
+        serde_json::from_str(&e.payload_json).unwrap()
+    };
+    let mut payment_ids: Vec<i64> = posted
+        .iter()
+        .map(|e| payload(e)["payment_id"].as_i64().unwrap())
+        .collect();
+    let total: i64 = posted
+        .iter()
+        .map(|e| payload(e)["amount_fen"].as_i64().unwrap())
+        .sum();
+    payment_ids.sort_unstable();
+    payment_ids.dedup();
+    let mut event_ids: Vec<&str> = all.iter().map(|e| e.event_id.as_str()).collect();
+    event_ids.sort_unstable();
+    event_ids.dedup();
+    assert_eq!(payment_ids.len(), 2_500, "every payment once");
+    assert_eq!(event_ids.len(), 2_501, "every event its own id");
+    assert_eq!(total, outcome.total_fen);
+    assert_eq!(
+        resumed,
+        all[1_234..],
+        "a resumed feed gives the same events"
+    );
+}
+
 #[tokio::test]
 async fn every_kind_of_bad_row_is_reported_and_nothing_is_imported() {
     let (app, people) = app_with_residents().await;

@@ -354,10 +354,11 @@ impl LedgerService for LedgerApi {
         &self,
         request: Request<common::WatchEventsRequest>,
     ) -> Result<Response<Self::WatchEventsStream>, Status> {
-        Ok(Response::new(huimin_kit::outbox::watch(
+        Ok(Response::new(huimin_kit::outbox::watch_expanding(
             self.ledger.pool.clone(),
             request.into_inner(),
             |error| LedgerError::from(error).into(),
+            Some(std::sync::Arc::new(crate::events::PaymentsPosted)),
         )))
     }
 }

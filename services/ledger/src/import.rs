@@ -2,9 +2,12 @@
 //! then against identity's register, then against payments already made —
 //! and the roll is applied in one transaction or not at all.
 //!
-//! The rows travel into PostgreSQL once, by COPY into a temporary table;
-//! the checks against existing payments and the inserts of payments and
-//! their events are set-based SQL over that table.
+//! The rows travel into PostgreSQL once, by COPY straight into `payments`,
+//! in person-key order so the person index grows by appending. What the
+//! checks need of payments already made (the live payments of the periods
+//! the roll pays) is read in one range scan per program and matched in
+//! memory, under the writers' lock. A roll's `payment.posted` events are
+//! one outbox span over its block of payment ids, built when read.
 
 use std::collections::HashMap;
 
@@ -181,84 +184,103 @@ impl Ledger {
         )
     }
 
-    /// Asks identity about every row with a valid ID number, a few batches at a time.
+    /// Asks identity about every person of the file (once each, however
+    /// many rows they have), a few batches at a time.
     async fn check_with_identity(
         &self,
         entries: Vec<Entry>,
         problems: &mut Problems,
     ) -> Result<Vec<Checked>, LedgerError> {
+        let mut claim_of: HashMap<(&str, &str), usize> = HashMap::new();
+        let mut claims: Vec<PersonClaim> = Vec::new();
+        let slots: Vec<usize> = entries
+            .iter()
+            .map(|e| {
+                *claim_of
+                    .entry((e.id_number.expose(), e.name.as_str()))
+                    .or_insert_with(|| {
+                        claims.push(PersonClaim {
+                            id_number: e.id_number.expose().to_owned(),
+                            name: e.name.clone(),
+                        });
+                        claims.len() - 1
+                    })
+            })
+            .collect();
+        drop(claim_of);
         let mut batches = Vec::new();
-        let mut entries = entries.into_iter().peekable();
-        while entries.peek().is_some() {
-            batches.push(entries.by_ref().take(CHECK_BATCH).collect::<Vec<Entry>>());
+        let mut claims = claims.into_iter().peekable();
+        while claims.peek().is_some() {
+            batches.push(claims.by_ref().take(CHECK_BATCH).collect::<Vec<_>>());
         }
         let identity = self.identity.clone();
-        let answers: Vec<(Vec<Entry>, Vec<huimin_proto::identity::v1::PersonCheck>)> =
+        let answers: Vec<Vec<huimin_proto::identity::v1::PersonCheck>> =
             futures::stream::iter(batches)
-                .map(|batch| {
+                .map(|claims| {
                     let mut identity = identity.clone();
                     async move {
-                        let claims = batch
-                            .iter()
-                            .map(|e| PersonClaim {
-                                id_number: e.id_number.expose().to_owned(),
-                                name: e.name.clone(),
-                            })
-                            .collect();
+                        let asked = claims.len();
                         let checks = identity
                             .check_persons(CheckPersonsRequest { claims })
                             .await
                             .map_err(LedgerError::IdentityUnavailable)?
                             .into_inner()
                             .checks;
-                        Ok::<_, LedgerError>((batch, checks))
+                        if checks.len() != asked {
+                            return Err(LedgerError::Internal(anyhow::anyhow!(
+                                "identity answered {} of {asked} claims",
+                                checks.len()
+                            )));
+                        }
+                        Ok::<_, LedgerError>(checks)
                     }
                 })
                 .buffered(CHECKS_IN_FLIGHT)
                 .try_collect()
                 .await?;
+        let checks: Vec<_> = answers.into_iter().flatten().collect();
+        let keys = checks
+            .iter()
+            .map(|c| match CheckOutcome::try_from(c.outcome) {
+                Ok(CheckOutcome::Match) => PersonKey::from_hex(&c.person_key).map(Some),
+                _ => Ok(None),
+            })
+            .collect::<Result<Vec<Option<PersonKey>>, _>>()
+            .map_err(|_| {
+                LedgerError::Internal(anyhow::anyhow!("identity sent a malformed person key"))
+            })?;
 
-        let mut checked = Vec::new();
-        for (batch, checks) in answers {
-            if checks.len() != batch.len() {
-                return Err(LedgerError::Internal(anyhow::anyhow!(
-                    "identity answered {} of {} claims",
-                    checks.len(),
-                    batch.len()
-                )));
-            }
-            for (entry, check) in batch.into_iter().zip(checks) {
-                match CheckOutcome::try_from(check.outcome).unwrap_or(CheckOutcome::Unspecified) {
-                    CheckOutcome::Match => {}
-                    CheckOutcome::NameMismatch => {
-                        problems.add(entry.line, "姓名", "姓名与身份证号登记信息不符");
-                        continue;
-                    }
-                    CheckOutcome::Unknown => {
-                        problems.add(entry.line, "身份证号", "该身份证号未在本县户籍信息中登记");
-                        continue;
-                    }
-                    CheckOutcome::InvalidIdNumber | CheckOutcome::Unspecified => {
-                        problems.add(entry.line, "身份证号", "身份证号无效");
-                        continue;
-                    }
-                }
-                if check.village_code != entry.village_code {
-                    problems.add(entry.line, "村代码", "村代码与户籍登记的村不符");
+        let mut checked = Vec::with_capacity(entries.len());
+        for (entry, slot) in entries.into_iter().zip(slots) {
+            let check = &checks[slot];
+            match CheckOutcome::try_from(check.outcome).unwrap_or(CheckOutcome::Unspecified) {
+                CheckOutcome::Match => {}
+                CheckOutcome::NameMismatch => {
+                    problems.add(entry.line, "姓名", "姓名与身份证号登记信息不符");
                     continue;
                 }
-                let Ok(person_key) = PersonKey::from_hex(&check.person_key) else {
-                    return Err(LedgerError::Internal(anyhow::anyhow!(
-                        "identity sent a malformed person key"
-                    )));
-                };
-                checked.push(Checked {
-                    entry,
-                    person_key,
-                    id_masked: check.id_number_masked,
-                    household_code: check.household_code,
-                });
+                CheckOutcome::Unknown => {
+                    problems.add(entry.line, "身份证号", "该身份证号未在本县户籍信息中登记");
+                    continue;
+                }
+                CheckOutcome::InvalidIdNumber | CheckOutcome::Unspecified => {
+                    problems.add(entry.line, "身份证号", "身份证号无效");
+                    continue;
+                }
             }
+            if check.village_code != entry.village_code {
+                problems.add(entry.line, "村代码", "村代码与户籍登记的村不符");
+                continue;
+            }
+            let Some(person_key) = keys[slot] else {
+                continue;
+            };
+            checked.push(Checked {
+                entry,
+                person_key,
+                id_masked: check.id_number_masked.clone(),
+                household_code: check.household_code.clone(),
+            });
         }
         Ok(checked)
     }
@@ -279,90 +301,9 @@ impl Ledger {
         if let Some(first) = self.roll_by_digest(&mut tx, digest).await? {
             return Ok(first);
         }
-        sqlx::query(
-            "CREATE TEMP TABLE incoming (
-                line integer NOT NULL, person_key bytea NOT NULL, name_masked text NOT NULL,
-                id_masked text NOT NULL, household_code text NOT NULL, village_code text NOT NULL,
-                program_code text NOT NULL, per_household boolean NOT NULL, period text NOT NULL,
-                period_start date NOT NULL, amount_fen bigint NOT NULL, kind text NOT NULL,
-                bank_masked text NOT NULL, reverses bigint
-             ) ON COMMIT DROP",
-        )
-        .execute(&mut *tx)
-        .await?;
-        copy_incoming(&mut tx, checked, programs).await?;
-        sqlx::query("CREATE INDEX ON incoming (person_key, program_code, period)")
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("ANALYZE incoming").execute(&mut *tx).await?;
-
+        let live = live_payments(&mut tx, checked, programs).await?;
         let mut problems = Problems::default();
-        // A payment for a slot already paid (and not reversed in this file or before).
-        let paid: Vec<(i32, i64)> = sqlx::query_as(
-            "SELECT i.line, p.roll_id FROM incoming i
-             JOIN payments p ON p.person_key = i.person_key AND p.program_code = i.program_code
-                            AND p.period = i.period AND p.kind = 'payment'
-             WHERE i.kind = 'payment'
-               AND NOT EXISTS (SELECT 1 FROM payments r WHERE r.reverses = p.id)
-               AND NOT EXISTS (SELECT 1 FROM incoming j WHERE j.kind = 'reversal' AND j.person_key = i.person_key
-                               AND j.program_code = i.program_code AND j.period = i.period)
-             ORDER BY i.line",
-        )
-        .fetch_all(&mut *tx)
-        .await?;
-        for (line, roll) in paid {
-            problems.add(
-                usize::try_from(line).unwrap_or(0),
-                "发放期间",
-                format!("该人员本期已发放（第{roll}批），如需更正请先冲正"),
-            );
-        }
-        // A per-household program the household already received: in this
-        // period, or ever for a one-off (危房改造).
-        let household_paid: Vec<(i32,)> = sqlx::query_as(
-            "SELECT i.line FROM incoming i JOIN programs g ON g.code = i.program_code
-             WHERE i.kind = 'payment' AND i.per_household
-               AND EXISTS (SELECT 1 FROM payments p WHERE p.household_code = i.household_code
-                           AND p.program_code = i.program_code AND p.kind = 'payment'
-                           AND (g.period_kind = 'one_off' OR p.period = i.period)
-                           AND NOT EXISTS (SELECT 1 FROM payments r WHERE r.reverses = p.id))
-               AND NOT EXISTS (SELECT 1 FROM incoming j WHERE j.kind = 'reversal' AND j.household_code = i.household_code
-                               AND j.program_code = i.program_code)
-             ORDER BY i.line",
-        )
-        .fetch_all(&mut *tx)
-        .await?;
-        for (line,) in household_paid {
-            problems.add(
-                usize::try_from(line).unwrap_or(0),
-                "项目代码",
-                "该户已享受过此项目，每户只能享受一次",
-            );
-        }
-        // Each reversal names a live payment of the same person, program, period and amount.
-        sqlx::query(
-            "UPDATE incoming i SET reverses = (
-                 SELECT p.id FROM payments p
-                 WHERE p.person_key = i.person_key AND p.program_code = i.program_code AND p.period = i.period
-                   AND p.amount_fen = i.amount_fen AND p.kind = 'payment'
-                   AND NOT EXISTS (SELECT 1 FROM payments r WHERE r.reverses = p.id)
-                 ORDER BY p.id LIMIT 1)
-             WHERE i.kind = 'reversal'",
-        )
-        .execute(&mut *tx)
-        .await?;
-        let orphans: Vec<(i32,)> = sqlx::query_as(
-            "SELECT line FROM incoming WHERE kind = 'reversal' AND reverses IS NULL ORDER BY line",
-        )
-        .fetch_all(&mut *tx)
-        .await?;
-        for (line,) in orphans {
-            problems.add(
-                usize::try_from(line).unwrap_or(0),
-                "类型",
-                "未找到可冲正的原发放记录（人员、项目、期间、金额须一致）",
-            );
-        }
+        let reverses = check_against_live(checked, programs, &live, &mut problems);
         problems.into_result()?;
 
         let payments = checked
@@ -370,16 +311,7 @@ impl Ledger {
             .filter(|c| c.entry.kind == EntryKind::Payment)
             .count() as u64;
         let reversals = checked.len() as u64 - payments;
-        let total_fen: i64 = checked
-            .iter()
-            .map(|c| {
-                if c.entry.kind == EntryKind::Payment {
-                    c.entry.amount
-                } else {
-                    -c.entry.amount
-                }
-            })
-            .sum();
+        let total_fen: i64 = checked.iter().map(Checked::signed_amount).sum();
         let roll_id: i64 = sqlx::query_scalar(
             "INSERT INTO rolls (file_sha256, file_name, imported_by, payments, reversals, total_fen)
              VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
@@ -392,28 +324,25 @@ impl Ledger {
         .bind(total_fen)
         .fetch_one(&mut *tx)
         .await?;
-        sqlx::query(
-            "INSERT INTO payments (roll_id, line, person_key, name_masked, id_masked, household_code, village_code,
-                                   program_code, period, period_start, amount_fen, kind, reverses, bank_masked)
-             SELECT $1, line, person_key, name_masked, id_masked, household_code, village_code, program_code,
-                    period, period_start, CASE kind WHEN 'reversal' THEN -amount_fen ELSE amount_fen END,
-                    kind, reverses, bank_masked
-             FROM incoming ORDER BY line",
-        )
-        .bind(roll_id)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO events (event_id, kind, payload)
-             SELECT gen_random_uuid(), 'payment.posted', jsonb_build_object(
-                 'payment_id', id, 'roll_id', roll_id, 'person_key', encode(person_key, 'hex'),
-                 'household_code', household_code, 'village_code', village_code, 'program_code', program_code,
-                 'period', period, 'amount_fen', amount_fen, 'kind', kind)
-             FROM payments WHERE roll_id = $1 ORDER BY id",
-        )
-        .bind(roll_id)
-        .execute(&mut *tx)
-        .await?;
+
+        // Person-key order: each person's rows land next to each other in
+        // the person index, which then grows by appending.
+        let mut order: Vec<usize> = (0..checked.len()).collect();
+        order.sort_unstable_by(|&a, &b| {
+            (checked[a].person_key.as_bytes(), checked[a].entry.line)
+                .cmp(&(checked[b].person_key.as_bytes(), checked[b].entry.line))
+        });
+        let count = i64::try_from(order.len()).unwrap_or(i64::MAX);
+        let first_id = reserve_payment_ids(&mut tx, count).await?;
+        copy_payments(&mut tx, roll_id, first_id, checked, &order, &reverses).await?;
+
+        let now = chrono::Utc::now();
+        let span = serde_json::json!({
+            "roll_id": roll_id, "first_payment_id": first_id, "payments": count,
+        });
+        events::OUTBOX
+            .append_span(&mut tx, events::PAYMENT_POSTED, &span, count, now)
+            .await?;
         let summary = serde_json::json!({
             "roll_id": roll_id, "file_name": file_name, "imported_by": caller.sub,
             "payments": payments, "reversals": reversals, "total_fen": total_fen,
@@ -429,6 +358,201 @@ impl Ledger {
             total_fen,
         })
     }
+}
+
+impl Checked {
+    /// The amount as stored: a reversal's is negative.
+    fn signed_amount(&self) -> i64 {
+        match self.entry.kind {
+            EntryKind::Payment => self.entry.amount,
+            EntryKind::Reversal => -self.entry.amount,
+        }
+    }
+}
+
+/// A payment already made and not reversed.
+#[derive(sqlx::FromRow)]
+struct Live {
+    id: i64,
+    roll_id: i64,
+    person_key: Vec<u8>,
+    household_code: String,
+    program_code: String,
+    period: String,
+    amount_fen: i64,
+}
+
+/// The live payments the roll's checks need: of each program it pays, in
+/// the periods it pays (every period for a one-off per-household program,
+/// which a household gets once ever). One range scan of the slot index each.
+async fn live_payments(
+    tx: &mut sqlx::PgConnection,
+    checked: &[Checked],
+    programs: &HashMap<String, Program>,
+) -> Result<Vec<Live>, LedgerError> {
+    let mut periods: HashMap<&str, std::collections::BTreeSet<&str>> = HashMap::new();
+    for c in checked {
+        periods
+            .entry(c.entry.program.as_str())
+            .or_default()
+            .insert(c.entry.period.text());
+    }
+    let mut live = Vec::new();
+    for (program, periods) in periods {
+        let every_period = programs
+            .get(program)
+            .is_some_and(|p| p.per_household && p.period_kind == "one_off");
+        let periods: Option<Vec<&str>> = (!every_period).then(|| periods.into_iter().collect());
+        let rows: Vec<Live> = sqlx::query_as(
+            "SELECT p.id, p.roll_id, p.person_key, p.household_code, p.program_code, p.period, p.amount_fen
+             FROM payments p
+             WHERE p.program_code = $1 AND ($2::text[] IS NULL OR p.period = ANY($2))
+               AND p.kind = 'payment'
+               AND NOT EXISTS (SELECT 1 FROM payments r WHERE r.reverses = p.id)
+             ORDER BY p.id",
+        )
+        .bind(program)
+        .bind(periods)
+        .fetch_all(&mut *tx)
+        .await?;
+        live.extend(rows);
+    }
+    Ok(live)
+}
+
+/// The checks against payments already made: a slot paid already (unless
+/// the file reverses it), a per-household program the household had, a
+/// reversal without a live payment to cancel. Returns, per entry, the
+/// payment a reversal cancels.
+fn check_against_live(
+    checked: &[Checked],
+    programs: &HashMap<String, Program>,
+    live: &[Live],
+    problems: &mut Problems,
+) -> Vec<Option<i64>> {
+    let mut reverses = vec![None; checked.len()];
+    if live.is_empty() && checked.iter().all(|c| c.entry.kind == EntryKind::Payment) {
+        return reverses;
+    }
+    let one_off = |program: &str| {
+        programs
+            .get(program)
+            .is_some_and(|p| p.period_kind == "one_off")
+    };
+    // What the file itself reverses.
+    let mut reversed_slots = std::collections::HashSet::new();
+    let mut reversed_households = std::collections::HashSet::new();
+    for c in checked
+        .iter()
+        .filter(|c| c.entry.kind == EntryKind::Reversal)
+    {
+        reversed_slots.insert((
+            c.person_key.as_bytes().as_slice(),
+            c.entry.program.as_str(),
+            c.entry.period.text(),
+        ));
+        reversed_households.insert((c.household_code.as_str(), c.entry.program.as_str()));
+    }
+    let mut by_slot: HashMap<(&[u8], &str, &str), Vec<&Live>> = HashMap::new();
+    let mut by_household: HashMap<(&str, &str), Vec<&Live>> = HashMap::new();
+    for p in live {
+        by_slot
+            .entry((
+                p.person_key.as_slice(),
+                p.program_code.as_str(),
+                p.period.as_str(),
+            ))
+            .or_default()
+            .push(p);
+        by_household
+            .entry((p.household_code.as_str(), p.program_code.as_str()))
+            .or_default()
+            .push(p);
+    }
+
+    for c in checked
+        .iter()
+        .filter(|c| c.entry.kind == EntryKind::Payment)
+    {
+        let slot = (
+            c.person_key.as_bytes().as_slice(),
+            c.entry.program.as_str(),
+            c.entry.period.text(),
+        );
+        if let Some(paid) = by_slot.get(&slot).and_then(|p| p.first())
+            && !reversed_slots.contains(&slot)
+        {
+            problems.add(
+                c.entry.line,
+                "发放期间",
+                format!("该人员本期已发放（第{}批），如需更正请先冲正", paid.roll_id),
+            );
+        }
+    }
+    for c in checked
+        .iter()
+        .filter(|c| c.entry.kind == EntryKind::Payment)
+    {
+        let program = c.entry.program.as_str();
+        if !programs.get(program).is_some_and(|p| p.per_household) {
+            continue;
+        }
+        let household = (c.household_code.as_str(), program);
+        let had = by_household.get(&household).is_some_and(|paid| {
+            paid.iter()
+                .any(|p| one_off(program) || p.period == c.entry.period.text())
+        });
+        if had && !reversed_households.contains(&household) {
+            problems.add(
+                c.entry.line,
+                "项目代码",
+                "该户已享受过此项目，每户只能享受一次",
+            );
+        }
+    }
+    // Each reversal cancels the earliest live payment of the same person,
+    // program, period and amount that no other reversal of the file took.
+    let mut taken = std::collections::HashSet::new();
+    for (n, c) in checked.iter().enumerate() {
+        if c.entry.kind != EntryKind::Reversal {
+            continue;
+        }
+        let slot = (
+            c.person_key.as_bytes().as_slice(),
+            c.entry.program.as_str(),
+            c.entry.period.text(),
+        );
+        let target = by_slot.get(&slot).and_then(|paid| {
+            paid.iter()
+                .find(|p| p.amount_fen == c.entry.amount && !taken.contains(&p.id))
+        });
+        match target {
+            Some(p) => {
+                taken.insert(p.id);
+                reverses[n] = Some(p.id);
+            }
+            None => problems.add(
+                c.entry.line,
+                "类型",
+                "未找到可冲正的原发放记录（人员、项目、期间、金额须一致）",
+            ),
+        }
+    }
+    reverses
+}
+
+/// Reserves `count` consecutive payment ids and returns the first. Under
+/// the writers' lock nothing else draws from the sequence meanwhile, so a
+/// roll's payments are one block of ids: its event span is that block.
+async fn reserve_payment_ids(tx: &mut sqlx::PgConnection, count: i64) -> Result<i64, LedgerError> {
+    let first: i64 = sqlx::query_scalar("SELECT nextval(pg_get_serial_sequence('payments', 'id'))")
+        .fetch_one(&mut *tx)
+        .await?;
+    sqlx::query("SELECT setval(pg_get_serial_sequence('payments', 'id'), $1)")
+        .bind(first + count - 1)
+        .execute(&mut *tx)
+        .await?;
+    Ok(first)
 }
 
 /// File-level checks of each row; rows that pass become entries.
@@ -574,53 +698,75 @@ fn check_duplicates(
     }
 }
 
-async fn copy_incoming(
+/// Streams the roll's payments into `payments` by COPY (CSV), in `order`,
+/// with ids from `first_id` on.
+async fn copy_payments(
     tx: &mut sqlx::PgConnection,
+    roll_id: i64,
+    first_id: i64,
     checked: &[Checked],
-    programs: &HashMap<String, Program>,
+    order: &[usize],
+    reverses: &[Option<i64>],
 ) -> Result<(), LedgerError> {
+    use std::io::Write as _;
     let mut copy = tx
         .copy_in_raw(
-            "COPY incoming (line, person_key, name_masked, id_masked, household_code, village_code, program_code,
-                            per_household, period, period_start, amount_fen, kind, bank_masked)
+            "COPY payments (id, roll_id, line, person_key, name_masked, id_masked, household_code, village_code,
+                            program_code, period, period_start, amount_fen, kind, reverses, bank_masked)
              FROM STDIN (FORMAT csv)",
         )
         .await?;
-    for chunk in checked.chunks(10_000) {
-        let mut writer = csv::WriterBuilder::new()
-            .has_headers(false)
-            .from_writer(Vec::with_capacity(chunk.len() * 160));
-        for c in chunk {
-            let per_household = programs
-                .get(&c.entry.program)
-                .is_some_and(|p| p.per_household);
-            writer
-                .write_record([
-                    c.entry.line.to_string().as_str(),
-                    &format!("\\x{}", c.person_key.to_hex()),
-                    &mask_name(&c.entry.name),
-                    &c.id_masked,
-                    &c.household_code,
-                    &c.entry.village_code,
-                    &c.entry.program,
-                    if per_household { "t" } else { "f" },
-                    c.entry.period.text(),
-                    &c.entry.period.start().to_string(),
-                    &c.entry.amount.to_string(),
-                    if c.entry.kind == EntryKind::Payment {
-                        "payment"
-                    } else {
-                        "reversal"
-                    },
-                    &c.entry.bank_masked,
-                ])
-                .map_err(|e| LedgerError::Internal(e.into()))?;
+    let mut id = first_id;
+    for chunk in order.chunks(10_000) {
+        let mut out = Vec::with_capacity(chunk.len() * 200);
+        for &n in chunk {
+            let c = &checked[n];
+            let reversed = reverses[n].map(|r| r.to_string()).unwrap_or_default();
+            write!(
+                out,
+                "{id},{roll_id},{},\\x{},",
+                c.entry.line,
+                c.person_key.to_hex()
+            )
+            .map_err(|e| LedgerError::Internal(e.into()))?;
+            for text in [
+                mask_name(&c.entry.name).as_str(),
+                &c.id_masked,
+                &c.household_code,
+                &c.entry.village_code,
+                &c.entry.program,
+                c.entry.period.text(),
+            ] {
+                push_csv_text(&mut out, text);
+                out.push(b',');
+            }
+            write!(
+                out,
+                "{},{},{},{reversed},",
+                c.entry.period.start(),
+                c.signed_amount(),
+                c.entry.kind.as_str(),
+            )
+            .map_err(|e| LedgerError::Internal(e.into()))?;
+            push_csv_text(&mut out, &c.entry.bank_masked);
+            out.push(b'\n');
+            id += 1;
         }
-        let bytes = writer
-            .into_inner()
-            .map_err(|e| LedgerError::Internal(anyhow::anyhow!("csv buffer: {e}")))?;
-        copy.send(bytes).await?;
+        copy.send(out).await?;
     }
     copy.finish().await?;
     Ok(())
+}
+
+/// A CSV field: quoted (quotes doubled) when it holds a delimiter, quote or
+/// line break, as is otherwise. An empty field is written quoted, so COPY
+/// reads it as an empty string rather than NULL.
+fn push_csv_text(out: &mut Vec<u8>, text: &str) {
+    if text.is_empty() || text.contains([',', '"', '\n', '\r']) {
+        out.push(b'"');
+        out.extend_from_slice(text.replace('"', "\"\"").as_bytes());
+        out.push(b'"');
+    } else {
+        out.extend_from_slice(text.as_bytes());
+    }
 }

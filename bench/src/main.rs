@@ -19,6 +19,11 @@ mod scratch;
 
 use std::{process::ExitCode, time::Duration};
 
+/// The allocator the `huimin` binary runs with, so the app measured here is the one deployed
+/// (and the empty handler beside it gets the same).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use anyhow::{Context as _, bail};
 use clap::Parser;
 use huimin_identity::{Identity, IdentityConfig};

@@ -84,9 +84,7 @@ impl LedgerApi {
 fn payment(p: PaymentView) -> pb::Payment {
     pb::Payment {
         id: p.id,
-        person_key: PersonKey::from_slice(&p.person_key)
-            .map(|k| k.to_hex())
-            .unwrap_or_default(),
+        person_key: p.person_key,
         name_masked: p.name_masked,
         id_number_masked: p.id_masked,
         household_code: p.household_code,

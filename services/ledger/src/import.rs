@@ -325,8 +325,9 @@ impl Ledger {
         .fetch_one(&mut *tx)
         .await?;
 
-        // Person-key order: each person's rows land next to each other in
-        // the person index, which then grows by appending.
+        // Ids follow the file (a roll's disclosure list and events read in
+        // its order); rows go in by person key, so each person's rows land
+        // next to each other in the person index, which grows by appending.
         let mut order: Vec<usize> = (0..checked.len()).collect();
         order.sort_unstable_by(|&a, &b| {
             (checked[a].person_key.as_bytes(), checked[a].entry.line)
@@ -698,8 +699,8 @@ fn check_duplicates(
     }
 }
 
-/// Streams the roll's payments into `payments` by COPY (CSV), in `order`,
-/// with ids from `first_id` on.
+/// Streams the roll's payments into `payments` by COPY (CSV), in `order`;
+/// the `n`th entry of the file gets id `first_id + n`.
 async fn copy_payments(
     tx: &mut sqlx::PgConnection,
     roll_id: i64,
@@ -716,11 +717,11 @@ async fn copy_payments(
              FROM STDIN (FORMAT csv)",
         )
         .await?;
-    let mut id = first_id;
     for chunk in order.chunks(10_000) {
         let mut out = Vec::with_capacity(chunk.len() * 200);
         for &n in chunk {
             let c = &checked[n];
+            let id = first_id + i64::try_from(n).unwrap_or(i64::MAX);
             let reversed = reverses[n].map(|r| r.to_string()).unwrap_or_default();
             write!(
                 out,
@@ -750,7 +751,6 @@ async fn copy_payments(
             .map_err(|e| LedgerError::Internal(e.into()))?;
             push_csv_text(&mut out, &c.entry.bank_masked);
             out.push(b'\n');
-            id += 1;
         }
         copy.send(out).await?;
     }

@@ -25,7 +25,8 @@ const DEFAULT_PAGE: u32 = 50;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct PaymentView {
     pub id: i64,
-    pub person_key: Vec<u8>,
+    /// Hex, as the API shows it (kept as text in the cache, too).
+    pub person_key: String,
     pub name_masked: String,
     pub id_masked: String,
     pub household_code: String,
@@ -113,7 +114,7 @@ pub fn page_size(requested: u32) -> u32 {
 }
 
 const PAYMENT_SELECT: &str =
-    "SELECT p.id, p.person_key, p.name_masked, p.id_masked, p.household_code, p.village_code,
+    "SELECT p.id, encode(p.person_key, 'hex') AS person_key, p.name_masked, p.id_masked, p.household_code, p.village_code,
         p.program_code, g.name AS program_name, p.period, p.amount_fen, p.kind,
         COALESCE(p.reverses, (SELECT r.id FROM payments r WHERE r.reverses = p.id)) AS related_id,
         p.bank_masked, p.roll_id, p.posted_at

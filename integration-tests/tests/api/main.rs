@@ -10,6 +10,7 @@ mod reports;
 mod rolls;
 
 mod bindings;
+mod cache;
 mod health;
 mod ledger_crash;
 mod ledger_import;

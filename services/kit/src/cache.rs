@@ -5,6 +5,16 @@
 //! database rather than to an error. Entries carry a TTL as well as being
 //! deleted on write, which bounds how long a failed invalidation can serve
 //! stale data.
+//!
+//! Reads of generation-keyed entries ([`Cache::get_current`]) also go
+//! through Redis's server-assisted client-side cache (RESP3 tracking): a
+//! hot entry is answered from this process's memory, and Redis tells the
+//! process to drop it when the key changes (the generation counter moving
+//! on, the entry being rewritten) or the connection is replaced. Entries
+//! live here at most [`CLIENT_TTL`], which bounds staleness if Redis goes
+//! away without the connection noticing; after a generation bump this
+//! process could not make, it reads nothing from the cache for the
+//! entries' lifetime.
 
 use std::{
     sync::Arc,
@@ -19,6 +29,10 @@ use tokio::sync::Mutex;
 use crate::config::RedisConfig;
 
 const OP_TIMEOUT: Duration = Duration::from_millis(250);
+/// The longest an entry is answered from this process's memory.
+pub const CLIENT_TTL: Duration = Duration::from_secs(2);
+/// Entries held in this process's memory at most.
+const CLIENT_ENTRIES: usize = 10_000;
 const RECONNECT_EVERY: Duration = Duration::from_secs(2);
 
 /// What [`Cache::get_current`] found.
@@ -43,6 +57,8 @@ struct Inner {
     client: Option<redis::Client>,
     prefix: String,
     connection: Mutex<Connection>,
+    /// Until when generation-keyed reads skip the cache: a bump failed.
+    distrusted_until: std::sync::Mutex<Option<Instant>>,
 }
 
 #[derive(Default)]
@@ -54,7 +70,17 @@ struct Connection {
 impl Cache {
     /// A cache for `config`; connects on first use, never fails here.
     pub fn new(config: &RedisConfig) -> Self {
-        let client = match redis::Client::open(config.url.expose_secret()) {
+        // RESP3, which the client-side cache's invalidation messages need.
+        let client = redis::IntoConnectionInfo::into_connection_info(config.url.expose_secret())
+            .map(|info| {
+                let settings = info
+                    .redis_settings()
+                    .clone()
+                    .set_protocol(redis::ProtocolVersion::RESP3);
+                info.set_redis_settings(settings)
+            })
+            .and_then(redis::Client::open);
+        let client = match client {
             Ok(client) => Some(client),
             Err(_) => {
                 tracing::error!("REDIS_URL is malformed; running without cache");
@@ -66,6 +92,7 @@ impl Cache {
                 client,
                 prefix: config.prefix.clone(),
                 connection: Mutex::new(Connection::default()),
+                distrusted_until: std::sync::Mutex::new(None),
             }),
         }
     }
@@ -92,7 +119,13 @@ impl Cache {
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Some(OP_TIMEOUT))
             .set_response_timeout(Some(OP_TIMEOUT))
-            .set_number_of_retries(1);
+            .set_number_of_retries(1)
+            .set_cache_config(
+                redis::caching::CacheConfig::new()
+                    .set_mode(redis::caching::CacheMode::OptIn)
+                    .set_size(std::num::NonZeroUsize::new(CLIENT_ENTRIES).expect("not zero"))
+                    .set_default_client_ttl(CLIENT_TTL),
+            );
         match tokio::time::timeout(
             OP_TIMEOUT * 2,
             ConnectionManager::new_with_config(client.clone(), config),
@@ -202,13 +235,19 @@ impl Cache {
     /// computed under; an entry of an older generation is a miss, so a
     /// reader never serves what a later write invalidated.
     pub async fn get_current<T: DeserializeOwned>(&self, counter: &str, key: &str) -> Current<T> {
+        if self.distrusted() {
+            return Current::Unavailable;
+        }
         let Some(mut conn) = self.connection().await else {
             return Current::Unavailable;
         };
-        let keys = [self.key(counter), self.key(key)];
+        let mut mget = redis::cmd("MGET");
+        mget.arg(self.key(counter))
+            .arg(self.key(key))
+            .set_cache_config(redis::CommandCacheConfig::new());
         let fetched = tokio::time::timeout(
             OP_TIMEOUT,
-            conn.mget::<_, (Option<u64>, Option<Vec<u8>>)>(&keys),
+            mget.query_async::<(Option<u64>, Option<Vec<u8>>)>(&mut conn),
         )
         .await;
         match fetched {
@@ -256,6 +295,15 @@ impl Cache {
             self.put_current(key, generation, &value, ttl).await;
         }
         Ok(value)
+    }
+
+    fn distrusted(&self) -> bool {
+        self.inner
+            .distrusted_until
+            .lock()
+            .ok()
+            .and_then(|until| *until)
+            .is_some_and(|until| Instant::now() < until)
     }
 
     /// Stores a value computed under `generation` (from [`Current::Miss`]).
@@ -312,6 +360,11 @@ impl Cache {
     pub async fn invalidate_generation(&self, name: &'static str, lifetime: Duration) {
         if self.bump_generation(name).await {
             return;
+        }
+        // Entries of the old generation may be in Redis and in this process's
+        // memory; none of them is read until they have expired.
+        if let Ok(mut until) = self.inner.distrusted_until.lock() {
+            *until = Some(Instant::now() + lifetime);
         }
         let cache = self.clone();
         tokio::spawn(async move {

@@ -209,7 +209,7 @@ impl Ledger {
     }
 
     /// A page of payments, newest first; served from the cache when it can be.
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     /// `department` limits the page to that department's programs (what a
     /// department officer may see).
     pub async fn payments(
@@ -258,7 +258,7 @@ impl Ledger {
     }
 
     /// A village's masked disclosure list for one program and period.
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn disclosure(
         &self,
         village: &str,

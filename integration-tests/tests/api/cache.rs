@@ -1,0 +1,53 @@
+//! kit's cache across replicas: what one process holds in memory is dropped
+//! when another moves the generation on.
+
+use std::time::Duration;
+
+use huimin_kit::{
+    cache::{Cache, Current},
+    config::RedisConfig,
+};
+
+fn replica(prefix: &str) -> Cache {
+    Cache::new(&RedisConfig {
+        url: crate::helpers::redis_url().into(),
+        prefix: prefix.to_owned(),
+    })
+}
+
+#[tokio::test]
+async fn a_page_held_by_one_replica_is_dropped_when_another_moves_the_generation_on() {
+    let prefix = format!("test:{}:", uuid::Uuid::new_v4().simple());
+    let (reader, writer) = (replica(&prefix), replica(&prefix));
+    let Current::Miss(generation) = reader.get_current::<String>("gen", "page").await else {
+        panic!("an empty cache misses");
+    };
+    reader
+        .put_current(
+            "page",
+            generation,
+            &"before".to_owned(),
+            Duration::from_secs(60),
+        )
+        .await;
+    // Read twice: the second read is answered from the reader's memory.
+    for _ in 0..2 {
+        assert_eq!(
+            reader.get_current::<String>("gen", "page").await,
+            Current::Hit("before".to_owned())
+        );
+    }
+
+    assert!(writer.bump_generation("gen").await);
+    // Redis's invalidation reaches the reader asynchronously: allow it a moment.
+    let mut after = reader.get_current::<String>("gen", "page").await;
+    for _ in 0..50 {
+        if !matches!(after, Current::Hit(_)) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        after = reader.get_current::<String>("gen", "page").await;
+    }
+
+    assert_eq!(after, Current::Miss(generation + 1));
+}

@@ -47,6 +47,10 @@ struct Args {
     /// Rows in the payment roll (two months of 农村低保 per person).
     #[arg(long, default_value_t = 1_000_000)]
     rows: usize,
+    /// The phases to run, comma-separated. Without `import`, a `--reuse`d database keeps
+    /// the payments an earlier run imported, and the lookups and export read those.
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Phase::Import, Phase::Lookup, Phase::Export])]
+    phases: Vec<Phase>,
     /// Lookups in flight at once.
     #[arg(long, default_value_t = 32)]
     concurrency: usize,
@@ -74,6 +78,14 @@ struct Args {
     database_url: String,
     #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
     redis_url: String,
+}
+
+/// A part of the run, measured against its own baseline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Phase {
+    Import,
+    Lookup,
+    Export,
 }
 
 #[tokio::main]
@@ -110,6 +122,9 @@ async fn main() -> ExitCode {
 async fn run(args: Args) -> anyhow::Result<String> {
     if args.rows == 0 {
         bail!("--rows must be at least 1");
+    }
+    if !args.phases.contains(&Phase::Import) && args.reuse.is_none() {
+        bail!("without the import phase, --reuse a database an earlier run imported into");
     }
     let today = chrono::Local::now().date_naive();
     let scratch = match &args.reuse {
@@ -155,7 +170,9 @@ async fn phases(
     keyspace: &mut Keyspace,
     roll_path: &std::path::Path,
 ) -> anyhow::Result<String> {
-    scratch.prepare().await?;
+    scratch
+        .prepare(args.phases.contains(&Phase::Import))
+        .await?;
     let env = scratch.env(&args.redis_url, "unused:");
     let identity = Identity::connect(IdentityConfig::from_env(&env)?)?;
     let today = scratch.keys.today;
@@ -184,39 +201,76 @@ async fn phases(
     .context("the roll writer panicked")??;
     spinner.finish_and_clear();
 
-    // Phase 1: import.
     let admin = app.token(Role::Admin);
-    let raw_copy = import::raw_copy(scratch, &roll).await?;
-    let imported = import::import(app.channel().await?, &admin, scratch, &roll).await?;
     let rows_u64 = u64::try_from(roll.rows).context("row count")?;
-    if imported.response.payments != rows_u64 {
-        bail!(
-            "ImportRoll posted {} payments of {} rows",
-            imported.response.payments,
-            roll.rows
-        );
+    let rows_text = report::thousands(roll.rows as f64);
+    let mut table: Vec<Row> = Vec::new();
+    let mut sections: Vec<String> = Vec::new();
+
+    if args.phases.contains(&Phase::Import) {
+        let raw_copy = import::raw_copy(scratch, &roll).await?;
+        let imported = import::import(app.channel().await?, &admin, scratch, &roll).await?;
+        if imported.response.payments != rows_u64 {
+            bail!(
+                "ImportRoll posted {} payments of {} rows",
+                imported.response.payments,
+                roll.rows
+            );
+        }
+        table.push(report::throughput(
+            format!("import: `ImportRoll` of a {rows_text}-row CSV roll"),
+            rows_u64,
+            imported.elapsed,
+            raw_copy,
+            "`psql \\copy` into an all-text table, no indexes",
+        ));
+        sections.push(report::breakdown(
+            imported.elapsed,
+            imported.upload,
+            &imported.activity,
+        ));
     }
 
-    // Phase 2: cached lookups.
-    let shape = Shape {
-        concurrency: args.concurrency,
-        connections: args.connections,
-        warmup: Duration::from_secs(args.warmup_secs),
-        measure: Duration::from_secs(args.measure_secs),
-    };
-    let bound = lookup::bind_openids(app, &roll.sample).await?;
-    let persons_looked_up = bound.len();
-    let huimin_load = lookup::person_payments(app, Role::Gateway, &bound, shape).await?;
-    let cached_pages = keyspace.keys("ledger:person:*").await?.len();
-    let empty = EmptyServer::start().await?;
-    let empty_load = empty.load(shape).await;
-    empty.stop().await?;
-    let empty_load = empty_load?;
-    let lookup_path = lookup::path(app, &bound).await?;
+    let mut cached_pages = 0;
+    if args.phases.contains(&Phase::Lookup) {
+        let shape = Shape {
+            concurrency: args.concurrency,
+            connections: args.connections,
+            warmup: Duration::from_secs(args.warmup_secs),
+            measure: Duration::from_secs(args.measure_secs),
+        };
+        let bound = lookup::bind_openids(app, &roll.sample).await?;
+        let persons_looked_up = bound.len();
+        let huimin_load = lookup::person_payments(app, Role::Gateway, &bound, shape).await?;
+        cached_pages = keyspace.keys("ledger:person:*").await?.len();
+        let empty = EmptyServer::start().await?;
+        let empty_load = empty.load(shape).await;
+        empty.stop().await?;
+        let empty_load = empty_load?;
+        let lookup_path = lookup::path(app, &bound).await?;
+        table.push(report::lookup(
+            format!(
+                "cached `PersonPayments` as gateway ({} in flight, {} HTTP/2 connections, {} persons)",
+                shape.concurrency, shape.connections, persons_looked_up
+            ),
+            &huimin_load,
+            &empty_load,
+        ));
+        sections.push(report::lookup_path(&lookup_path));
+    }
 
-    // Phase 3: export.
-    let (exported, export_time) = export::export(app.channel().await?, &admin, rows_u64).await?;
-    let raw_export = export::raw_export(scratch).await?;
+    if args.phases.contains(&Phase::Export) {
+        let (exported, export_time) =
+            export::export(app.channel().await?, &admin, rows_u64).await?;
+        let raw_export = export::raw_export(scratch).await?;
+        table.push(report::throughput(
+            format!("export: `ExportPayments` of {rows_text} rows, batches of 5,000"),
+            exported,
+            export_time,
+            raw_export,
+            "`psql \\copy (SELECT … ORDER BY id) TO '/dev/null'`",
+        ));
+    }
 
     let postgres: String = sqlx::query_scalar("SHOW server_version")
         .fetch_one(&mut conn)
@@ -232,32 +286,6 @@ async fn phases(
             .to_owned(),
         redis: keyspace.version().await?,
     };
-    let rows_text = report::thousands(roll.rows as f64);
-    let table: Vec<Row> = vec![
-        report::throughput(
-            format!("import: `ImportRoll` of a {rows_text}-row CSV roll"),
-            rows_u64,
-            imported.elapsed,
-            raw_copy,
-            "`psql \\copy` into an all-text table, no indexes",
-        ),
-        report::lookup(
-            format!(
-                "cached `PersonPayments` as gateway ({} in flight, {} HTTP/2 connections, {} persons)",
-                shape.concurrency, shape.connections, persons_looked_up
-            ),
-            &huimin_load,
-            &empty_load,
-        ),
-        report::throughput(
-            format!("export: `ExportPayments` of {rows_text} rows, batches of 5,000"),
-            exported,
-            export_time,
-            raw_export,
-            "`psql \\copy (SELECT … ORDER BY id) TO '/dev/null'`",
-        ),
-    ];
-
     let command = std::iter::once("scripts/bench".to_owned())
         .chain(std::env::args().skip(1))
         .collect::<Vec<_>>()
@@ -268,14 +296,10 @@ async fn phases(
         machine.describe()
     );
     out.push_str(&report::table(&table));
-    out.push('\n');
-    out.push_str(&report::breakdown(
-        imported.elapsed,
-        imported.upload,
-        &imported.activity,
-    ));
-    out.push('\n');
-    out.push_str(&report::lookup_path(&lookup_path));
+    for section in &sections {
+        out.push('\n');
+        out.push_str(section);
+    }
     out.push_str(&format!(
         "\nSetup: roll of {} rows ({:.1} MB, {} persons) over a register of {} persons{}; \
          {} cached lookup pages in Redis after the lookup phase.\n",

@@ -154,9 +154,9 @@ impl Scratch {
     }
 
     /// After migrations: records the run's keys (fresh database) or empties what an earlier
-    /// run left in ledger and the bindings (reused database), so every run imports into an
-    /// empty ledger.
-    pub async fn prepare(&self) -> anyhow::Result<()> {
+    /// run left in the bindings and, when this run imports, in ledger (reused database), so
+    /// every import goes into an empty ledger.
+    pub async fn prepare(&self, importing: bool) -> anyhow::Result<()> {
         let mut conn = self.connect().await?;
         conn.execute(
             "CREATE SCHEMA IF NOT EXISTS bench;
@@ -175,13 +175,17 @@ impl Scratch {
                 .execute(&mut conn)
                 .await
                 .context("recording the run's keys")?;
-        } else {
+        } else if importing {
             conn.execute(
                 "TRUNCATE ledger.payments, ledger.rolls, ledger.events,
                           identity.wechat_bindings, identity.bind_failures RESTART IDENTITY CASCADE",
             )
             .await
             .context("emptying ledger and bindings of the reused database")?;
+        } else {
+            conn.execute("TRUNCATE identity.wechat_bindings, identity.bind_failures")
+                .await
+                .context("emptying the bindings of the reused database")?;
         }
         Ok(())
     }

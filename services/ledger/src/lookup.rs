@@ -185,10 +185,11 @@ impl Ledger {
         subject: &Subject,
     ) -> Result<bool, LedgerError> {
         // Their own record needs no lookup; a household member's needs its household.
-        if let Subject::Person(key) = subject
-            && bound.iter().any(|p| p.person_key == key.to_hex())
-        {
-            return Ok(true);
+        if let Subject::Person(key) = subject {
+            let key = key.to_hex();
+            if bound.iter().any(|p| p.person_key == key) {
+                return Ok(true);
+            }
         }
         let household = match subject {
             Subject::Person(key) => self.household_of(key).await?,

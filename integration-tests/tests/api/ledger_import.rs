@@ -96,6 +96,23 @@ async fn a_big_rolls_payment_events_are_each_served_and_resume_mid_roll() {
     // More events than one page of the feed: the roll's span is served in pages.
     let all = ledger_events(&app, 0, 2_501).await;
     let resumed = ledger_events(&app, all[1_233].cursor, 1_267).await;
+    // A follower of roll.imported only, resuming inside the span, skips the rest of it.
+    let summaries = app
+        .ledger()
+        .watch_events(authed(
+            WatchEventsRequest {
+                after_cursor: all[100].cursor,
+                kinds: vec!["roll.imported".into()],
+            },
+            &app.token(Role::Provincial, None),
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .message()
+        .await
+        .unwrap()
+        .expect("an event");
 
     let (posted, rest) = all.split_at(2_500);
     assert!(posted.iter().all(|e| e.kind == "payment.posted"));
@@ -128,6 +145,7 @@ async fn a_big_rolls_payment_events_are_each_served_and_resume_mid_roll() {
         all[1_234..],
         "a resumed feed gives the same events"
     );
+    assert_eq!(summaries, all[2_500]);
 }
 
 #[tokio::test]

@@ -1,0 +1,97 @@
+//! Writing a checked roll's payments.
+
+use huimin_kit::pii::mask_name;
+
+use crate::LedgerError;
+
+use super::Checked;
+
+/// Reserves `count` consecutive payment ids and returns the first. Under
+/// the writers' lock nothing else draws from the sequence meanwhile, so a
+/// roll's payments are one block of ids: its event span is that block.
+pub(super) async fn reserve_payment_ids(
+    tx: &mut sqlx::PgConnection,
+    count: i64,
+) -> Result<i64, LedgerError> {
+    let first: i64 = sqlx::query_scalar("SELECT nextval(pg_get_serial_sequence('payments', 'id'))")
+        .fetch_one(&mut *tx)
+        .await?;
+    sqlx::query("SELECT setval(pg_get_serial_sequence('payments', 'id'), $1)")
+        .bind(first + count - 1)
+        .execute(&mut *tx)
+        .await?;
+    Ok(first)
+}
+
+/// Streams the roll's payments into `payments` by COPY (CSV), in `order`,
+/// with ids from `first_id` on.
+pub(super) async fn copy_payments(
+    tx: &mut sqlx::PgConnection,
+    roll_id: i64,
+    first_id: i64,
+    checked: &[Checked],
+    order: &[usize],
+    reverses: &[Option<i64>],
+) -> Result<(), LedgerError> {
+    use std::io::Write as _;
+    let mut copy = tx
+        .copy_in_raw(
+            "COPY payments (id, roll_id, line, person_key, name_masked, id_masked, household_code, village_code,
+                            program_code, period, period_start, amount_fen, kind, reverses, bank_masked)
+             FROM STDIN (FORMAT csv)",
+        )
+        .await?;
+    let mut id = first_id;
+    for chunk in order.chunks(10_000) {
+        let mut out = Vec::with_capacity(chunk.len() * 200);
+        for &n in chunk {
+            let c = &checked[n];
+            let reversed = reverses[n].map(|r| r.to_string()).unwrap_or_default();
+            write!(
+                out,
+                "{id},{roll_id},{},\\x{},",
+                c.entry.line,
+                c.person_key.to_hex()
+            )
+            .map_err(|e| LedgerError::Internal(e.into()))?;
+            for text in [
+                mask_name(&c.entry.name).as_str(),
+                &c.id_masked,
+                &c.household_code,
+                &c.entry.village_code,
+                &c.entry.program,
+                c.entry.period.text(),
+            ] {
+                push_csv_text(&mut out, text);
+                out.push(b',');
+            }
+            write!(
+                out,
+                "{},{},{},{reversed},",
+                c.entry.period.start(),
+                c.signed_amount(),
+                c.entry.kind.as_str(),
+            )
+            .map_err(|e| LedgerError::Internal(e.into()))?;
+            push_csv_text(&mut out, &c.entry.bank_masked);
+            out.push(b'\n');
+            id += 1;
+        }
+        copy.send(out).await?;
+    }
+    copy.finish().await?;
+    Ok(())
+}
+
+/// A CSV field: quoted (quotes doubled) when it holds a delimiter, quote or
+/// line break, as is otherwise. An empty field is written quoted, so COPY
+/// reads it as an empty string rather than NULL.
+fn push_csv_text(out: &mut Vec<u8>, text: &str) {
+    if text.is_empty() || text.contains([',', '"', '\n', '\r']) {
+        out.push(b'"');
+        out.extend_from_slice(text.replace('"', "\"\"").as_bytes());
+        out.push(b'"');
+    } else {
+        out.extend_from_slice(text.as_bytes());
+    }
+}

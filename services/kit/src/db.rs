@@ -65,6 +65,26 @@ fn crc_of(s: &str) -> u32 {
     })
 }
 
+/// Draws `count` consecutive values from the sequence behind `table.column`
+/// and returns the first. They are consecutive because nothing else draws
+/// from that sequence meanwhile: call it under the lock its writers share.
+pub async fn reserve_serial(
+    conn: &mut sqlx::PgConnection,
+    table: &str,
+    column: &str,
+    count: i64,
+) -> Result<i64, sqlx::Error> {
+    let last: i64 = sqlx::query_scalar(
+        "SELECT setval(pg_get_serial_sequence($1, $2), nextval(pg_get_serial_sequence($1, $2)) + $3 - 1)",
+    )
+    .bind(table)
+    .bind(column)
+    .bind(count.max(1))
+    .fetch_one(conn)
+    .await?;
+    Ok(last - count.max(1) + 1)
+}
+
 /// Whether the database answers within `timeout`.
 pub async fn ping(pool: &PgPool, timeout: Duration) -> bool {
     matches!(

@@ -95,16 +95,8 @@ impl Outbox {
         if span < 1 {
             return Ok(());
         }
-        // The span's cursors: the next one and the span - 1 after it. Under the
-        // writers' lock no one else draws from the sequence meanwhile.
-        let first: i64 =
-            sqlx::query_scalar("SELECT nextval(pg_get_serial_sequence('events', 'cursor'))")
-                .fetch_one(&mut *tx)
-                .await?;
-        sqlx::query("SELECT setval(pg_get_serial_sequence('events', 'cursor'), $1)")
-            .bind(first + span - 1)
-            .execute(&mut *tx)
-            .await?;
+        // The span's cursors, under the writers' lock.
+        let first = crate::db::reserve_serial(tx, "events", "cursor", span).await?;
         sqlx::query(
             "INSERT INTO events (cursor, event_id, kind, payload, occurred_at, span)
              VALUES ($1, $2, $3, $4, $5, $6)",

@@ -13,13 +13,7 @@ pub(super) async fn reserve_payment_ids(
     tx: &mut sqlx::PgConnection,
     count: i64,
 ) -> Result<i64, LedgerError> {
-    let first: i64 = sqlx::query_scalar("SELECT nextval(pg_get_serial_sequence('payments', 'id'))")
-        .fetch_one(&mut *tx)
-        .await?;
-    sqlx::query("SELECT setval(pg_get_serial_sequence('payments', 'id'), $1)")
-        .bind(first + count - 1)
-        .execute(&mut *tx)
-        .await?;
+    let first = huimin_kit::db::reserve_serial(tx, "payments", "id", count).await?;
     Ok(first)
 }
 

@@ -101,6 +101,34 @@ async fn admin_port_serves_liveness_and_request_metrics() {
         metrics.contains("grpc_server_request_duration_seconds_bucket"),
         "{metrics}"
     );
+    assert!(
+        metrics.contains(
+            r#"db_pool_connections{service="huimin.identity.v1.IdentityService",state="open"}"#
+        ),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn cached_reads_are_counted_by_outcome() {
+    let app = TestApp::spawn().await;
+    wait_for(&app, ServingStatus::Serving).await;
+    let search = || huimin_proto::registry::v1::SearchProjectsRequest {
+        village_code: "450923106201".into(),
+        ..Default::default()
+    };
+    for _ in 0..2 {
+        app.registry().search_projects(search()).await.unwrap();
+    }
+
+    let (_, metrics) = http_get(app.admin_addr, "/metrics").await;
+
+    for outcome in ["miss", "hit"] {
+        assert!(
+            metrics.contains(&format!(r#"cache_reads_total{{outcome="{outcome}"}}"#)),
+            "{metrics}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -29,6 +29,18 @@ use tokio::sync::Mutex;
 use crate::config::RedisConfig;
 
 const OP_TIMEOUT: Duration = Duration::from_millis(250);
+/// Cached reads by outcome: `hit`, `miss` or `unavailable` (Redis could not say).
+const READS: &str = "cache_reads_total";
+/// Redis operations that failed or timed out, by operation.
+const ERRORS: &str = "cache_errors_total";
+
+fn count_read(outcome: &'static str) {
+    metrics::counter!(READS, "outcome" => outcome).increment(1);
+}
+
+fn count_error(op: &'static str) {
+    metrics::counter!(ERRORS, "op" => op).increment(1);
+}
 /// The longest an entry is answered from this process's memory.
 pub const CLIENT_TTL: Duration = Duration::from_secs(2);
 /// Entries held in this process's memory at most.
@@ -149,20 +161,28 @@ impl Cache {
 
     /// The cached value, or `None` on a miss, a decoding problem or any Redis failure.
     pub async fn get_json<T: DeserializeOwned>(&self, key: &str) -> Option<T> {
-        let mut conn = self.connection().await?;
+        let Some(mut conn) = self.connection().await else {
+            count_read("unavailable");
+            return None;
+        };
         let key = self.key(key);
-        match tokio::time::timeout(OP_TIMEOUT, conn.get::<_, Option<Vec<u8>>>(&key)).await {
-            Ok(Ok(Some(bytes))) => serde_json::from_slice(&bytes).ok(),
-            Ok(Ok(None)) => None,
-            Ok(Err(error)) => {
-                tracing::warn!(%error, "redis get failed; treated as a miss");
-                None
-            }
-            Err(_) => {
-                tracing::warn!("redis get timed out; treated as a miss");
-                None
-            }
-        }
+        let value =
+            match tokio::time::timeout(OP_TIMEOUT, conn.get::<_, Option<Vec<u8>>>(&key)).await {
+                Ok(Ok(Some(bytes))) => serde_json::from_slice(&bytes).ok(),
+                Ok(Ok(None)) => None,
+                Ok(Err(error)) => {
+                    count_error("get");
+                    tracing::warn!(%error, "redis get failed; treated as a miss");
+                    None
+                }
+                Err(_) => {
+                    count_error("get");
+                    tracing::warn!("redis get timed out; treated as a miss");
+                    None
+                }
+            };
+        count_read(if value.is_some() { "hit" } else { "miss" });
+        value
     }
 
     /// Stores a value with a TTL; failures are logged and ignored.
@@ -184,10 +204,12 @@ impl Cache {
         match tokio::time::timeout(OP_TIMEOUT, conn.del::<_, ()>(keys)).await {
             Ok(Ok(())) => true,
             Ok(Err(error)) => {
+                count_error("del");
                 tracing::warn!(%error, "redis invalidation failed; entries expire by TTL");
                 false
             }
             Err(_) => {
+                count_error("del");
                 tracing::warn!("redis invalidation timed out; entries expire by TTL");
                 false
             }
@@ -219,10 +241,12 @@ impl Cache {
         match result {
             Ok(Ok(generation)) => Some(generation),
             Ok(Err(error)) => {
+                count_error("generation");
                 tracing::warn!(%error, "redis generation read failed; bypassing the cache");
                 None
             }
             Err(_) => {
+                count_error("generation");
                 tracing::warn!("redis generation read timed out; bypassing the cache");
                 None
             }
@@ -235,6 +259,16 @@ impl Cache {
     /// computed under; an entry of an older generation is a miss, so a
     /// reader never serves what a later write invalidated.
     pub async fn get_current<T: DeserializeOwned>(&self, counter: &str, key: &str) -> Current<T> {
+        let current = self.fetch_current(counter, key).await;
+        count_read(match current {
+            Current::Hit(_) => "hit",
+            Current::Miss(_) => "miss",
+            Current::Unavailable => "unavailable",
+        });
+        current
+    }
+
+    async fn fetch_current<T: DeserializeOwned>(&self, counter: &str, key: &str) -> Current<T> {
         if self.distrusted() {
             return Current::Unavailable;
         }
@@ -263,10 +297,12 @@ impl Cache {
                 None => Current::Unavailable,
             },
             Ok(Err(error)) => {
+                count_error("mget");
                 tracing::warn!(%error, "redis read failed; serving from the database");
                 Current::Unavailable
             }
             Err(_) => {
+                count_error("mget");
                 tracing::warn!("redis read timed out; serving from the database");
                 Current::Unavailable
             }
@@ -329,8 +365,14 @@ impl Cache {
         let ttl = ttl.as_secs().max(1);
         match tokio::time::timeout(OP_TIMEOUT, conn.set_ex::<_, _, ()>(&key, bytes, ttl)).await {
             Ok(Ok(())) => {}
-            Ok(Err(error)) => tracing::warn!(%error, "redis set failed"),
-            Err(_) => tracing::warn!("redis set timed out"),
+            Ok(Err(error)) => {
+                count_error("set");
+                tracing::warn!(%error, "redis set failed");
+            }
+            Err(_) => {
+                count_error("set");
+                tracing::warn!("redis set timed out");
+            }
         }
     }
 
@@ -344,10 +386,12 @@ impl Cache {
         match tokio::time::timeout(OP_TIMEOUT, conn.incr::<_, _, u64>(&key, 1)).await {
             Ok(Ok(_)) => true,
             Ok(Err(error)) => {
+                count_error("incr");
                 tracing::warn!(%error, "redis generation bump failed; entries expire by TTL");
                 false
             }
             Err(_) => {
+                count_error("incr");
                 tracing::warn!("redis generation bump timed out; entries expire by TTL");
                 false
             }

@@ -226,6 +226,9 @@ impl GrpcServer {
     }
 }
 
+/// Database connections of each service's pool, `open` and of those `idle`.
+const POOL: &str = "db_pool_connections";
+
 async fn watch_readiness(
     probes: Vec<Probe>,
     reporter: HealthReporter,
@@ -250,6 +253,13 @@ async fn watch_readiness(
         )
         .await;
         let all_up = results.iter().all(|up| *up);
+        for probe in &probes {
+            let (open, idle) = (probe.pool.size(), probe.pool.num_idle());
+            metrics::gauge!(POOL, "service" => probe.service_name, "state" => "open")
+                .set(f64::from(open));
+            metrics::gauge!(POOL, "service" => probe.service_name, "state" => "idle")
+                .set(idle as f64);
+        }
         // Readiness first: whoever sees a service's new status finds /readyz agreeing.
         if !stopping.load(Ordering::SeqCst) {
             ready.store(all_up, Ordering::SeqCst);

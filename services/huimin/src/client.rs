@@ -67,7 +67,15 @@ pub async fn import_payments(
     let stream = tokio_stream::StreamExt::map(tokio_stream::iter(chunks), move |chunk| {
         bar.inc(chunk.data.len() as u64);
         if bar.position() == bar.length().unwrap_or(0) {
-            bar.set_message("checking");
+            // The server now checks and applies the roll: no count to show, only that
+            // it is working and for how long.
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{spinner} server checking and applying the roll {elapsed}",
+                )
+                .expect("template is valid"),
+            );
+            bar.enable_steady_tick(std::time::Duration::from_millis(200));
         }
         chunk
     });

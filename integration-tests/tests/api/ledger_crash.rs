@@ -138,7 +138,7 @@ async fn counts(options: &PgConnectOptions) -> (i64, i64, i64) {
     sqlx::query_as(
         // Events as the feed serves them: a roll's payments are one span row.
         "SELECT (SELECT count(*) FROM ledger.rolls), (SELECT count(*) FROM ledger.payments),
-                (SELECT COALESCE(sum(span), 0)::bigint FROM ledger.events)",
+                (SELECT COALESCE(sum(COALESCE(span, 1)), 0)::bigint FROM ledger.events)",
     )
     .fetch_one(&mut db)
     .await

@@ -81,6 +81,26 @@ async fn ledger_events(
 }
 
 #[tokio::test]
+async fn a_one_row_rolls_event_names_its_payment() {
+    let (app, people) = app_with_residents().await;
+    let outcome = import_csv(
+        &app,
+        &[RollRow::pay(&people[0], "DIBAO_RURAL", "2026-07", "170")],
+    )
+    .await
+    .unwrap();
+
+    let events = ledger_events(&app, 0, 2).await;
+
+    let posted: serde_json::Value = serde_json::from_str(&events[0].payload_json).unwrap();
+    assert_eq!(events[0].kind, "payment.posted");
+    assert_eq!(posted["amount_fen"], 17_000);
+    assert_eq!(posted["roll_id"], outcome.roll_id);
+    assert!(posted["payment_id"].as_i64().is_some(), "{posted}");
+    assert_eq!(events[1].kind, "roll.imported");
+}
+
+#[tokio::test]
 async fn a_big_rolls_payment_events_are_each_served_and_resume_mid_roll() {
     let app = crate::helpers::TestApp::spawn().await;
     let people = crate::rolls::villagers(2_500, "450923101201");

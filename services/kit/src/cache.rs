@@ -10,11 +10,13 @@
 //! through Redis's server-assisted client-side cache (RESP3 tracking): a
 //! hot entry is answered from this process's memory, and Redis tells the
 //! process to drop it when the key changes (the generation counter moving
-//! on, the entry being rewritten) or the connection is replaced. Entries
-//! live here at most [`CLIENT_TTL`], which bounds staleness if Redis goes
-//! away without the connection noticing; after a generation bump this
-//! process could not make, it reads nothing from the cache for the
-//! entries' lifetime.
+//! on, the entry being rewritten) or the connection is replaced. The process
+//! that moves a counter on has its own copy dropped before its `INCR`
+//! returns; another replica may still answer from memory while Redis's
+//! message is on its way to it (milliseconds), or for at most [`CLIENT_TTL`]
+//! if its connection died without noticing. After a generation bump this
+//! process could not make, it reads nothing from the cache for the entries'
+//! lifetime.
 
 use std::{
     sync::Arc,
@@ -40,6 +42,16 @@ fn count_read(outcome: &'static str) {
 
 fn count_error(op: &'static str) {
     metrics::counter!(ERRORS, "op" => op).increment(1);
+}
+
+/// Counts and logs a Redis operation that failed or timed out; what
+/// follows it (a miss, an expiry by TTL) is the caller's.
+fn failed(op: &'static str, error: Option<&redis::RedisError>, consequence: &str) {
+    count_error(op);
+    match error {
+        Some(error) => tracing::warn!(%error, op, "redis failed; {consequence}"),
+        None => tracing::warn!(op, "redis timed out; {consequence}"),
+    }
 }
 /// The longest an entry is answered from this process's memory.
 pub const CLIENT_TTL: Duration = Duration::from_secs(2);
@@ -171,13 +183,11 @@ impl Cache {
                 Ok(Ok(Some(bytes))) => serde_json::from_slice(&bytes).ok(),
                 Ok(Ok(None)) => None,
                 Ok(Err(error)) => {
-                    count_error("get");
-                    tracing::warn!(%error, "redis get failed; treated as a miss");
+                    failed("get", Some(&error), "treated as a miss");
                     None
                 }
                 Err(_) => {
-                    count_error("get");
-                    tracing::warn!("redis get timed out; treated as a miss");
+                    failed("get", None, "treated as a miss");
                     None
                 }
             };
@@ -204,13 +214,11 @@ impl Cache {
         match tokio::time::timeout(OP_TIMEOUT, conn.del::<_, ()>(keys)).await {
             Ok(Ok(())) => true,
             Ok(Err(error)) => {
-                count_error("del");
-                tracing::warn!(%error, "redis invalidation failed; entries expire by TTL");
+                failed("del", Some(&error), "entries expire by TTL");
                 false
             }
             Err(_) => {
-                count_error("del");
-                tracing::warn!("redis invalidation timed out; entries expire by TTL");
+                failed("del", None, "entries expire by TTL");
                 false
             }
         }
@@ -241,13 +249,11 @@ impl Cache {
         match result {
             Ok(Ok(generation)) => Some(generation),
             Ok(Err(error)) => {
-                count_error("generation");
-                tracing::warn!(%error, "redis generation read failed; bypassing the cache");
+                failed("generation", Some(&error), "bypassing the cache");
                 None
             }
             Err(_) => {
-                count_error("generation");
-                tracing::warn!("redis generation read timed out; bypassing the cache");
+                failed("generation", None, "bypassing the cache");
                 None
             }
         }
@@ -297,13 +303,11 @@ impl Cache {
                 None => Current::Unavailable,
             },
             Ok(Err(error)) => {
-                count_error("mget");
-                tracing::warn!(%error, "redis read failed; serving from the database");
+                failed("mget", Some(&error), "serving from the database");
                 Current::Unavailable
             }
             Err(_) => {
-                count_error("mget");
-                tracing::warn!("redis read timed out; serving from the database");
+                failed("mget", None, "serving from the database");
                 Current::Unavailable
             }
         }
@@ -366,12 +370,10 @@ impl Cache {
         match tokio::time::timeout(OP_TIMEOUT, conn.set_ex::<_, _, ()>(&key, bytes, ttl)).await {
             Ok(Ok(())) => {}
             Ok(Err(error)) => {
-                count_error("set");
-                tracing::warn!(%error, "redis set failed");
+                failed("set", Some(&error), "not cached");
             }
             Err(_) => {
-                count_error("set");
-                tracing::warn!("redis set timed out");
+                failed("set", None, "not cached");
             }
         }
     }
@@ -386,13 +388,11 @@ impl Cache {
         match tokio::time::timeout(OP_TIMEOUT, conn.incr::<_, _, u64>(&key, 1)).await {
             Ok(Ok(_)) => true,
             Ok(Err(error)) => {
-                count_error("incr");
-                tracing::warn!(%error, "redis generation bump failed; entries expire by TTL");
+                failed("incr", Some(&error), "entries expire by TTL");
                 false
             }
             Err(_) => {
-                count_error("incr");
-                tracing::warn!("redis generation bump timed out; entries expire by TTL");
+                failed("incr", None, "entries expire by TTL");
                 false
             }
         }

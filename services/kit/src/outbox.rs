@@ -83,7 +83,7 @@ impl Outbox {
 
     /// Appends a span of `span` events of one kind, built on reading by the
     /// service's [`Expand`] from `payload`; call with the writers' lock held.
-    /// The table needs a `span bigint NOT NULL DEFAULT 1` column.
+    /// The table needs a `span bigint` column, NULL on ordinary rows.
     pub async fn append_span(
         &self,
         tx: &mut PgConnection,
@@ -123,7 +123,8 @@ fn spanned_id(span_id: uuid::Uuid, offset: i64) -> uuid::Uuid {
 #[derive(sqlx::FromRow)]
 struct EventRow {
     cursor: i64,
-    span: i64,
+    /// Set on a span row (even a span of one), NULL on an ordinary event.
+    span: Option<i64>,
     event_id: uuid::Uuid,
     kind: String,
     payload: serde_json::Value,
@@ -170,21 +171,26 @@ fn follow(
 ) -> mpsc::Receiver<Result<common::Event, Status>> {
     let (tx, rx) = mpsc::channel(PAGE as usize);
     tokio::spawn(async move {
+        // A follower may start inside a span (it resumes from a cursor it
+        // was given); later it is inside one only after reading part of it.
+        let mut maybe_inside = expand.is_some();
         loop {
-            let (events, more) = match next_events(&pool, after, &kinds, expand.as_deref()).await {
-                Ok(next) => next,
+            let next = next_events(&pool, after, &kinds, expand.as_deref(), maybe_inside).await;
+            let page = match next {
+                Ok(page) => page,
                 Err(error) => {
                     let _ = tx.send(Err(unavailable(error))).await;
                     return;
                 }
             };
-            for event in events {
+            maybe_inside = page.inside_span;
+            for event in page.events {
                 after = event.cursor;
                 if tx.send(Ok(event)).await.is_err() {
                     return;
                 }
             }
-            if !more {
+            if !page.more {
                 tokio::select! {
                     () = tokio::time::sleep(POLL_EVERY) => {}
                     () = tx.closed() => return,
@@ -195,22 +201,30 @@ fn follow(
     rx
 }
 
-/// The next events after `after`, at most about a page, and whether more
-/// may be waiting already.
+/// What one read of the outbox gave.
+struct Page {
+    events: Vec<common::Event>,
+    /// More may be waiting already: read again without pausing.
+    more: bool,
+    /// The last event is inside a span, not at its end.
+    inside_span: bool,
+}
+
+/// The next events after `after`, at most about a page.
 async fn next_events(
     pool: &PgPool,
     after: i64,
     kinds: &[String],
     expand: Option<&dyn Expand>,
-) -> Result<(Vec<common::Event>, bool), sqlx::Error> {
+    maybe_inside: bool,
+) -> Result<Page, sqlx::Error> {
     let span = if expand.is_some() {
         "span"
     } else {
-        "1::bigint AS span"
+        "NULL::bigint AS span"
     };
-    if let Some(expand) = expand {
-        // The follower may have stopped inside a span: the last row at or
-        // before its cursor tells.
+    if let Some(expand) = expand.filter(|_| maybe_inside) {
+        // The last row at or before the cursor tells whether it is inside a span.
         let last: Option<EventRow> = sqlx::query_as(&format!(
             "SELECT cursor, {span}, event_id, kind, payload, occurred_at FROM events
              WHERE cursor <= $1 ORDER BY cursor DESC LIMIT 1"
@@ -219,14 +233,14 @@ async fn next_events(
         .fetch_optional(pool)
         .await?;
         if let Some(row) = last
-            && row.cursor + row.span - 1 > after
+            && let Some(length) = row.span
+            && row.cursor + length - 1 > after
             && (kinds.is_empty() || kinds.contains(&row.kind))
         {
-            let events = expand_span(pool, expand, &row, after - row.cursor + 1).await?;
-            return Ok((events, true));
+            return expand_span(pool, expand, &row, length, after - row.cursor + 1).await;
         }
     }
-    let page: Vec<EventRow> = sqlx::query_as(&format!(
+    let rows: Vec<EventRow> = sqlx::query_as(&format!(
         "SELECT cursor, {span}, event_id, kind, payload, occurred_at FROM events
          WHERE cursor > $1 AND (cardinality($2::text[]) = 0 OR kind = ANY($2))
          ORDER BY cursor LIMIT $3"
@@ -236,36 +250,52 @@ async fn next_events(
     .bind(PAGE)
     .fetch_all(pool)
     .await?;
-    let full = page.len() as i64 == PAGE;
-    let mut events = Vec::with_capacity(page.len());
-    for row in page {
-        if row.span > 1 {
+    let full = rows.len() as i64 == PAGE;
+    let mut events = Vec::with_capacity(rows.len());
+    for row in rows {
+        if let Some(length) = row.span {
             let expand = expand.ok_or_else(|| {
                 sqlx::Error::Protocol("a span row in an outbox read without an expander".into())
             })?;
             // Its first page now; the rest from inside it on the next read.
-            events.extend(expand_span(pool, expand, &row, 0).await?);
-            return Ok((events, true));
+            let mut page = expand_span(pool, expand, &row, length, 0).await?;
+            events.append(&mut page.events);
+            page.events = events;
+            return Ok(page);
         }
-        events.push(common::Event {
-            cursor: row.cursor,
-            event_id: row.event_id.to_string(),
-            kind: row.kind,
-            occurred_at: Some(crate::wire::timestamp(row.occurred_at)),
-            payload_json: row.payload.to_string(),
-        });
+        events.push(event(
+            &row,
+            row.cursor,
+            row.event_id,
+            row.payload.to_string(),
+        ));
     }
-    Ok((events, full))
+    Ok(Page {
+        events,
+        more: full,
+        inside_span: false,
+    })
 }
 
-/// A page of a span's events from its `skip`-th on.
+fn event(row: &EventRow, cursor: i64, id: uuid::Uuid, payload_json: String) -> common::Event {
+    common::Event {
+        cursor,
+        event_id: id.to_string(),
+        kind: row.kind.clone(),
+        occurred_at: Some(crate::wire::timestamp(row.occurred_at)),
+        payload_json,
+    }
+}
+
+/// A page of the events of a span `length` long, from its `skip`-th on.
 async fn expand_span(
     pool: &PgPool,
     expand: &dyn Expand,
     row: &EventRow,
+    length: i64,
     skip: i64,
-) -> Result<Vec<common::Event>, sqlx::Error> {
-    let limit = PAGE.min(row.span - skip);
+) -> Result<Page, sqlx::Error> {
+    let limit = PAGE.min(length - skip);
     let payloads = expand
         .expand(pool, &row.kind, &row.payload, skip, limit)
         .await?;
@@ -277,15 +307,21 @@ async fn expand_span(
             payloads.len()
         )));
     }
-    Ok(payloads
+    let events = payloads
         .into_iter()
         .zip(skip..)
-        .map(|(payload, offset)| common::Event {
-            cursor: row.cursor + offset,
-            event_id: spanned_id(row.event_id, offset).to_string(),
-            kind: row.kind.clone(),
-            occurred_at: Some(crate::wire::timestamp(row.occurred_at)),
-            payload_json: payload.to_string(),
+        .map(|(payload, offset)| {
+            event(
+                row,
+                row.cursor + offset,
+                spanned_id(row.event_id, offset),
+                payload.to_string(),
+            )
         })
-        .collect())
+        .collect();
+    Ok(Page {
+        events,
+        more: true,
+        inside_span: skip + limit < length,
+    })
 }

@@ -3,11 +3,11 @@
 //! and the roll is applied in one transaction or not at all.
 //!
 //! The rows travel into PostgreSQL once, by COPY straight into `payments`,
-//! in person-key order so the person index grows by appending. What the
-//! checks need of payments already made (the live payments of the periods
-//! the roll pays) is read in one range scan per program and matched in
-//! memory, under the writers' lock. A roll's `payment.posted` events are
-//! one outbox span over its block of payment ids, built when read.
+//! in village, household and line order so the household and slot indexes
+//! grow at one point per village. What the checks need of payments already
+//! made is read once per program (see [`live`]) and matched in memory,
+//! under the writers' lock. A roll's `payment.posted` events are one outbox
+//! span over its block of payment ids, built when read.
 
 mod live;
 mod rows;
@@ -27,7 +27,7 @@ use sha2::{Digest as _, Sha256};
 use self::{
     live::{check_against_live, live_payments},
     rows::{check_duplicates, check_rows},
-    write::{copy_payments, reserve_payment_ids},
+    write::copy_payments,
 };
 use crate::{
     Ledger, LedgerError,
@@ -370,7 +370,9 @@ impl Ledger {
             ))
         });
         let count = i64::try_from(order.len()).unwrap_or(i64::MAX);
-        let first_id = reserve_payment_ids(&mut tx, count).await?;
+        // One block of ids, the span of the roll's events: under the writers'
+        // lock nothing else draws from the sequence meanwhile.
+        let first_id = huimin_kit::db::reserve_serial(&mut tx, "payments", "id", count).await?;
         copy_payments(&mut tx, roll_id, first_id, checked, &order, &reverses).await?;
 
         let now = chrono::Utc::now();

@@ -19,40 +19,68 @@ pub(super) struct Live {
     amount_fen: i64,
 }
 
+/// Up to this many rows a roll's live payments are looked up by its persons
+/// and households (their indexes); a bigger roll reads its periods whole.
+const BY_PERSON_UP_TO: usize = 10_000;
+
+const LIVE: &str =
+    "SELECT p.id, p.roll_id, p.person_key, p.household_code, p.program_code, p.period, p.amount_fen
+     FROM payments p
+     WHERE p.program_code = $1 AND ($2::text[] IS NULL OR p.period = ANY($2))
+       AND p.kind = 'payment'
+       AND NOT EXISTS (SELECT 1 FROM payments r WHERE r.reverses = p.id)";
+
 /// The live payments the roll's checks need: of each program it pays, in
 /// the periods it pays (every period for a one-off per-household program,
-/// which a household gets once ever). One range scan of the slot index each.
+/// which a household gets once ever), of the roll's persons and households.
+/// A small roll (a correction, say) finds them by person and household; a
+/// big one reads the slot index's range of each program and period, which
+/// costs less than a probe per row.
 pub(super) async fn live_payments(
     tx: &mut sqlx::PgConnection,
     checked: &[Checked],
     programs: &HashMap<String, Program>,
 ) -> Result<Vec<Live>, LedgerError> {
-    let mut periods: HashMap<&str, std::collections::BTreeSet<&str>> = HashMap::new();
+    let mut by_program: HashMap<&str, Vec<&Checked>> = HashMap::new();
     for c in checked {
-        periods
+        by_program
             .entry(c.entry.program.as_str())
             .or_default()
-            .insert(c.entry.period.text());
+            .push(c);
     }
     let mut live = Vec::new();
-    for (program, periods) in periods {
+    for (program, rows) in by_program {
         let every_period = programs
             .get(program)
             .is_some_and(|p| p.per_household && p.period_kind == "one_off");
-        let periods: Option<Vec<&str>> = (!every_period).then(|| periods.into_iter().collect());
-        let rows: Vec<Live> = sqlx::query_as(
-            "SELECT p.id, p.roll_id, p.person_key, p.household_code, p.program_code, p.period, p.amount_fen
-             FROM payments p
-             WHERE p.program_code = $1 AND ($2::text[] IS NULL OR p.period = ANY($2))
-               AND p.kind = 'payment'
-               AND NOT EXISTS (SELECT 1 FROM payments r WHERE r.reverses = p.id)
-             ORDER BY p.id",
-        )
-        .bind(program)
-        .bind(periods)
-        .fetch_all(&mut *tx)
-        .await?;
-        live.extend(rows);
+        let periods: Option<Vec<&str>> = (!every_period).then(|| {
+            let distinct: std::collections::BTreeSet<&str> =
+                rows.iter().map(|c| c.entry.period.text()).collect();
+            distinct.into_iter().collect()
+        });
+        let found: Vec<Live> = if checked.len() <= BY_PERSON_UP_TO {
+            let persons: Vec<&[u8]> = rows
+                .iter()
+                .map(|c| c.person_key.as_bytes().as_slice())
+                .collect();
+            let households: Vec<&str> = rows.iter().map(|c| c.household_code.as_str()).collect();
+            sqlx::query_as(&format!(
+                "{LIVE} AND (p.person_key = ANY($3) OR p.household_code = ANY($4)) ORDER BY p.id"
+            ))
+            .bind(program)
+            .bind(periods)
+            .bind(persons)
+            .bind(households)
+            .fetch_all(&mut *tx)
+            .await?
+        } else {
+            sqlx::query_as(&format!("{LIVE} ORDER BY p.id"))
+                .bind(program)
+                .bind(periods)
+                .fetch_all(&mut *tx)
+                .await?
+        };
+        live.extend(found);
     }
     Ok(live)
 }

@@ -6,17 +6,6 @@ use crate::LedgerError;
 
 use super::Checked;
 
-/// Reserves `count` consecutive payment ids and returns the first. Under
-/// the writers' lock nothing else draws from the sequence meanwhile, so a
-/// roll's payments are one block of ids: its event span is that block.
-pub(super) async fn reserve_payment_ids(
-    tx: &mut sqlx::PgConnection,
-    count: i64,
-) -> Result<i64, LedgerError> {
-    let first = huimin_kit::db::reserve_serial(tx, "payments", "id", count).await?;
-    Ok(first)
-}
-
 /// Streams the roll's payments into `payments` by COPY (CSV), in `order`,
 /// with ids from `first_id` on.
 pub(super) async fn copy_payments(

@@ -11,8 +11,9 @@
 //! hot entry is answered from this process's memory, and Redis tells the
 //! process to drop it when the key changes (the generation counter moving
 //! on, the entry being rewritten) or the connection is replaced. The process
-//! that moves a counter on has its own copy dropped before its `INCR`
-//! returns; another replica may still answer from memory while Redis's
+//! that moves a counter on has its own copies dropped before the bump
+//! returns (it waits for one more reply, which follows Redis's messages);
+//! another replica may still answer from memory while Redis's
 //! message is on its way to it (milliseconds), or for at most [`CLIENT_TTL`]
 //! if its connection died without noticing. After a generation bump this
 //! process could not make, it reads nothing from the cache for the entries'
@@ -386,7 +387,17 @@ impl Cache {
         };
         let key = self.key(name);
         match tokio::time::timeout(OP_TIMEOUT, conn.incr::<_, _, u64>(&key, 1)).await {
-            Ok(Ok(_)) => true,
+            Ok(Ok(_)) => {
+                // Redis sends this connection's own invalidations right after
+                // the INCR's reply; once a later reply is in, they have been
+                // applied, and this process no longer holds the old entries.
+                let _ = tokio::time::timeout(
+                    OP_TIMEOUT,
+                    redis::cmd("PING").query_async::<()>(&mut conn),
+                )
+                .await;
+                true
+            }
             Ok(Err(error)) => {
                 failed("incr", Some(&error), "entries expire by TTL");
                 false

@@ -78,3 +78,23 @@ fn push_csv_text(out: &mut Vec<u8>, text: &str) {
         out.extend_from_slice(text.as_bytes());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::push_csv_text;
+
+    fn field(text: &str) -> String {
+        let mut out = Vec::new();
+        push_csv_text(&mut out, text);
+        String::from_utf8(out).expect("utf-8")
+    }
+
+    #[test]
+    fn text_is_quoted_only_when_csv_needs_it() {
+        assert_eq!(field("庞*英"), "庞*英");
+        assert_eq!(field(""), "\"\"", "empty stays a string, not NULL");
+        assert_eq!(field("a,b"), "\"a,b\"");
+        assert_eq!(field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(field("two\nlines"), "\"two\nlines\"");
+    }
+}

@@ -360,6 +360,46 @@ async fn a_period_already_paid_is_refused_in_a_later_roll() {
 }
 
 #[tokio::test]
+async fn a_big_roll_finds_the_periods_already_paid_too() {
+    // Over 10,000 rows an import reads the periods' live payments whole
+    // instead of by person: the same refusal must come out of that path.
+    let app = crate::helpers::TestApp::spawn().await;
+    let people = crate::rolls::villagers(10_001, "450923101201");
+    crate::helpers::import_persons(&app, crate::helpers::persons_csv(&people).as_bytes())
+        .await
+        .unwrap();
+    let roll = |month: &str, amount: &str, last: &str| {
+        let mut rows: Vec<RollRow> = people[..10_000]
+            .iter()
+            .map(|p| RollRow::pay(p, "DIBAO_RURAL", month, amount))
+            .collect();
+        rows.push(RollRow::pay(&people[10_000], "DIBAO_RURAL", last, amount));
+        rows
+    };
+    import_csv(&app, &roll("2026-06", "170", "2026-06"))
+        .await
+        .unwrap();
+
+    // The same persons and month again, but for the last one a new month:
+    // 10,000 refusals (not 10,001), as a report the client can read.
+    let status = import_csv(&app, &roll("2026-06", "180", "2026-07"))
+        .await
+        .unwrap_err();
+
+    let violations = status
+        .get_details_bad_request()
+        .unwrap_or_else(|| panic!("{status:?}"))
+        .field_violations;
+    assert!(
+        status.message().contains("10000处错误"),
+        "{}",
+        status.message()
+    );
+    assert_eq!(violations[0].field, "第2行/发放期间");
+    assert!(violations.iter().all(|v| v.description.contains("已发放")));
+}
+
+#[tokio::test]
 async fn house_renovation_is_paid_once_per_household() {
     let (app, people) = app_with_residents().await;
     import_csv(

@@ -70,7 +70,7 @@ pub fn parse_persons(
         {
             return IdentityError::invalid(&only.column, &only.message);
         }
-        let total = file_problems.len();
+        let total = huimin_kit::table::FileProblem::count(&file_problems);
         let listed = file_problems
             .into_iter()
             .map(|p| {
@@ -109,14 +109,18 @@ pub fn parse_persons(
     let mut seen_ids: HashMap<String, usize> = HashMap::new();
     let mut household_village: HashMap<String, (String, usize)> = HashMap::new();
     let mut total_problems = 0usize;
-    let push = |problems: &mut Vec<FieldViolation>,
-                total: &mut usize,
-                line: usize,
-                column: &str,
-                what: String| {
+    let mut listed_bytes = 0usize;
+    let mut push = |problems: &mut Vec<FieldViolation>,
+                    total: &mut usize,
+                    line: usize,
+                    column: &str,
+                    what: String| {
         *total += 1;
-        if problems.len() < MAX_REPORTED {
-            problems.push(FieldViolation::new(format!("第{line}行/{column}"), what));
+        let field = format!("第{line}行/{column}");
+        if problems.len() < MAX_REPORTED
+            && huimin_kit::status::fits(&mut listed_bytes, &field, &what)
+        {
+            problems.push(FieldViolation::new(field, what));
         }
     };
     for row in &table.rows {

@@ -24,6 +24,25 @@ impl FieldViolation {
     }
 }
 
+/// Bytes of violation text one response lists at most. BadRequest details
+/// travel base64-encoded in a gRPC trailer, and clients refuse big ones
+/// (hyper, under tonic: 16 KiB of headers in all; grpc-java: 8 KiB of
+/// metadata): a roll with thousands of bad rows must still come back as a
+/// report, not as a protocol error.
+pub const DETAILS_BUDGET: usize = 4 * 1024;
+
+/// Whether one more violation still fits a response that lists
+/// `listed_bytes` already; when it does, its size is added.
+pub fn fits(listed_bytes: &mut usize, field: &str, description: &str) -> bool {
+    // The protobuf framing of a violation is a few bytes.
+    let cost = field.len() + description.len() + 8;
+    if *listed_bytes + cost > DETAILS_BUDGET {
+        return false;
+    }
+    *listed_bytes += cost;
+    true
+}
+
 /// INVALID_ARGUMENT with google.rpc.BadRequest details that machines can read.
 pub fn invalid_argument(message: impl Into<String>, violations: &[FieldViolation]) -> Status {
     let mut details = ErrorDetails::new();

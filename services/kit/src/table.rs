@@ -29,6 +29,9 @@ pub struct FileProblem {
     pub column: String,
     /// What is wrong, in Simplified Chinese. Never repeats a cell's content.
     pub message: String,
+    /// On the last line of a long list: how many problems it stands for
+    /// that were not listed. 0 on every other problem.
+    pub unlisted: usize,
 }
 
 impl FileProblem {
@@ -37,7 +40,17 @@ impl FileProblem {
             line,
             column: column.to_owned(),
             message: message.into(),
+            unlisted: 0,
         }
+    }
+
+    /// How many problems `problems` stands for: each listed one, and those a
+    /// last line counts without listing.
+    pub fn count(problems: &[FileProblem]) -> usize {
+        problems
+            .iter()
+            .map(|p| if p.unlisted > 0 { p.unlisted } else { 1 })
+            .sum()
     }
 
     /// The one problem of a file that cannot be read at all.
@@ -46,17 +59,25 @@ impl FileProblem {
     }
 }
 
-/// Collects problems, keeping the first 200 and counting the rest.
+/// Collects problems, keeping the first 200 (fewer if their text is long:
+/// [`crate::status::DETAILS_BUDGET`]) and counting the rest.
 #[derive(Debug, Default)]
 pub struct Problems {
     listed: Vec<FileProblem>,
+    listed_bytes: usize,
     total: usize,
 }
 
 impl Problems {
     pub fn add(&mut self, line: usize, column: &str, message: impl Into<String>) {
         self.total += 1;
-        if self.listed.len() < MAX_REPORTED {
+        if self.listed.len() >= MAX_REPORTED {
+            return;
+        }
+        let message = message.into();
+        // Reported as `第{line}行/{column}`: about 20 bytes besides the column.
+        let field = format!("第{line}行/{column}");
+        if crate::status::fits(&mut self.listed_bytes, &field, &message) {
             self.listed.push(FileProblem::new(line, column, message));
         }
     }
@@ -75,7 +96,10 @@ impl Problems {
         let mut listed = self.listed;
         if self.total > listed.len() {
             let more = self.total - listed.len();
-            listed.push(FileProblem::new(0, FILE, format!("另有{more}处问题未列出")));
+            listed.push(FileProblem {
+                unlisted: more,
+                ..FileProblem::new(0, FILE, format!("另有{more}处问题未列出"))
+            });
         }
         Err(listed)
     }
@@ -341,16 +365,19 @@ mod tests {
     }
 
     #[test]
-    fn problems_beyond_200_are_counted_not_listed() {
+    fn problems_beyond_what_a_response_carries_are_counted_not_listed() {
         let mut problems = Problems::default();
         for line in 0..250 {
             problems.add(line + 2, ROW, "无法解析该行");
         }
         assert_eq!(problems.total(), 250);
         let listed = problems.into_result(()).unwrap_err();
-        assert_eq!(listed.len(), 201);
-        assert_eq!(listed[200].message, "另有50处问题未列出");
-        assert_eq!(listed[200].line, 0);
+        let last = listed.last().expect("a last line");
+        let shown = listed.len() - 1;
+        assert!(shown < 250, "{shown} listed");
+        assert_eq!(last.message, format!("另有{}处问题未列出", 250 - shown));
+        assert_eq!((last.line, last.unlisted), (0, 250 - shown));
+        assert_eq!(FileProblem::count(&listed), 250);
     }
 
     #[test]

@@ -40,7 +40,7 @@ use crate::{
 /// Claims sent to identity per call, and calls in flight at once.
 const CHECK_BATCH: usize = 5_000;
 const CHECKS_IN_FLIGHT: usize = 4;
-/// Problems listed in a report; the rest are counted.
+/// Problems listed in a report at most (fewer if their text is long); the rest are counted.
 const MAX_REPORTED: usize = 200;
 /// The generation counter of every cached payment lookup.
 pub const PAYMENTS_GENERATION: &str = "ledger:payments:generation";
@@ -80,18 +80,23 @@ struct Checked {
 #[derive(Default)]
 struct Problems {
     listed: Vec<FieldViolation>,
+    listed_bytes: usize,
     total: usize,
 }
 
 impl Problems {
     fn add(&mut self, line: usize, column: &str, message: impl Into<String>) {
         self.total += 1;
-        if self.listed.len() < MAX_REPORTED {
-            let field = if line == 0 {
-                column.to_owned()
-            } else {
-                format!("第{line}行/{column}")
-            };
+        if self.listed.len() >= MAX_REPORTED {
+            return;
+        }
+        let field = if line == 0 {
+            column.to_owned()
+        } else {
+            format!("第{line}行/{column}")
+        };
+        let message = message.into();
+        if huimin_kit::status::fits(&mut self.listed_bytes, &field, &message) {
             self.listed.push(FieldViolation::new(field, message));
         }
     }
@@ -99,7 +104,12 @@ impl Problems {
     fn from_file(problems: Vec<FileProblem>) -> Self {
         let mut all = Self::default();
         for p in problems {
-            all.add(p.line, &p.column, p.message);
+            if p.unlisted > 0 {
+                // The file's own count of what it did not list.
+                all.total += p.unlisted;
+            } else {
+                all.add(p.line, &p.column, p.message);
+            }
         }
         all
     }

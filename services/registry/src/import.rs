@@ -68,10 +68,7 @@ struct Row {
 }
 
 fn into_error(problems: Vec<FileProblem>) -> RegistryError {
-    let counted = problems
-        .iter()
-        .filter(|p| p.line != 0 || p.column != "文件");
-    let total = counted.count().max(1);
+    let total = FileProblem::count(&problems).max(1);
     let violations = problems
         .into_iter()
         .map(|p| {

@@ -460,8 +460,12 @@ pub fn residents() -> Vec<Resident> {
 
 /// A test app with the residents above registered.
 pub async fn app_with_residents() -> (TestApp, Vec<Resident>) {
+    app_with(residents()).await
+}
+
+/// A fresh app whose identity holds `people`.
+pub async fn app_with(people: Vec<Resident>) -> (TestApp, Vec<Resident>) {
     let app = TestApp::spawn().await;
-    let people = residents();
     import_persons(&app, persons_csv(&people).as_bytes())
         .await
         .expect("residents import");

@@ -102,11 +102,8 @@ async fn a_one_row_rolls_event_names_its_payment() {
 
 #[tokio::test]
 async fn a_big_rolls_payment_events_are_each_served_and_resume_mid_roll() {
-    let app = crate::helpers::TestApp::spawn().await;
-    let people = crate::rolls::villagers(2_500, "450923101201");
-    crate::helpers::import_persons(&app, crate::helpers::persons_csv(&people).as_bytes())
-        .await
-        .unwrap();
+    let (app, people) =
+        crate::helpers::app_with(crate::rolls::villagers(2_500, "450923101201")).await;
     let rows: Vec<RollRow> = people
         .iter()
         .map(|p| RollRow::pay(p, "DIBAO_RURAL", "2026-07", "170"))
@@ -363,11 +360,8 @@ async fn a_period_already_paid_is_refused_in_a_later_roll() {
 async fn a_big_roll_finds_the_periods_already_paid_too() {
     // Over 10,000 rows an import reads the periods' live payments whole
     // instead of by person: the same refusal must come out of that path.
-    let app = crate::helpers::TestApp::spawn().await;
-    let people = crate::rolls::villagers(10_001, "450923101201");
-    crate::helpers::import_persons(&app, crate::helpers::persons_csv(&people).as_bytes())
-        .await
-        .unwrap();
+    let (app, people) =
+        crate::helpers::app_with(crate::rolls::villagers(10_001, "450923101201")).await;
     let roll = |month: &str, amount: &str, last: &str| {
         let mut rows: Vec<RollRow> = people[..10_000]
             .iter()

@@ -375,11 +375,7 @@ async fn lookups_stay_correct_while_redis_is_cut() {
 
 #[tokio::test]
 async fn an_export_resumed_after_a_dropped_connection_loses_and_repeats_nothing() {
-    let app = TestApp::spawn().await;
-    let village = villagers(400, "450923101201");
-    import_persons(&app, persons_csv(&village).as_bytes())
-        .await
-        .unwrap();
+    let (app, village) = crate::helpers::app_with(villagers(400, "450923101201")).await;
     let mut rows = Vec::new();
     for month in ["2026-05", "2026-06", "2026-07"] {
         for (i, person) in village.iter().enumerate() {

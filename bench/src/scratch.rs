@@ -11,7 +11,7 @@ use std::{net::SocketAddr, str::FromStr as _, time::Duration};
 use anyhow::{Context as _, bail};
 use base64::{Engine as _, engine::general_purpose::STANDARD as B64};
 use chrono::NaiveDate;
-use huimin::{App, Services};
+use huimin::Services;
 use huimin_kit::{
     auth::{Role, TokenSigner},
     config::Env,
@@ -233,7 +233,7 @@ pub struct RunningApp {
 impl RunningApp {
     /// Builds (migrating the database) and serves `Services::All` on 127.0.0.1 port 0.
     pub async fn start(env: &Env, signer: TokenSigner) -> anyhow::Result<Self> {
-        let app = App::build(env, Services::All)
+        let app = huimin::app(env, Services::All)
             .await
             .context("building the huimin app")?;
         let grpc_addr = app.grpc_addr();

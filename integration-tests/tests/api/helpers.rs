@@ -11,7 +11,7 @@ use std::{
 };
 
 use base64::{Engine as _, engine::general_purpose::STANDARD as B64};
-use huimin::{App, Services};
+use huimin::Services;
 use huimin_kit::{
     auth::{Role, TokenSigner},
     config::{Env, LogFormat, TelemetryConfig},
@@ -176,7 +176,7 @@ impl TestApp {
         if let Some(grace) = options.shutdown_grace {
             env.set("HUIMIN_SHUTDOWN_GRACE_SECS", grace.as_secs().to_string());
         }
-        let app = App::build(&env, Services::All).await.expect("app builds");
+        let app = huimin::app(&env, Services::All).await.expect("app builds");
         let grpc_addr = app.grpc_addr();
         let admin_addr = app.admin_addr();
         let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
@@ -335,15 +335,17 @@ pub fn random_keys() -> Vec<(&'static str, String)> {
 }
 
 /// Every service's schema and migrations, as `huimin migrate` applies them.
-fn schemas() -> &'static [(&'static str, &'static sqlx::migrate::Migrator)] {
-    &huimin::SCHEMAS
+fn schemas() -> Vec<(&'static str, &'static sqlx::migrate::Migrator)> {
+    huimin::schemas()
+        .map(|schema| (schema.name, schema.migrator))
+        .collect()
 }
 
 /// The template database for the current migrations, created once per
 /// migration set and shared by every test process (guarded by an advisory lock).
 async fn template_database(base: &PgConnectOptions) -> String {
     let fingerprint = schemas()
-        .iter()
+        .into_iter()
         .flat_map(|(_, migrator)| migrator.iter())
         .fold(0xcbf2_9ce4_8422_2325_u64, |h, m| {
             m.checksum
@@ -374,7 +376,7 @@ async fn template_database(base: &PgConnectOptions) -> String {
             .execute(format!("CREATE DATABASE {building}").as_str())
             .await
             .expect("create template");
-        for (schema, migrator) in schemas() {
+        for (schema, migrator) in &schemas() {
             let pool = sqlx::PgPool::connect_with(
                 base.clone()
                     .database(&building)

@@ -14,7 +14,7 @@ use huimin_kit::{
 };
 use huimin_ledger::{Ledger, synth::SeedPerson};
 
-use crate::{App, Services};
+use crate::Services;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -188,16 +188,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     };
     match cli.command {
         Command::Serve { service } => {
-            let app = App::build(&env, service).await?;
+            let app = crate::app(&env, service).await?;
             tracing::info!(grpc = %app.grpc_addr(), admin = %app.admin_addr(), ?service, "huimin started");
             app.run(huimin_kit::shutdown::signal()).await
         }
         Command::Migrate => {
-            crate::migrate_all(&huimin_kit::config::DatabaseConfig::from_env(&env)?).await?;
-            println!(
-                "migrations applied: {}",
-                crate::SCHEMAS.map(|(schema, _)| schema).join(", ")
-            );
+            crate::migrate_all(&env).await?;
+            let schemas: Vec<&str> = crate::schemas().map(|schema| schema.name).collect();
+            println!("migrations applied: {}", schemas.join(", "));
             Ok(())
         }
         Command::Seed { scale, if_empty } => seed(&env, scale, if_empty).await,

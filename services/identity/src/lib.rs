@@ -15,7 +15,12 @@ pub mod synth;
 
 use std::sync::Arc;
 
-use huimin_kit::{auth::TokenSigner, cache::Cache, config::PiiKeys};
+use huimin_kit::{
+    auth::{Role, TokenSigner, TokenVerifier},
+    cache::Cache,
+    component::{Component, Context, Parts, Schema, TokenAuthority},
+    config::PiiKeys,
+};
 use sqlx::PgPool;
 
 pub use crate::{api::IdentityApi, config::IdentityConfig, error::IdentityError};
@@ -37,12 +42,65 @@ pub struct Identity {
     pub password_checks: Arc<tokio::sync::Semaphore>,
 }
 
+/// identity as a component of the binary.
+pub const COMPONENT: Component = Component {
+    name: "identity",
+    schema: Some(Schema {
+        name: SCHEMA,
+        migrator: &MIGRATOR,
+    }),
+    build: |context| Box::pin(build(context)),
+    authority: Some(|env| {
+        let seed = env.key32("HUIMIN_TOKEN_SIGNING_KEY")?;
+        Ok(Arc::new(Authority(TokenSigner::from_seed(seed))))
+    }),
+};
+
+async fn build(context: Context) -> anyhow::Result<Parts> {
+    let config = IdentityConfig::from_env(context.env())?;
+    let identity = Identity::new(config, context.cache()?)?;
+    let pool = identity.pool.clone();
+    Ok(Parts::new()
+        .grpc(IdentityApi::new(identity).into_server(), api::policy())
+        .ready_when(pool))
+}
+
+/// How long a service token minted in-process (`serve all`) lives; the
+/// process mints new ones at every start.
+const IN_PROCESS_TOKEN_TTL: std::time::Duration = std::time::Duration::from_secs(365 * 24 * 3600);
+
+/// identity's signing key, minting the tokens of the components that share its process.
+struct Authority(TokenSigner);
+
+impl TokenAuthority for Authority {
+    fn verifier(&self) -> TokenVerifier {
+        self.0.verifier()
+    }
+
+    fn service_token(&self, service: &'static str) -> secrecy::SecretString {
+        // The gateway acts for citizens; every other component is a service.
+        let role = if service == "gateway" {
+            Role::Gateway
+        } else {
+            Role::Service
+        };
+        let (token, _) = self.0.issue(service, role, None, IN_PROCESS_TOKEN_TTL);
+        token.into()
+    }
+}
+
 impl Identity {
-    /// Builds identity's state from its configuration; connects lazily.
+    /// Builds identity's state from its configuration with its own cache; connects lazily.
     pub fn connect(config: IdentityConfig) -> anyhow::Result<Self> {
+        let cache = Cache::new(&config.redis);
+        Self::new(config, cache)
+    }
+
+    /// Builds identity's state on a cache shared with the process; connects lazily.
+    pub fn new(config: IdentityConfig, cache: Cache) -> anyhow::Result<Self> {
         Ok(Self {
             pool: huimin_kit::db::pool(&config.database, SCHEMA)?,
-            cache: Cache::new(&config.redis),
+            cache,
             pii: Arc::new(config.pii),
             signer: config.signer,
             password_checks: Arc::new(tokio::sync::Semaphore::new(4)),

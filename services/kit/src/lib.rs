@@ -5,9 +5,11 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod app;
 pub mod auth;
 pub mod cache;
 pub mod clock;
+pub mod component;
 pub mod config;
 pub mod db;
 pub mod deadline;
@@ -16,10 +18,12 @@ pub mod money;
 pub mod observe;
 pub mod outbox;
 pub mod page;
+pub mod peer;
 pub mod pii;
 pub mod server;
 pub mod shutdown;
 pub mod status;
+pub mod supervise;
 pub mod table;
 pub mod telemetry;
 pub mod upload;

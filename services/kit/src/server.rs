@@ -3,7 +3,6 @@
 //! observation, authorization), the admin HTTP port and graceful shutdown.
 
 use std::{
-    convert::Infallible,
     future::Future,
     net::SocketAddr,
     sync::{
@@ -16,7 +15,7 @@ use std::{
 use futures::FutureExt as _;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
-use tonic::{server::NamedService, service::RoutesBuilder};
+use tonic::service::RoutesBuilder;
 use tonic_health::{ServingStatus, server::HealthReporter};
 use tower::ServiceBuilder;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -24,6 +23,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use crate::{
     admin,
     auth::{AuthLayer, Policy, TokenVerifier},
+    component::GrpcService,
     config::ServerConfig,
     db,
     deadline::DeadlineLayer,
@@ -71,10 +71,11 @@ impl Listeners {
     }
 }
 
-/// A readiness source: a gRPC service is SERVING only while its database answers.
+/// A readiness source: a gRPC service is SERVING only while its database
+/// answers; one without a database is SERVING while the process runs.
 struct Probe {
     service_name: &'static str,
-    pool: PgPool,
+    pool: Option<PgPool>,
 }
 
 /// The services one process serves, gathered before it starts.
@@ -99,25 +100,20 @@ impl GrpcServer {
         }
     }
 
-    /// Adds a service, the pool its readiness depends on, and its access rules.
-    pub fn add_service<S>(mut self, service: S, pool: PgPool, policy: Policy) -> Self
-    where
-        S: tower::Service<http::Request<tonic::body::Body>, Error = Infallible>
-            + NamedService
-            + Clone
-            + Send
-            + Sync
-            + 'static,
-        S::Response: axum::response::IntoResponse,
-        S::Future: Send + 'static,
-    {
-        self.routes.add_service(service);
+    /// Adds a component's service, the pool its readiness depends on, and its access rules.
+    pub(crate) fn add(mut self, service: GrpcService, pool: Option<PgPool>) -> Self {
+        (service.add)(&mut self.routes);
         self.probes.push(Probe {
-            service_name: S::NAME,
+            service_name: service.name,
             pool,
         });
-        self.policy = self.policy.merge(policy);
+        self.policy = self.policy.merge(service.policy);
         self
+    }
+
+    /// The access rules of every service added so far.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
     }
 
     /// Serves until `shutdown` resolves, then reports NOT_SERVING, stops
@@ -130,14 +126,20 @@ impl GrpcServer {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let (reporter, health_service) = tonic_health::server::health_reporter();
-        let reflection_v1 = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(huimin_proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .build_v1()?;
-        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(huimin_proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .build_v1alpha()?;
+        // Reflection lists what this process serves, not every contract in
+        // `proto/`: a generic client must not find a service that answers NOT_FOUND.
+        let reflection = || {
+            let mut builder = tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(huimin_proto::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+                .with_service_name("grpc.health.v1.Health");
+            for probe in &self.probes {
+                builder = builder.with_service_name(probe.service_name);
+            }
+            builder
+        };
+        let reflection_v1 = reflection().build_v1()?;
+        let reflection_v1alpha = reflection().build_v1alpha()?;
         self.routes
             .add_service(health_service)
             .add_service(reflection_v1)
@@ -246,15 +248,17 @@ async fn watch_readiness(
             return;
         }
         // All databases at once, so a check takes one timeout, not one per service.
-        let results = futures::future::join_all(
-            probes
-                .iter()
-                .map(|probe| db::ping(&probe.pool, Duration::from_secs(1))),
-        )
+        let results = futures::future::join_all(probes.iter().map(|probe| async {
+            match &probe.pool {
+                Some(pool) => db::ping(pool, Duration::from_secs(1)).await,
+                None => true,
+            }
+        }))
         .await;
         let all_up = results.iter().all(|up| *up);
         for probe in &probes {
-            let (open, idle) = (probe.pool.size(), probe.pool.num_idle());
+            let Some(pool) = &probe.pool else { continue };
+            let (open, idle) = (pool.size(), pool.num_idle());
             metrics::gauge!(POOL, "service" => probe.service_name, "state" => "open")
                 .set(f64::from(open));
             metrics::gauge!(POOL, "service" => probe.service_name, "state" => "idle")

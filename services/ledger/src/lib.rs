@@ -17,11 +17,15 @@ pub mod rollfile;
 pub mod seed;
 pub mod synth;
 
-use huimin_kit::{auth::BearerToken, cache::Cache};
+use std::time::Duration;
+
+use huimin_kit::{
+    cache::Cache,
+    component::{Component, Context, Parts, Schema},
+    peer::{Peer, PeerChannel, PeerClient, PeerSpec},
+};
 use huimin_proto::identity::v1::identity_service_client::IdentityServiceClient;
-use secrecy::ExposeSecret as _;
 use sqlx::PgPool;
-use tonic::{service::interceptor::InterceptedService, transport::Channel};
 
 pub use crate::{api::LedgerApi, config::LedgerConfig, error::LedgerError};
 
@@ -32,7 +36,33 @@ pub const SCHEMA: &str = "ledger";
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// identity, as ledger calls it: with ledger's service token.
-pub type IdentityClient = IdentityServiceClient<InterceptedService<Channel, BearerToken>>;
+pub type IdentityClient = PeerClient<IdentityServiceClient<PeerChannel>>;
+
+/// How ledger reaches identity. A county's roll is checked against the
+/// register in a few large `CheckPersons` calls: 30 s each at most.
+pub const IDENTITY: PeerSpec =
+    PeerSpec::new("identity", "HUIMIN_IDENTITY_URL").timeout(Duration::from_secs(30));
+
+/// ledger as a component of the binary.
+pub const COMPONENT: Component = Component {
+    name: "ledger",
+    schema: Some(Schema {
+        name: SCHEMA,
+        migrator: &MIGRATOR,
+    }),
+    build: |context| Box::pin(build(context)),
+    authority: None,
+};
+
+async fn build(context: Context) -> anyhow::Result<Parts> {
+    let config = LedgerConfig::from_env(context.env())?;
+    let identity = context.peer(IDENTITY)?;
+    let ledger = Ledger::new(&config, context.cache()?, identity)?;
+    let pool = ledger.pool.clone();
+    Ok(Parts::new()
+        .grpc(LedgerApi::new(ledger).into_server(), api::policy())
+        .ready_when(pool))
+}
 
 /// What ledger's handlers share.
 #[derive(Clone)]
@@ -45,27 +75,37 @@ pub struct Ledger {
 }
 
 impl Ledger {
-    /// Builds ledger's state; connects to PostgreSQL and identity lazily.
+    /// Builds ledger's state from its configuration alone (admin commands);
+    /// connects to PostgreSQL and identity lazily.
     pub fn connect(config: LedgerConfig) -> anyhow::Result<Self> {
-        let url = config.identity_url.ok_or_else(|| {
-            anyhow::anyhow!("configuration: HUIMIN_IDENTITY_URL is required but not set")
-        })?;
-        let token = config.service_token.ok_or_else(|| {
-            anyhow::anyhow!("configuration: HUIMIN_SERVICE_TOKEN is required but not set")
-        })?;
-        let channel = Channel::from_shared(url)
-            .map_err(|_| anyhow::anyhow!("configuration: HUIMIN_IDENTITY_URL is malformed"))?
-            .connect_timeout(std::time::Duration::from_secs(2))
-            .timeout(std::time::Duration::from_secs(30))
-            .connect_lazy();
-        let token = BearerToken::new(token.expose_secret())
-            .map_err(|_| anyhow::anyhow!("configuration: HUIMIN_SERVICE_TOKEN is malformed"))?;
-        let identity = IdentityServiceClient::with_interceptor(channel, token)
-            .max_decoding_message_size(16 * 1024 * 1024)
-            .max_encoding_message_size(16 * 1024 * 1024);
+        let url = config
+            .identity_url
+            .clone()
+            .ok_or(huimin_kit::config::ConfigError::Missing(
+                "HUIMIN_IDENTITY_URL",
+            ))?;
+        let token =
+            config
+                .service_token
+                .clone()
+                .ok_or(huimin_kit::config::ConfigError::Missing(
+                    "HUIMIN_SERVICE_TOKEN",
+                ))?;
+        let identity = Peer::connect(&IDENTITY, &url, Some(token))?;
+        let cache = Cache::new(&config.redis);
+        Self::new(&config, cache, identity)
+    }
+
+    /// Builds ledger's state on the process's cache and a channel to identity.
+    pub fn new(config: &LedgerConfig, cache: Cache, identity: Peer) -> anyhow::Result<Self> {
+        let identity = PeerClient::new(identity, |channel| {
+            IdentityServiceClient::new(channel)
+                .max_decoding_message_size(16 * 1024 * 1024)
+                .max_encoding_message_size(16 * 1024 * 1024)
+        });
         Ok(Self {
             pool: huimin_kit::db::pool(&config.database, SCHEMA)?,
-            cache: Cache::new(&config.redis),
+            cache,
             identity,
             bindings: bindings::BindingMemo::default(),
         })

@@ -20,11 +20,14 @@ impl Registry {
         if let Some(villages) = self.cache.get_json::<Vec<String>>(&key).await {
             return Ok(villages);
         }
+        let request = ListDivisionsRequest {
+            parent_code: town.to_owned(),
+        };
         let villages: Vec<String> = self
             .identity
-            .clone()
-            .list_divisions(ListDivisionsRequest {
-                parent_code: town.to_owned(),
+            .call(|mut identity| {
+                let request = request.clone();
+                async move { identity.list_divisions(request).await }
             })
             .await
             .map_err(RegistryError::IdentityUnavailable)?

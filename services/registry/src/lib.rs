@@ -15,10 +15,14 @@ pub mod import;
 pub mod lookup;
 pub mod projects;
 
-use huimin_kit::{cache::Cache, outbox::Outbox};
+use huimin_kit::{
+    cache::Cache,
+    component::{Component, Context, Parts, Schema},
+    outbox::Outbox,
+    peer::{PeerChannel, PeerClient, PeerSpec},
+};
 use huimin_proto::identity::v1::identity_service_client::IdentityServiceClient;
 use sqlx::PgPool;
-use tonic::transport::Channel;
 
 pub use crate::{api::RegistryApi, config::RegistryConfig, error::RegistryError};
 
@@ -35,9 +39,36 @@ pub const OUTBOX: Outbox = Outbox::new(0x5245_4749_5354); // "REGIST"
 /// every committed change.
 pub const PROJECTS_GENERATION: &str = "registry:projects:generation";
 
-/// identity, as registry calls it: only its public `ListDivisions`, so
-/// without a token.
-pub type IdentityClient = IdentityServiceClient<Channel>;
+/// identity, as registry calls it: only its public `ListDivisions`.
+pub type IdentityClient = PeerClient<IdentityServiceClient<PeerChannel>>;
+
+/// How registry reaches identity: public calls, so without a token.
+pub const IDENTITY: PeerSpec = PeerSpec::new("identity", "HUIMIN_IDENTITY_URL").without_token();
+
+/// registry as a component of the binary.
+pub const COMPONENT: Component = Component {
+    name: "registry",
+    schema: Some(Schema {
+        name: SCHEMA,
+        migrator: &MIGRATOR,
+    }),
+    build: |context| Box::pin(build(context)),
+    authority: None,
+};
+
+async fn build(context: Context) -> anyhow::Result<Parts> {
+    let config = RegistryConfig::from_env(context.env())?;
+    let identity = PeerClient::new(context.peer(IDENTITY)?, IdentityServiceClient::new);
+    let registry = Registry {
+        pool: huimin_kit::db::pool(&config.database, SCHEMA)?,
+        cache: context.cache()?,
+        identity,
+    };
+    let pool = registry.pool.clone();
+    Ok(Parts::new()
+        .grpc(RegistryApi::new(registry).into_server(), api::policy())
+        .ready_when(pool))
+}
 
 /// What registry's handlers share.
 #[derive(Clone)]
@@ -48,23 +79,6 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// Builds registry's state; connects to PostgreSQL and identity lazily.
-    pub fn connect(config: RegistryConfig) -> anyhow::Result<Self> {
-        let url = config.identity_url.ok_or_else(|| {
-            anyhow::anyhow!("configuration: HUIMIN_IDENTITY_URL is required but not set")
-        })?;
-        let channel = Channel::from_shared(url)
-            .map_err(|_| anyhow::anyhow!("configuration: HUIMIN_IDENTITY_URL is malformed"))?
-            .connect_timeout(std::time::Duration::from_secs(2))
-            .timeout(std::time::Duration::from_secs(10))
-            .connect_lazy();
-        Ok(Self {
-            pool: huimin_kit::db::pool(&config.database, SCHEMA)?,
-            cache: Cache::new(&config.redis),
-            identity: IdentityServiceClient::new(channel),
-        })
-    }
-
     /// Applies registry's migrations.
     pub async fn migrate(&self) -> anyhow::Result<()> {
         huimin_kit::db::migrate(&self.pool, SCHEMA, &MIGRATOR).await

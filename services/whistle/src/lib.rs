@@ -14,17 +14,22 @@ pub mod report;
 pub mod triage;
 pub mod workflow;
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
-use huimin_kit::{auth::BearerToken, cache::Cache, outbox::Outbox};
+use huimin_kit::{
+    cache::Cache,
+    component::{Component, Context, Parts, Schema},
+    outbox::Outbox,
+    peer::{PeerChannel, PeerClient, PeerSpec},
+    supervise::Task,
+};
 use huimin_proto::{
     identity::v1::identity_service_client::IdentityServiceClient,
     ledger::v1::ledger_service_client::LedgerServiceClient,
 };
 use object_store::{ObjectStore, local::LocalFileSystem};
-use secrecy::ExposeSecret as _;
 use sqlx::PgPool;
-use tonic::{service::interceptor::InterceptedService, transport::Channel};
+use tokio_util::sync::CancellationToken;
 
 pub use crate::{api::WhistleApi, config::WhistleConfig, error::WhistleError};
 
@@ -38,10 +43,48 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 pub const OUTBOX: Outbox = Outbox::new(0x5748_4953_544c); // "WHISTL"
 
 /// identity, as whistle calls it to check a real-name reporter's binding.
-pub type IdentityClient = IdentityServiceClient<InterceptedService<Channel, BearerToken>>;
+pub type IdentityClient = PeerClient<IdentityServiceClient<PeerChannel>>;
 
 /// ledger, as whistle calls it for triage facts.
-pub type LedgerClient = LedgerServiceClient<InterceptedService<Channel, BearerToken>>;
+pub type LedgerClient = PeerClient<LedgerServiceClient<PeerChannel>>;
+
+/// Both are asked while a citizen waits for a receipt: short timeouts.
+pub const IDENTITY: PeerSpec = PeerSpec::new("identity", "HUIMIN_IDENTITY_URL")
+    .connect_timeout(Duration::from_secs(1))
+    .timeout(Duration::from_secs(2));
+pub const LEDGER: PeerSpec = PeerSpec::new("ledger", "HUIMIN_LEDGER_URL")
+    .connect_timeout(Duration::from_secs(1))
+    .timeout(Duration::from_secs(2));
+
+/// whistle as a component of the binary.
+pub const COMPONENT: Component = Component {
+    name: "whistle",
+    schema: Some(Schema {
+        name: SCHEMA,
+        migrator: &MIGRATOR,
+    }),
+    build: |context| Box::pin(build(context)),
+    authority: None,
+};
+
+async fn build(context: Context) -> anyhow::Result<Parts> {
+    let config = WhistleConfig::from_env(context.env())?;
+    let identity = PeerClient::new(context.peer(IDENTITY)?, IdentityServiceClient::new);
+    let ledger = PeerClient::new(context.peer(LEDGER)?, LedgerServiceClient::new);
+    let whistle = Whistle::new(config, context.cache()?, identity, ledger)?;
+    let pool = whistle.pool.clone();
+    let sealer = whistle.clone();
+    Ok(Parts::new()
+        .grpc(WhistleApi::new(whistle).into_server(), api::policy())
+        .ready_when(pool)
+        .task(Task::new("whistle.seal_days", move |stop| {
+            let whistle = sealer.clone();
+            async move {
+                whistle.seal_until(stop).await;
+                Ok(())
+            }
+        })))
+}
 
 /// What whistle's handlers share.
 #[derive(Clone)]
@@ -53,13 +96,18 @@ pub struct Whistle {
     pub attachments_dir: std::path::PathBuf,
     pub ledger: Option<LedgerClient>,
     pub identity: Option<IdentityClient>,
-    /// How often [`Whistle::start_sealing`] seals finished days.
+    /// How often [`Whistle::seal_until`] seals finished days.
     pub seal_every: std::time::Duration,
 }
 
 impl Whistle {
     /// Builds whistle's state; connects lazily.
-    pub fn connect(config: WhistleConfig) -> anyhow::Result<Self> {
+    pub fn new(
+        config: WhistleConfig,
+        cache: Cache,
+        identity: IdentityClient,
+        ledger: LedgerClient,
+    ) -> anyhow::Result<Self> {
         std::fs::create_dir_all(&config.attachments_dir).map_err(|e| {
             anyhow::anyhow!(
                 "configuration: HUIMIN_ATTACHMENTS_DIR {} is not usable: {e}",
@@ -70,47 +118,13 @@ impl Whistle {
             LocalFileSystem::new_with_prefix(&config.attachments_dir).map_err(|e| {
                 anyhow::anyhow!("configuration: HUIMIN_ATTACHMENTS_DIR is not usable: {e}")
             })?;
-        let token = config
-            .service_token
-            .map(|token| {
-                BearerToken::new(token.expose_secret()).map_err(|_| {
-                    anyhow::anyhow!("configuration: HUIMIN_SERVICE_TOKEN is malformed")
-                })
-            })
-            .transpose()?;
-        let channel = |url: String, name: &'static str| {
-            Channel::from_shared(url)
-                .map_err(|_| anyhow::anyhow!("configuration: {name} is malformed"))
-                .map(|endpoint| {
-                    endpoint
-                        .connect_timeout(std::time::Duration::from_secs(1))
-                        .timeout(std::time::Duration::from_secs(2))
-                        .connect_lazy()
-                })
-        };
-        let ledger = match (config.ledger_url, &token) {
-            (Some(url), Some(token)) => Some(LedgerServiceClient::with_interceptor(
-                channel(url, "HUIMIN_LEDGER_URL")?,
-                token.clone(),
-            )),
-            _ => None,
-        };
-        let identity = match (config.identity_url, &token) {
-            (Some(url), Some(token)) => Some(IdentityServiceClient::with_interceptor(
-                channel(url, "HUIMIN_IDENTITY_URL")?,
-                token.clone(),
-            )),
-            _ => anyhow::bail!(
-                "configuration: HUIMIN_IDENTITY_URL and HUIMIN_SERVICE_TOKEN are required (real-name reports are checked against identity)"
-            ),
-        };
         Ok(Self {
             pool: huimin_kit::db::pool(&config.database, SCHEMA)?,
-            cache: Cache::new(&config.redis),
+            cache,
             attachments: Arc::new(attachments),
             attachments_dir: config.attachments_dir.clone(),
-            ledger,
-            identity,
+            ledger: Some(ledger),
+            identity: Some(identity),
             seal_every: config.seal_every,
         })
     }
@@ -245,16 +259,16 @@ impl Whistle {
         Ok(entries.len())
     }
 
-    /// Seals finished days now and then, for as long as the process runs.
-    pub fn start_sealing(&self, every: std::time::Duration) {
-        let whistle = self.clone();
-        tokio::spawn(async move {
-            loop {
-                if let Err(error) = whistle.seal_day_ends().await {
-                    tracing::warn!(%error, "sealing held audit entries failed; will retry");
-                }
-                tokio::time::sleep(every).await;
+    /// Seals finished days now and then, until `stop` is cancelled.
+    pub async fn seal_until(&self, stop: CancellationToken) {
+        loop {
+            if let Err(error) = self.seal_day_ends().await {
+                tracing::warn!(%error, "sealing held audit entries failed; will retry");
             }
-        });
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(self.seal_every) => {}
+            }
+        }
     }
 }

@@ -1,0 +1,268 @@
+//! Channels to peer services, built one way for every component: the URL
+//! from configuration (a missing one is an error at start), the caller's
+//! service token and the trace context on every call, connect and call
+//! timeouts, and retries of calls that never reached the peer, within a
+//! budget so a struggling peer is not hammered by retry storms.
+
+use std::{sync::Arc, time::Duration};
+
+use secrecy::{ExposeSecret as _, SecretString};
+use tonic::{
+    metadata::{Ascii, MetadataValue},
+    service::interceptor::InterceptedService,
+    transport::Channel,
+};
+use tower::retry::budget::{Budget as _, TpsBudget};
+
+use crate::config::ConfigError;
+
+/// How a component reaches one peer.
+#[derive(Debug, Clone, Copy)]
+pub struct PeerSpec {
+    /// The peer's component name (`identity`): when it runs in the same
+    /// process, its address is this process's own.
+    pub service: &'static str,
+    /// The variable holding its URL, e.g. `HUIMIN_IDENTITY_URL`.
+    pub url_var: &'static str,
+    /// Whether calls carry the caller's service token.
+    pub with_token: bool,
+    pub connect_timeout: Duration,
+    /// The longest one call may take, retries included.
+    pub timeout: Duration,
+    /// Retries of a call the peer never received (connection refused or reset).
+    pub retries: u32,
+}
+
+impl PeerSpec {
+    /// A peer called with the service token, 2 s to connect, 5 s a call, two retries.
+    pub const fn new(service: &'static str, url_var: &'static str) -> Self {
+        Self {
+            service,
+            url_var,
+            with_token: true,
+            connect_timeout: Duration::from_secs(2),
+            timeout: Duration::from_secs(5),
+            retries: 2,
+        }
+    }
+
+    /// Calls only public RPCs: no token.
+    pub const fn without_token(mut self) -> Self {
+        self.with_token = false;
+        self
+    }
+
+    pub const fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    pub const fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+}
+
+/// Adds the service token (when there is one) and the W3C trace context to
+/// every outgoing call.
+#[derive(Clone)]
+pub struct PeerAuth(Option<MetadataValue<Ascii>>);
+
+impl tonic::service::Interceptor for PeerAuth {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(token) = &self.0 {
+            request
+                .metadata_mut()
+                .insert("authorization", token.clone());
+        }
+        crate::telemetry::inject_trace_context(request.metadata_mut());
+        Ok(request)
+    }
+}
+
+/// The transport generated clients are built on: `XServiceClient::new(peer.channel())`.
+pub type PeerChannel = InterceptedService<Channel, PeerAuth>;
+
+/// A configured peer: its channel and its retry budget.
+#[derive(Clone)]
+pub struct Peer {
+    channel: PeerChannel,
+    service: &'static str,
+    retries: u32,
+    budget: Arc<TpsBudget>,
+}
+
+impl std::fmt::Debug for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Peer")
+            .field("service", &self.service)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Failed attempts retried, by peer.
+const RETRIES: &str = "peer_retries_total";
+
+impl Peer {
+    /// A lazily connecting channel to `url`; fails only on a malformed URL or token.
+    pub fn connect(
+        spec: &PeerSpec,
+        url: &str,
+        token: Option<SecretString>,
+    ) -> Result<Self, ConfigError> {
+        let endpoint =
+            Channel::from_shared(url.to_owned()).map_err(|_| ConfigError::Malformed {
+                name: spec.url_var,
+                reason: "not a URL".to_owned(),
+            })?;
+        let channel = endpoint
+            .connect_timeout(spec.connect_timeout)
+            .timeout(spec.timeout)
+            .tcp_nodelay(true)
+            .connect_lazy();
+        let token = token
+            .map(|token| {
+                format!("Bearer {}", token.expose_secret())
+                    .parse::<MetadataValue<Ascii>>()
+                    .map_err(|_| ConfigError::Malformed {
+                        name: "HUIMIN_SERVICE_TOKEN",
+                        reason: "not a token".to_owned(),
+                    })
+            })
+            .transpose()?;
+        Ok(Self {
+            channel: InterceptedService::new(channel, PeerAuth(token)),
+            service: spec.service,
+            retries: spec.retries,
+            // Retries may add at most a fifth to the calls made (and ten a
+            // second regardless), measured over the last ten seconds.
+            budget: Arc::new(TpsBudget::new(Duration::from_secs(10), 10, 0.2)),
+        })
+    }
+
+    /// The channel for a generated client.
+    pub fn channel(&self) -> PeerChannel {
+        self.channel.clone()
+    }
+
+    /// Runs `call`, again (after a short backoff) when it failed before the
+    /// peer received it, as long as the retry budget allows. Only for calls
+    /// safe to repeat: every peer call huimin makes is a read.
+    pub async fn retrying<T, F, Fut>(&self, mut call: F) -> Result<T, tonic::Status>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, tonic::Status>>,
+    {
+        let mut attempt = 0;
+        loop {
+            match call().await {
+                Err(status) if attempt < self.retries && never_arrived(&status) => {
+                    if !self.budget.withdraw() {
+                        return Err(status);
+                    }
+                    metrics::counter!(RETRIES, "peer" => self.service).increment(1);
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(25 << attempt)).await;
+                }
+                result => {
+                    self.budget.deposit();
+                    return result;
+                }
+            }
+        }
+    }
+}
+
+/// A generated client together with its peer's retry budget. It derefs to
+/// the client, so `peer.clone().some_rpc(request)` calls once, and
+/// [`PeerClient::call`] calls with retries.
+#[derive(Clone, Debug)]
+pub struct PeerClient<C> {
+    client: C,
+    peer: Peer,
+}
+
+impl<C: Clone> PeerClient<C> {
+    /// Builds the generated client on the peer's channel.
+    pub fn new(peer: Peer, make: impl FnOnce(PeerChannel) -> C) -> Self {
+        Self {
+            client: make(peer.channel()),
+            peer,
+        }
+    }
+
+    /// Calls `rpc` on a copy of the client, retried as [`Peer::retrying`] does.
+    pub async fn call<T, F, Fut>(&self, mut rpc: F) -> Result<T, tonic::Status>
+    where
+        F: FnMut(C) -> Fut,
+        Fut: Future<Output = Result<T, tonic::Status>>,
+    {
+        self.peer.retrying(|| rpc(self.client.clone())).await
+    }
+}
+
+impl<C> std::ops::Deref for PeerClient<C> {
+    type Target = C;
+    fn deref(&self) -> &C {
+        &self.client
+    }
+}
+
+impl<C> std::ops::DerefMut for PeerClient<C> {
+    fn deref_mut(&mut self) -> &mut C {
+        &mut self.client
+    }
+}
+
+/// Whether a call failed without reaching the peer's handler: tonic reports
+/// a refused or broken connection as UNAVAILABLE.
+fn never_arrived(status: &tonic::Status) -> bool {
+    status.code() == tonic::Code::Unavailable
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn unavailable_calls_are_retried_within_the_limit() {
+        let spec = PeerSpec::new("identity", "HUIMIN_IDENTITY_URL");
+        let peer = Peer::connect(&spec, "http://127.0.0.1:1", None).expect("valid url");
+        let mut calls = 0;
+        let result: Result<(), _> = peer
+            .retrying(|| {
+                calls += 1;
+                async { Err(tonic::Status::unavailable("down")) }
+            })
+            .await;
+        assert_eq!(
+            result.expect_err("always down").code(),
+            tonic::Code::Unavailable
+        );
+        assert_eq!(calls, 3, "one call and two retries");
+    }
+
+    #[tokio::test]
+    async fn refusals_are_not_retried() {
+        let spec = PeerSpec::new("identity", "HUIMIN_IDENTITY_URL");
+        let peer = Peer::connect(&spec, "http://127.0.0.1:1", None).expect("valid url");
+        let mut calls = 0;
+        let _ = peer
+            .retrying(|| {
+                calls += 1;
+                async { Err::<(), _>(tonic::Status::permission_denied("no")) }
+            })
+            .await;
+        assert_eq!(calls, 1);
+    }
+
+    #[test]
+    fn a_malformed_url_names_its_variable() {
+        let spec = PeerSpec::new("ledger", "HUIMIN_LEDGER_URL");
+        let error = Peer::connect(&spec, "not a url\n", None).expect_err("malformed");
+        assert!(error.to_string().contains("HUIMIN_LEDGER_URL"), "{error}");
+    }
+}

@@ -48,7 +48,7 @@ pub struct Component {
     /// For the one component that holds the token signing key (identity):
     /// how it mints service tokens for the components sharing its process,
     /// and the key every server of the process verifies tokens with.
-    pub authority: Option<fn(&Env) -> Result<Arc<dyn TokenAuthority>, ConfigError>>,
+    pub authority: Option<MakeAuthority>,
 }
 
 impl std::fmt::Debug for Component {
@@ -58,6 +58,9 @@ impl std::fmt::Debug for Component {
             .finish_non_exhaustive()
     }
 }
+
+/// Builds the token authority from the configuration.
+pub type MakeAuthority = fn(&Env) -> Result<Arc<dyn TokenAuthority>, ConfigError>;
 
 /// Who can sign tokens in this process.
 pub trait TokenAuthority: Send + Sync {

@@ -39,6 +39,8 @@ pub struct TestApp {
     pub db_proxy: Option<Proxy>,
     /// Present when the app reaches Redis through a proxy the test controls.
     pub redis_proxy: Option<Proxy>,
+    /// The supervised background tasks the app runs.
+    pub tasks: Vec<&'static str>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -179,6 +181,7 @@ impl TestApp {
         let app = huimin::app(&env, Services::All).await.expect("app builds");
         let grpc_addr = app.grpc_addr();
         let admin_addr = app.admin_addr();
+        let tasks = app.task_names();
         let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
         let server = tokio::spawn(app.run(async move {
             let _ = shutdown_rx.await;
@@ -200,6 +203,7 @@ impl TestApp {
             attachments_dir,
             db_proxy,
             redis_proxy,
+            tasks,
             shutdown: Some(shutdown_tx),
             server: Some(server),
         }

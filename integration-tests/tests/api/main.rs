@@ -11,6 +11,7 @@ mod rolls;
 
 mod bindings;
 mod cache;
+mod components;
 mod health;
 mod ledger_crash;
 mod ledger_import;

@@ -1,0 +1,104 @@
+//! The binary's component list: every component starts from it, a component
+//! run alone names the peer variable it lacks before touching anything, and
+//! its background tasks stop with the process.
+
+use std::time::Duration;
+
+use huimin::Services;
+use huimin_kit::config::Env;
+
+use crate::helpers::{TestApp, random_keys};
+
+/// An environment with everything a component needs but its peers, and a
+/// database no one can reach: a configuration error must come before any
+/// attempt to connect or migrate.
+fn lone_env() -> Env {
+    let mut env = Env::from_pairs(random_keys());
+    let signer = huimin_kit::auth::TokenSigner::generate();
+    env.set(
+        "HUIMIN_TOKEN_PUBLIC_KEY",
+        base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            signer.verifier().public_key(),
+        ),
+    );
+    env.set("DATABASE_URL", "postgres://postgres:postgres@127.0.0.1:1/none");
+    env.set("REDIS_URL", "redis://127.0.0.1:1");
+    env.set("HUIMIN_GRPC_ADDR", "127.0.0.1:0");
+    env.set("HUIMIN_ADMIN_ADDR", "127.0.0.1:0");
+    env
+}
+
+async fn start_error(env: &Env, name: &str) -> String {
+    let services: Services = name.parse().expect("a listed component");
+    match huimin::app(env, services).await {
+        Ok(_) => panic!("{name} started without its configuration"),
+        Err(error) => format!("{error:#}"),
+    }
+}
+
+#[test]
+fn the_binary_serves_every_listed_component_by_name() {
+    let names: Vec<&str> = huimin::COMPONENTS.iter().map(|c| c.name).collect();
+    assert_eq!(names, ["identity", "ledger", "registry", "whistle"]);
+    for name in names {
+        assert_eq!(name.parse::<Services>(), Ok(Services::One(name)));
+    }
+    let error = "notify".parse::<Services>().expect_err("not built yet");
+    assert!(error.contains("identity, ledger, registry, whistle, all"), "{error}");
+}
+
+#[tokio::test]
+async fn a_component_without_its_peer_url_stops_startup_naming_the_variable() {
+    for (component, variable) in [
+        ("ledger", "HUIMIN_IDENTITY_URL"),
+        ("registry", "HUIMIN_IDENTITY_URL"),
+        ("whistle", "HUIMIN_IDENTITY_URL"),
+    ] {
+        let error = start_error(&lone_env(), component).await;
+        assert_eq!(
+            error,
+            format!("starting {component}: configuration: {variable} is required but not set"),
+            "one line naming the variable"
+        );
+    }
+    let mut env = lone_env();
+    env.set("HUIMIN_IDENTITY_URL", "http://identity:50051");
+    env.set("HUIMIN_SERVICE_TOKEN", "v1.token");
+    let error = start_error(&env, "whistle").await;
+    assert_eq!(
+        error,
+        "starting whistle: configuration: HUIMIN_LEDGER_URL is required but not set"
+    );
+}
+
+#[tokio::test]
+async fn a_component_alone_needs_a_service_token_for_peers_that_want_one() {
+    // The keys of a process that does not run identity: no signing key,
+    // so only a configured token will do.
+    let mut env = lone_env();
+    env.set("HUIMIN_IDENTITY_URL", "http://identity:50051");
+    env.set("HUIMIN_TOKEN_SIGNING_KEY", "");
+    let env_without_signer = env;
+    let error = start_error(&env_without_signer, "ledger").await;
+    assert_eq!(
+        error,
+        "starting ledger: configuration: HUIMIN_SERVICE_TOKEN is required but not set"
+    );
+    // registry calls only public RPCs: no token needed, so it gets past its
+    // peers and fails only at the unreachable database.
+    let error = start_error(&env_without_signer, "registry").await;
+    assert!(!error.contains("HUIMIN_SERVICE_TOKEN"), "{error}");
+}
+
+#[tokio::test]
+async fn background_tasks_run_under_the_app_and_stop_with_it() {
+    let mut app = TestApp::spawn().await;
+    assert_eq!(app.tasks, ["whistle.seal_days"]);
+    let server = app.begin_shutdown();
+    let stopped = tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .expect("the process stops, tasks included, within the grace period")
+        .expect("server task joins");
+    stopped.expect("clean shutdown");
+}

@@ -22,7 +22,10 @@ fn lone_env() -> Env {
             signer.verifier().public_key(),
         ),
     );
-    env.set("DATABASE_URL", "postgres://postgres:postgres@127.0.0.1:1/none");
+    env.set(
+        "DATABASE_URL",
+        "postgres://postgres:postgres@127.0.0.1:1/none",
+    );
     env.set("REDIS_URL", "redis://127.0.0.1:1");
     env.set("HUIMIN_GRPC_ADDR", "127.0.0.1:0");
     env.set("HUIMIN_ADMIN_ADDR", "127.0.0.1:0");
@@ -45,7 +48,10 @@ fn the_binary_serves_every_listed_component_by_name() {
         assert_eq!(name.parse::<Services>(), Ok(Services::One(name)));
     }
     let error = "notify".parse::<Services>().expect_err("not built yet");
-    assert!(error.contains("identity, ledger, registry, whistle, all"), "{error}");
+    assert!(
+        error.contains("identity, ledger, registry, whistle, all"),
+        "{error}"
+    );
 }
 
 #[tokio::test]

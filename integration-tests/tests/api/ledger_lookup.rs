@@ -126,7 +126,7 @@ async fn a_person_bound_a_moment_ago_is_seen_at_once() {
         person_key(&app, &people[0]).await,
         person_key(&app, &people[2]).await,
     );
-    // ledger now remembers what identity said of this openid a moment ago…
+    // ledger now keeps what identity said of this openid a moment ago…
     payments_as_citizen(&app, "oWx-grandma", &grandma)
         .await
         .unwrap();
@@ -134,7 +134,7 @@ async fn a_person_bound_a_moment_ago_is_seen_at_once() {
         .await
         .unwrap_err();
 
-    // …but a refusal is always asked again, so a new binding counts at once.
+    // …under the openid's binding generation, which a new binding moves on.
     bind(&app, "oWx-grandma", &people[2]).await;
     let after = payments_as_citizen(&app, "oWx-grandma", &neighbour)
         .await
@@ -142,6 +142,54 @@ async fn a_person_bound_a_moment_ago_is_seen_at_once() {
 
     assert_eq!(before.code(), Code::PermissionDenied);
     assert_eq!(after, [30_000]);
+}
+
+#[tokio::test]
+async fn an_unbinding_counts_on_the_very_next_lookup() {
+    let (app, people) = app_with_residents().await;
+    import_csv(
+        &app,
+        &[
+            RollRow::pay(&people[0], "DIBAO_RURAL", "2026-07", "170"),
+            RollRow::pay(&people[1], "DIBAO_RURAL", "2026-07", "170"),
+        ],
+    )
+    .await
+    .unwrap();
+    bind(&app, "oWx-grandma", &people[0]).await;
+    let (grandma, son) = (
+        person_key(&app, &people[0]).await,
+        person_key(&app, &people[1]).await,
+    );
+    // Both answers are now cached, in Redis and in this process's memory.
+    for _ in 0..3 {
+        payments_as_citizen(&app, "oWx-grandma", &grandma)
+            .await
+            .unwrap();
+        payments_as_citizen(&app, "oWx-grandma", &son)
+            .await
+            .unwrap();
+    }
+
+    let removed = app
+        .identity()
+        .unbind_open_id(authed(
+            huimin_proto::identity::v1::UnbindOpenIdRequest {
+                openid: "oWx-grandma".into(),
+                person_key: String::new(),
+            },
+            &app.token(Role::Gateway, None),
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .removed;
+    let own = payments_as_citizen(&app, "oWx-grandma", &grandma).await;
+    let household = payments_as_citizen(&app, "oWx-grandma", &son).await;
+
+    assert_eq!(removed, 1);
+    assert_eq!(own.unwrap_err().code(), Code::PermissionDenied);
+    assert_eq!(household.unwrap_err().code(), Code::PermissionDenied);
 }
 
 #[tokio::test]

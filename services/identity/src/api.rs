@@ -15,7 +15,10 @@ use huimin_proto::identity::v1::{
 };
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::{Identity, IdentityError, bindings::OpenId};
+use crate::{
+    Identity, IdentityError,
+    bindings::{Lookup, OpenId},
+};
 
 /// The largest persons file accepted over gRPC.
 const MAX_IMPORT_BYTES: usize = 64 * 1024 * 1024;
@@ -32,9 +35,10 @@ pub fn policy() -> Policy {
         .rule(
             service,
             "ResolveOpenId",
-            Access::RolesOrServices(&[Role::Gateway], &["ledger", "whistle"]),
+            Access::RolesOrServices(&[Role::Gateway], &["whistle"]),
         )
         .rule(service, "UnbindOpenId", Access::Roles(&[Role::Gateway]))
+        .rule(service, "AuthorizeLookup", Access::Services(&["ledger"]))
         // Department officers see their beneficiaries masked in ledger; the
         // full record is for staff whose scope is all persons or a town.
         .rule(service, "LookupPerson", Access::Roles(STAFF))
@@ -172,6 +176,24 @@ impl IdentityService for IdentityApi {
         Ok(Response::new(pb::UnbindOpenIdResponse {
             removed: u32::try_from(removed).unwrap_or(u32::MAX),
         }))
+    }
+
+    async fn authorize_lookup(
+        &self,
+        request: Request<pb::AuthorizeLookupRequest>,
+    ) -> Result<Response<pb::AuthorizeLookupResponse>, Status> {
+        use pb::authorize_lookup_request::Subject;
+        let request = request.into_inner();
+        let openid = OpenId::parse(&request.openid)?;
+        let subject = match request.subject {
+            Some(Subject::PersonKey(key)) => Lookup::Person(person_key(&key)?),
+            Some(Subject::HouseholdCode(code)) => Lookup::Household(code),
+            None => {
+                return Err(IdentityError::invalid("subject", "需指明查询的人员或家庭").into());
+            }
+        };
+        let allowed = self.identity.may_read(&openid, &subject).await?;
+        Ok(Response::new(pb::AuthorizeLookupResponse { allowed }))
     }
 
     async fn login(

@@ -80,6 +80,18 @@ impl From<BoundRow> for BoundPerson {
     }
 }
 
+/// Whose records a citizen asks to read.
+pub enum Lookup {
+    Person(PersonKey),
+    Household(String),
+}
+
+/// The generation counter under which other services may keep answers about
+/// `openid`'s bindings: moved on by every bind and unbind before it returns.
+pub fn bindings_generation(openid: &OpenId) -> String {
+    huimin_kit::cache::openid_bindings_generation(openid.as_str())
+}
+
 fn cache_key(openid: &OpenId) -> String {
     format!("identity:openid:{}", openid.as_str())
 }
@@ -184,6 +196,13 @@ impl Identity {
     /// before the change and filled the cache after the first delete. If
     /// Redis refuses, it keeps trying for as long as an entry could live.
     async fn forget_resolved(&self, openid: &OpenId) {
+        // Answers other services keep about this openid are gone before we return.
+        self.cache
+            .invalidate_generation(
+                &bindings_generation(openid),
+                huimin_kit::cache::BINDING_ANSWER_TTL,
+            )
+            .await;
         let key = cache_key(openid);
         self.cache.invalidate(std::slice::from_ref(&key)).await;
         let cache = self.cache.clone();
@@ -214,6 +233,42 @@ impl Identity {
         let persons: Vec<BoundPerson> = rows.into_iter().map(Into::into).collect();
         self.cache.set_json(&key, &persons, RESOLVE_TTL).await;
         non_empty(persons)
+    }
+
+    /// Whether `openid` may read `subject`: a person it is bound to or one
+    /// in the household of a person it is bound to; a household of one of
+    /// its bound persons. From the register, so an unbinding counts at once.
+    #[tracing::instrument(skip_all)]
+    pub async fn may_read(&self, openid: &OpenId, subject: &Lookup) -> Result<bool, IdentityError> {
+        let allowed = match subject {
+            Lookup::Person(key) => {
+                sqlx::query_scalar(
+                    "SELECT EXISTS (
+                        SELECT 1 FROM wechat_bindings b
+                        JOIN persons bound ON bound.id = b.person_id
+                        JOIN persons asked ON asked.person_key = $2
+                        WHERE b.openid = $1
+                          AND (asked.id = bound.id OR asked.household_code = bound.household_code))",
+                )
+                .bind(openid.as_str())
+                .bind(key.as_bytes().as_slice())
+                .fetch_one(&self.pool)
+                .await?
+            }
+            Lookup::Household(code) => {
+                sqlx::query_scalar(
+                    "SELECT EXISTS (
+                        SELECT 1 FROM wechat_bindings b
+                        JOIN persons bound ON bound.id = b.person_id
+                        WHERE b.openid = $1 AND bound.household_code = $2)",
+                )
+                .bind(openid.as_str())
+                .bind(code)
+                .fetch_one(&self.pool)
+                .await?
+            }
+        };
+        Ok(allowed)
     }
 
     /// Removes one binding, or all of the openid's when `person_key` is `None`.

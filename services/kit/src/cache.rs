@@ -60,6 +60,17 @@ pub const CLIENT_TTL: Duration = Duration::from_secs(2);
 const CLIENT_ENTRIES: usize = 10_000;
 const RECONNECT_EVERY: Duration = Duration::from_secs(2);
 
+/// The generation counter of what identity says about one openid's
+/// bindings. identity moves it on at every bind and unbind, before the call
+/// returns; a service that keeps identity's answers about an openid keeps
+/// them under this counter, for at most [`BINDING_ANSWER_TTL`].
+pub fn openid_bindings_generation(openid: &str) -> String {
+    format!("identity:openid:{openid}:generation")
+}
+
+/// The longest an answer kept under [`openid_bindings_generation`] lives.
+pub const BINDING_ANSWER_TTL: Duration = Duration::from_secs(30);
+
 /// What [`Cache::get_current`] found.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Current<T> {
@@ -412,7 +423,7 @@ impl Cache {
     /// Moves a generation counter on after a committed write; if Redis
     /// refuses now, keeps trying in the background for `lifetime` (as long
     /// as entries keyed with the old value can live).
-    pub async fn invalidate_generation(&self, name: &'static str, lifetime: Duration) {
+    pub async fn invalidate_generation(&self, name: &str, lifetime: Duration) {
         if self.bump_generation(name).await {
             return;
         }
@@ -422,15 +433,16 @@ impl Cache {
             *until = Some(Instant::now() + lifetime);
         }
         let cache = self.clone();
+        let name = name.to_owned();
         tokio::spawn(async move {
             for _ in 0..lifetime.as_secs().max(1) {
                 tokio::time::sleep(Duration::from_secs(1)).await;
-                if cache.bump_generation(name).await {
+                if cache.bump_generation(&name).await {
                     return;
                 }
             }
             tracing::warn!(
-                counter = name,
+                counter = %name,
                 "cache generation could not be moved on; entries expire by TTL"
             );
         });

@@ -4,7 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
-pub mod bindings;
+pub mod authorize;
 pub mod config;
 pub mod domain;
 pub mod error;
@@ -70,8 +70,6 @@ pub struct Ledger {
     pub pool: PgPool,
     pub cache: Cache,
     pub identity: IdentityClient,
-    /// identity's recent answers about openids.
-    pub bindings: bindings::BindingMemo,
 }
 
 impl Ledger {
@@ -107,7 +105,6 @@ impl Ledger {
             pool: huimin_kit::db::pool(&config.database, SCHEMA)?,
             cache,
             identity,
-            bindings: bindings::BindingMemo::default(),
         })
     }
 

@@ -6,11 +6,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use huimin_kit::{
-    auth::{Caller, Role},
-    pii::PersonKey,
-};
-use huimin_proto::identity::v1::BoundPerson;
+use huimin_kit::{auth::Caller, pii::PersonKey};
 use serde::{Deserialize, Serialize};
 
 use crate::{Ledger, LedgerError, import::PAYMENTS_GENERATION};
@@ -121,94 +117,6 @@ const PAYMENT_SELECT: &str =
     FROM payments p JOIN programs g ON g.code = p.program_code";
 
 impl Ledger {
-    /// Checks that `caller` may read `subject`'s payments: the gateway only
-    /// for an openid bound to that person or a member of that household,
-    /// staff within their scope.
-    pub async fn authorize(
-        &self,
-        caller: &Caller,
-        openid: &str,
-        subject: &Subject,
-    ) -> Result<(), LedgerError> {
-        match caller.role {
-            Role::Gateway => {
-                if openid.is_empty() {
-                    return Err(LedgerError::Forbidden("请先绑定本人身份信息"));
-                }
-                let bound = self.bindings.resolve(&self.identity, openid, false).await?;
-                if self.binding_allows(&bound.persons, subject).await? {
-                    return Ok(());
-                }
-                // A remembered answer may predate a new binding: only identity may refuse.
-                if !bound.fresh {
-                    let bound = self.bindings.resolve(&self.identity, openid, true).await?;
-                    if self.binding_allows(&bound.persons, subject).await? {
-                        return Ok(());
-                    }
-                }
-                Err(LedgerError::Forbidden("只能查询本人或本户的补贴信息"))
-            }
-            Role::Town => {
-                let town: Option<String> = match subject {
-                    Subject::Person(key) => {
-                        sqlx::query_scalar("SELECT town_code FROM payments WHERE person_key = $1 ORDER BY id DESC LIMIT 1")
-                            .bind(key.as_bytes().as_slice())
-                            .fetch_optional(&self.pool)
-                            .await?
-                    }
-                    Subject::Household(code) => {
-                        sqlx::query_scalar("SELECT town_code FROM payments WHERE household_code = $1 ORDER BY id DESC LIMIT 1")
-                            .bind(code)
-                            .fetch_optional(&self.pool)
-                            .await?
-                    }
-                };
-                match town {
-                    Some(town) if !caller.covers_town(&town) => {
-                        Err(LedgerError::Forbidden("该人员不在您的管辖范围内"))
-                    }
-                    _ => Ok(()),
-                }
-            }
-            Role::Admin | Role::Inspector | Role::Department | Role::Auditor | Role::Service => {
-                Ok(())
-            }
-            Role::Provincial => Err(LedgerError::Forbidden("当前角色无权执行此操作")),
-        }
-    }
-
-    /// Whether persons bound to an openid may see `subject`: their own
-    /// records, and their households'.
-    async fn binding_allows(
-        &self,
-        bound: &[BoundPerson],
-        subject: &Subject,
-    ) -> Result<bool, LedgerError> {
-        // Their own record needs no lookup; a household member's needs its household.
-        if let Subject::Person(key) = subject {
-            let key = key.to_hex();
-            if bound.iter().any(|p| p.person_key == key) {
-                return Ok(true);
-            }
-        }
-        let household = match subject {
-            Subject::Person(key) => self.household_of(key).await?,
-            Subject::Household(code) => Some(code.clone()),
-        };
-        Ok(bound
-            .iter()
-            .any(|p| household.as_deref().is_some_and(|h| h == p.household_code)))
-    }
-
-    async fn household_of(&self, key: &PersonKey) -> Result<Option<String>, LedgerError> {
-        Ok(sqlx::query_scalar(
-            "SELECT household_code FROM payments WHERE person_key = $1 ORDER BY id DESC LIMIT 1",
-        )
-        .bind(key.as_bytes().as_slice())
-        .fetch_optional(&self.pool)
-        .await?)
-    }
-
     /// A page of payments, newest first; served from the cache when it can be.
     #[tracing::instrument(level = "debug", skip_all)]
     /// `department` limits the page to that department's programs (what a

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod cache;
 pub mod clock;
 pub mod config;
+pub mod county;
 pub mod db;
 pub mod deadline;
 pub mod keyset;

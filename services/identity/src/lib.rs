@@ -15,7 +15,7 @@ pub mod synth;
 
 use std::sync::Arc;
 
-use huimin_kit::{auth::TokenSigner, cache::Cache, config::PiiKeys};
+use huimin_kit::{auth::TokenSigner, cache::Cache, config::PiiKeys, county::County};
 use sqlx::PgPool;
 
 pub use crate::{api::IdentityApi, config::IdentityConfig, error::IdentityError};
@@ -35,6 +35,8 @@ pub struct Identity {
     pub signer: TokenSigner,
     /// Bounds concurrent password hashing, so logins can't exhaust memory.
     pub password_checks: Arc<tokio::sync::Semaphore>,
+    /// The county this installation serves.
+    pub county: County,
 }
 
 impl Identity {
@@ -46,6 +48,7 @@ impl Identity {
             pii: Arc::new(config.pii),
             signer: config.signer,
             password_checks: Arc::new(tokio::sync::Semaphore::new(4)),
+            county: config.county,
         })
     }
 

@@ -118,7 +118,10 @@ mod tests {
         );
         assert!(county.contains("450921100"));
         assert!(!county.contains("450923100"));
-        assert!(!county.contains("450921"), "the county itself is no division in it");
+        assert!(
+            !county.contains("450921"),
+            "the county itself is no division in it"
+        );
     }
 
     #[test]

@@ -2,7 +2,10 @@
 
 use std::path::PathBuf;
 
-use huimin_kit::config::{ConfigError, DatabaseConfig, Env, RedisConfig};
+use huimin_kit::{
+    config::{ConfigError, DatabaseConfig, Env, RedisConfig},
+    county::County,
+};
 use secrecy::SecretString;
 
 #[derive(Debug)]
@@ -22,6 +25,9 @@ pub struct WhistleConfig {
     pub seal_every: std::time::Duration,
     /// whistle's service token for calling ledger.
     pub service_token: Option<SecretString>,
+    /// The county served: its commission takes escalated reports, and the
+    /// built-in triage rules name its departments.
+    pub county: County,
 }
 
 impl WhistleConfig {
@@ -40,6 +46,7 @@ impl WhistleConfig {
             service_token: env
                 .optional_str("HUIMIN_SERVICE_TOKEN")
                 .map(SecretString::from),
+            county: County::from_env(env)?,
         })
     }
 }

@@ -49,6 +49,8 @@ pub struct Options {
     pub proxy_db: bool,
     pub proxy_redis: bool,
     pub shutdown_grace: Option<Duration>,
+    /// Variables set on top of the test defaults (a second county, say).
+    pub env: Vec<(&'static str, String)>,
 }
 
 pub fn database_url() -> String {
@@ -175,6 +177,9 @@ impl TestApp {
         ]);
         if let Some(grace) = options.shutdown_grace {
             env.set("HUIMIN_SHUTDOWN_GRACE_SECS", grace.as_secs().to_string());
+        }
+        for (name, value) in options.env {
+            env.set(name, value);
         }
         let app = App::build(&env, Services::All).await.expect("app builds");
         let grpc_addr = app.grpc_addr();

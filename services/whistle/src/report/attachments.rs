@@ -86,4 +86,17 @@ impl Whistle {
             }
         }
     }
+
+    /// Passes on `finished` (the writes after the photos, and the commit);
+    /// when it failed, the photos' files are removed first.
+    pub(super) async fn keep_if_committed(
+        &self,
+        written: &[ObjectPath],
+        finished: Result<(), WhistleError>,
+    ) -> Result<(), WhistleError> {
+        if finished.is_err() {
+            self.remove_objects(written).await;
+        }
+        finished
+    }
 }

@@ -4,7 +4,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use sha2::{Digest as _, Sha256};
 
-use super::{FollowUp, MAX_TEXT, clean_photos_blocking, stamp, today, trail};
+use super::{FollowUp, MAX_TEXT, Trail, clean_photos_blocking, stamp, today};
 use crate::{
     Whistle,
     audit::Actor,
@@ -76,17 +76,20 @@ impl Whistle {
             .parse()
             .map_err(|e| WhistleError::Internal(anyhow::Error::new(e).context("reports.status")))?;
         let day = today();
-        trail(
-            &mut tx,
-            anonymous,
+        let trail = Trail {
+            hidden: anonymous,
             day,
-            stamp(anonymous, day),
-            &Actor::Reporter,
-            AuditAction::ReportFollowedUp,
-            Some(id),
-            serde_json::json!({}),
-        )
-        .await?;
+            at: stamp(anonymous, day),
+        };
+        trail
+            .record(
+                &mut tx,
+                &Actor::Reporter,
+                AuditAction::ReportFollowedUp,
+                id,
+                serde_json::json!({}),
+            )
+            .await?;
         tx.commit().await?;
         Ok(FollowUp {
             number,
@@ -139,25 +142,24 @@ impl Whistle {
         // Files are written before the commit: remove them if it never comes.
         let finished = async {
             let detail = serde_json::json!({"text": !text.is_empty(), "photos": cleaned.len()});
-            trail(
-                &mut tx,
-                anonymous,
+            let trail = Trail {
+                hidden: anonymous,
                 day,
                 at,
-                &Actor::Reporter,
-                AuditAction::ReportInformationAdded,
-                Some(id),
-                detail,
-            )
-            .await?;
+            };
+            trail
+                .record(
+                    &mut tx,
+                    &Actor::Reporter,
+                    AuditAction::ReportInformationAdded,
+                    id,
+                    detail,
+                )
+                .await?;
             tx.commit().await?;
             Ok::<(), WhistleError>(())
         }
         .await;
-        if let Err(error) = finished {
-            self.remove_objects(&written).await;
-            return Err(error);
-        }
-        Ok(())
+        self.keep_if_committed(&written, finished).await
     }
 }

@@ -96,44 +96,48 @@ fn stamp(anonymous: bool, day: NaiveDate) -> DateTime<Utc> {
     if anonymous { midnight(day) } else { Utc::now() }
 }
 
-/// An audit entry of a reporter-side step: appended now, or for an
-/// anonymous report held until the day is over.
-#[allow(clippy::too_many_arguments)]
-async fn trail(
-    tx: &mut sqlx::PgConnection,
+/// Where a reporter-side step's audit entries and events go: appended now
+/// with the instant, or, for a citizen's anonymous report, held until the
+/// day is over and stamped with its midnight.
+#[derive(Debug, Clone, Copy)]
+struct Trail {
     hidden: bool,
     day: NaiveDate,
     at: DateTime<Utc>,
-    actor: &Actor,
-    action: AuditAction,
-    report_id: Option<i64>,
-    detail: serde_json::Value,
-) -> Result<(), WhistleError> {
-    if hidden {
-        audit::defer(tx, day, actor, action, report_id, detail).await
-    } else {
-        audit::record(tx, at, actor, action, report_id, detail).await
-    }
 }
 
-/// An outbox event of a reporter-side step, likewise held for an anonymous report.
-async fn event(
-    tx: &mut sqlx::PgConnection,
-    hidden: bool,
-    day: NaiveDate,
-    at: DateTime<Utc>,
-    kind: EventKind,
-    payload: &serde_json::Value,
-) -> Result<(), WhistleError> {
-    if hidden {
-        sqlx::query("INSERT INTO pending_events (day, kind, payload) VALUES ($1, $2, $3)")
-            .bind(day)
-            .bind(kind.as_str())
-            .bind(payload)
-            .execute(&mut *tx)
-            .await?;
-        Ok(())
-    } else {
-        Ok(OUTBOX.append(tx, kind.as_str(), payload, at).await?)
+impl Trail {
+    async fn record(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        actor: &Actor,
+        action: AuditAction,
+        report_id: i64,
+        detail: serde_json::Value,
+    ) -> Result<(), WhistleError> {
+        if self.hidden {
+            audit::defer(tx, self.day, actor, action, Some(report_id), detail).await
+        } else {
+            audit::record(tx, self.at, actor, action, Some(report_id), detail).await
+        }
+    }
+
+    async fn event(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        kind: EventKind,
+        payload: &serde_json::Value,
+    ) -> Result<(), WhistleError> {
+        if self.hidden {
+            sqlx::query("INSERT INTO pending_events (day, kind, payload) VALUES ($1, $2, $3)")
+                .bind(self.day)
+                .bind(kind.as_str())
+                .bind(payload)
+                .execute(&mut *tx)
+                .await?;
+            Ok(())
+        } else {
+            Ok(OUTBOX.append(tx, kind.as_str(), payload, self.at).await?)
+        }
     }
 }

@@ -109,10 +109,7 @@ impl Whistle {
             Ok::<(), WhistleError>(())
         }
         .await;
-        if let Err(error) = finished {
-            self.remove_objects(&written).await;
-            return Err(error);
-        }
+        self.keep_if_committed(&written, finished).await?;
         let (category, priority, escalated) =
             (&place.triage.category, routing.priority, routing.escalated);
         // An anonymous report's id next to a log timestamp would date it.

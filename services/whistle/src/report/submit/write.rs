@@ -13,7 +13,7 @@ use crate::{
     audit::Actor,
     domain::{AuditAction, EventKind, Source, Status},
     error::WhistleError,
-    report::{event, trail},
+    report::Trail,
     triage::Subject,
 };
 
@@ -128,7 +128,12 @@ pub(super) async fn record_submission(
     photos: usize,
     anonymous: bool,
 ) -> Result<(), WhistleError> {
-    let (hidden, day, at, id) = (row.hidden, row.day, row.received_at, row.id);
+    let id = row.id;
+    let trail = Trail {
+        hidden: row.hidden,
+        day: row.day,
+        at: row.received_at,
+    };
     let (category, routing) = (&row.place.triage.category, row.routing);
     let actor = match row.source {
         Source::System => Actor::System,
@@ -136,32 +141,16 @@ pub(super) async fn record_submission(
     };
     let submitted =
         serde_json::json!({"number": row.number, "photos": photos, "anonymous": anonymous});
-    trail(
-        tx,
-        hidden,
-        day,
-        at,
-        &actor,
-        AuditAction::ReportSubmitted,
-        Some(id),
-        submitted,
-    )
-    .await?;
+    trail
+        .record(tx, &actor, AuditAction::ReportSubmitted, id, submitted)
+        .await?;
     let triaged = serde_json::json!({
         "category": category, "department": routing.department, "priority": routing.priority,
         "escalated": routing.escalated, "linked": row.linked,
     });
-    trail(
-        tx,
-        hidden,
-        day,
-        at,
-        &Actor::System,
-        AuditAction::ReportTriaged,
-        Some(id),
-        triaged,
-    )
-    .await?;
+    trail
+        .record(tx, &Actor::System, AuditAction::ReportTriaged, id, triaged)
+        .await?;
     if routing.escalated {
         // The earlier reports about this subject escalate with it.
         sqlx::query(
@@ -172,17 +161,15 @@ pub(super) async fn record_submission(
         .await?;
         for earlier in &linked.same_subject {
             let detail = serde_json::json!({"escalated_by": id});
-            trail(
-                tx,
-                hidden,
-                day,
-                at,
-                &Actor::System,
-                AuditAction::ReportEscalated,
-                Some(*earlier),
-                detail,
-            )
-            .await?;
+            trail
+                .record(
+                    tx,
+                    &Actor::System,
+                    AuditAction::ReportEscalated,
+                    *earlier,
+                    detail,
+                )
+                .await?;
         }
     }
     let received = serde_json::json!({
@@ -190,5 +177,5 @@ pub(super) async fn record_submission(
         "department": routing.department, "priority": routing.priority,
         "escalated": routing.escalated,
     });
-    event(tx, hidden, day, at, EventKind::ReportReceived, &received).await
+    trail.event(tx, EventKind::ReportReceived, &received).await
 }

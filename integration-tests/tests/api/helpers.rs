@@ -51,6 +51,8 @@ pub struct Options {
     pub proxy_db: bool,
     pub proxy_redis: bool,
     pub shutdown_grace: Option<Duration>,
+    /// Variables set on top of the test defaults (a second county, say).
+    pub env: Vec<(&'static str, String)>,
 }
 
 pub fn database_url() -> String {
@@ -177,6 +179,9 @@ impl TestApp {
         ]);
         if let Some(grace) = options.shutdown_grace {
             env.set("HUIMIN_SHUTDOWN_GRACE_SECS", grace.as_secs().to_string());
+        }
+        for (name, value) in options.env {
+            env.set(name, value);
         }
         let app = huimin::app(&env, Services::All).await.expect("app builds");
         let grpc_addr = app.grpc_addr();

@@ -3,14 +3,14 @@
 
 use huimin_kit::auth::Role;
 use huimin_proto::whistle::v1::{
-    AddInformationRequest, FollowUpRequest, GetReportRequest, Subject,
+    AddInformationRequest, FollowUpRequest, GetReportRequest, GetTriageRulesRequest, Subject,
 };
 use sqlx::Row as _;
 use tonic::Code;
 use tonic_types::StatusExt as _;
 
 use crate::{
-    helpers::{TestApp, authed, logs},
+    helpers::{Options, TestApp, authed, logs},
     reports::{
         DEVICE, GPS, bound_openid, contains, phone_jpeg, report_id, request, submit,
         village_subject, with_photo,
@@ -385,6 +385,56 @@ async fn the_third_report_about_one_official_escalates_to_discipline_inspection(
     assert_eq!(escalated[2].department, "博白县纪委监委");
     assert_eq!(escalated[2].priority, 1);
     assert_eq!(escalated[2].linked_reports.len(), 2);
+}
+
+#[tokio::test]
+async fn a_second_county_escalates_to_its_own_commission_with_its_own_departments() {
+    let app = TestApp::spawn_with(Options {
+        env: vec![
+            ("HUIMIN_COUNTY_CODE", "450921".to_owned()),
+            ("HUIMIN_COUNTY_NAME", "容县".to_owned()),
+            ("HUIMIN_COUNTY_COMMISSION", "容县纪律检查委员会".to_owned()),
+        ],
+        ..Options::default()
+    })
+    .await;
+    let inspector = app.token(Role::Inspector, None);
+    let about_secretary = || Subject {
+        village_code: "450921101201".into(),
+        official_name: "黄某某（村支书）".into(),
+        ..Subject::default()
+    };
+    let mut triaged = Vec::new();
+    for i in 1..=3 {
+        let text = format!("村支书黄某某收红包才给办低保（第{i}封）");
+        let receipt = submit(&app, request(&text, about_secretary(), true, ""))
+            .await
+            .unwrap();
+        let id = report_id(&app, &receipt.report_number).await;
+        let report = app
+            .whistle()
+            .get_report(authed(GetReportRequest { id }, &inspector))
+            .await
+            .unwrap()
+            .into_inner();
+        triaged.push(report.triage.unwrap());
+    }
+    let rules = app
+        .whistle()
+        .get_triage_rules(authed(GetTriageRulesRequest {}, &inspector))
+        .await
+        .unwrap()
+        .into_inner()
+        .json;
+
+    assert!(!triaged[1].escalated && triaged[2].escalated);
+    assert_eq!(triaged[2].department, "容县纪律检查委员会");
+    assert_eq!(
+        triaged[0].department, "容县纪律检查委员会",
+        "conduct goes to the commission"
+    );
+    assert!(rules.contains("\"容县民政局\""), "{rules}");
+    assert!(!rules.contains("博白"), "{rules}");
 }
 
 #[tokio::test]

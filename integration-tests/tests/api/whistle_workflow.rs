@@ -260,6 +260,39 @@ async fn staff_see_and_move_only_reports_within_their_scope() {
 }
 
 #[tokio::test]
+async fn reports_are_listed_by_status_and_an_unknown_status_is_refused() {
+    let app = TestApp::spawn().await;
+    submit(
+        &app,
+        request("村干部吃拿卡要", Subject::default(), true, ""),
+    )
+    .await
+    .unwrap();
+    let token = app.token(Role::Inspector, None);
+    let list = |status: &str| {
+        let mut whistle = app.whistle();
+        let request = authed(
+            ListReportsRequest {
+                status: status.to_owned(),
+                ..Default::default()
+            },
+            &token,
+        );
+        async move { whistle.list_reports(request).await }
+    };
+
+    let triaged = list("triaged").await.unwrap().into_inner().reports;
+    let assigned = list("assigned").await.unwrap().into_inner().reports;
+    let unknown = list("closed").await.expect_err("no such status");
+
+    assert_eq!(triaged.len(), 1);
+    assert_eq!(triaged[0].status, "triaged");
+    assert!(assigned.is_empty());
+    assert_eq!(unknown.code(), Code::InvalidArgument);
+    assert_eq!(unknown.message(), "未知的举报状态");
+}
+
+#[tokio::test]
 async fn overdue_reports_are_listed() {
     let app = TestApp::spawn().await;
     let (late, _) = new_report(&app, Subject::default()).await;

@@ -107,7 +107,7 @@ impl IdentityService for IdentityApi {
     ) -> Result<Response<pb::ListDivisionsResponse>, Status> {
         let parent = request.into_inner().parent_code;
         let parent = if parent.is_empty() {
-            "450923".to_owned()
+            self.identity.county.code().to_owned()
         } else {
             parent
         };

@@ -3,6 +3,7 @@
 use huimin_kit::{
     auth::TokenSigner,
     config::{ConfigError, DatabaseConfig, Env, PiiKeys, RedisConfig},
+    county::County,
 };
 
 #[derive(Debug)]
@@ -11,6 +12,9 @@ pub struct IdentityConfig {
     pub redis: RedisConfig,
     pub pii: PiiKeys,
     pub signer: TokenSigner,
+    /// The county whose divisions identity holds: the root of the division
+    /// tree, and the only county a town officer's scope may lie in.
+    pub county: County,
 }
 
 impl IdentityConfig {
@@ -20,6 +24,7 @@ impl IdentityConfig {
             redis: RedisConfig::from_env(env)?,
             pii: PiiKeys::from_env(env)?,
             signer: TokenSigner::from_seed(env.key32("HUIMIN_TOKEN_SIGNING_KEY")?),
+            county: County::from_env(env)?,
         })
     }
 }

@@ -20,6 +20,7 @@ use huimin_kit::{
     cache::Cache,
     component::{Component, Context, Parts, Schema, TokenAuthority},
     config::PiiKeys,
+    county::County,
 };
 use sqlx::PgPool;
 
@@ -40,6 +41,8 @@ pub struct Identity {
     pub signer: TokenSigner,
     /// Bounds concurrent password hashing, so logins can't exhaust memory.
     pub password_checks: Arc<tokio::sync::Semaphore>,
+    /// The county this installation serves.
+    pub county: County,
 }
 
 /// identity as a component of the binary.
@@ -104,6 +107,7 @@ impl Identity {
             pii: Arc::new(config.pii),
             signer: config.signer,
             password_checks: Arc::new(tokio::sync::Semaphore::new(4)),
+            county: config.county,
         })
     }
 

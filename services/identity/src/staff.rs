@@ -9,6 +9,7 @@ use argon2::{
 use chrono::{DateTime, NaiveDate, Utc};
 use huimin_kit::{
     auth::{Caller, Role},
+    county::County,
     pii::{IdNumber, PersonKey},
 };
 
@@ -104,7 +105,7 @@ impl Identity {
         staff: NewStaff<'_>,
         if_missing: bool,
     ) -> Result<bool, IdentityError> {
-        validate_new_staff(&staff)?;
+        validate_new_staff(&staff, &self.county)?;
         let password = staff.password.to_owned();
         let hash = tokio::task::spawn_blocking(move || hash_password(&password))
             .await
@@ -285,7 +286,7 @@ impl Identity {
     }
 }
 
-fn validate_new_staff(staff: &NewStaff<'_>) -> Result<(), IdentityError> {
+fn validate_new_staff(staff: &NewStaff<'_>, county: &County) -> Result<(), IdentityError> {
     let username_ok = staff.username.len() >= 2
         && staff.username.len() <= 64
         && staff
@@ -310,7 +311,7 @@ fn validate_new_staff(staff: &NewStaff<'_>) -> Result<(), IdentityError> {
         }
         (false, Some(_)) => return Err(IdentityError::invalid("scope", "该角色不需要管辖范围")),
         (true, Some(scope))
-            if staff.role == Role::Town && !(scope.len() == 9 && scope.starts_with("450923")) =>
+            if staff.role == Role::Town && !(scope.len() == 9 && county.contains(scope)) =>
         {
             return Err(IdentityError::invalid(
                 "scope",
@@ -323,4 +324,41 @@ fn validate_new_staff(staff: &NewStaff<'_>) -> Result<(), IdentityError> {
         return Err(IdentityError::invalid("password", "密码至少8位"));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use huimin_kit::config::Env;
+
+    use super::*;
+
+    fn town_officer(scope: &str) -> NewStaff<'_> {
+        NewStaff {
+            username: "town.officer",
+            role: Role::Town,
+            scope: Some(scope),
+            password: "long enough password",
+        }
+    }
+
+    #[test]
+    fn town_scope_must_lie_in_the_configured_county() {
+        let rong = County::from_env(&Env::from_pairs([
+            ("HUIMIN_COUNTY_CODE", "450921"),
+            ("HUIMIN_COUNTY_NAME", "容县"),
+            ("HUIMIN_COUNTY_COMMISSION", "容县纪委监委"),
+        ]))
+        .expect("valid county");
+        let bobai = County::default();
+
+        assert!(validate_new_staff(&town_officer("450923100"), &bobai).is_ok());
+        assert!(validate_new_staff(&town_officer("450921100"), &rong).is_ok());
+        let refused = validate_new_staff(&town_officer("450923100"), &rong)
+            .expect_err("a 博白县 town is outside 容县");
+        assert!(
+            matches!(&refused, IdentityError::Invalid { message, .. } if message == "乡镇代码应为9位，且属于本县"),
+            "{refused:?}"
+        );
+        assert!(validate_new_staff(&town_officer("450921"), &rong).is_err());
+    }
 }

@@ -11,6 +11,7 @@ pub mod cache;
 pub mod clock;
 pub mod component;
 pub mod config;
+pub mod county;
 pub mod db;
 pub mod deadline;
 pub mod keyset;

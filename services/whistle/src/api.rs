@@ -13,10 +13,12 @@ use huimin_proto::{
 use tonic::{Request, Response, Status};
 
 use crate::{
-    Whistle, WhistleError,
-    report::{NewReport, Source, status_label},
+    Whistle,
+    domain::{self, Action, Source},
+    error::WhistleError,
+    report::NewReport,
     triage::Subject,
-    workflow::{Action, ReportDetail, ReportView},
+    workflow::{ReportDetail, ReportView},
 };
 
 /// Nine photos of up to 10 MB each, plus text.
@@ -110,7 +112,7 @@ fn report(view: ReportView, detail: ReportDetail) -> pb::Report {
     pb::Report {
         id: view.id,
         report_number: view.number,
-        source: view.source,
+        source: view.source.as_str().to_owned(),
         anonymous: view.anonymous,
         text: view.text,
         subject: Some(pb::Subject {
@@ -131,7 +133,7 @@ fn report(view: ReportView, detail: ReportDetail) -> pb::Report {
             linked_reports: ids(&view.linked_reports),
             ledger_facts_json: view.ledger_facts.to_string(),
         }),
-        status: view.status,
+        status: view.status.as_str().to_owned(),
         assigned_department: view.assigned_department.unwrap_or_default(),
         assigned_officer: view.assigned_officer.unwrap_or_default(),
         received_on: view.received_on.to_string(),
@@ -220,8 +222,8 @@ impl WhistleService for WhistleApi {
             .await?;
         Ok(Response::new(pb::FollowUpResponse {
             report_number: follow.number,
-            status_label: status_label(&follow.status).to_owned(),
-            status: follow.status,
+            status_label: follow.status.label_zh().to_owned(),
+            status: follow.status.as_str().to_owned(),
             replies: follow
                 .replies
                 .into_iter()
@@ -262,14 +264,13 @@ impl WhistleService for WhistleApi {
         } else {
             i64::from(request.limit)
         };
+        let status = non_empty(&request.status)
+            .map(|s| s.parse::<domain::Status>())
+            .transpose()
+            .map_err(|_| WhistleError::invalid("status", "未知的举报状态"))?;
         let reports = self
             .whistle
-            .list(
-                &caller,
-                non_empty(&request.status).as_deref(),
-                request.overdue_only,
-                limit,
-            )
+            .list(&caller, status, request.overdue_only, limit)
             .await?;
         Ok(Response::new(pb::ListReportsResponse {
             reports: reports
@@ -306,7 +307,11 @@ impl WhistleService for WhistleApi {
     ) -> Result<Response<pb::Report>, Status> {
         let caller = caller(&request)?.clone();
         let request = request.into_inner();
-        let action = Action::parse(request.action.trim())?;
+        let action: Action = request
+            .action
+            .trim()
+            .parse()
+            .map_err(|_| WhistleError::invalid("action", "未知的办理操作"))?;
         let view = self
             .whistle
             .transition(

@@ -5,8 +5,9 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 
 use crate::{
-    WhistleError,
     chain::{self, AuditEntry, ChainBreak},
+    domain::AuditAction,
+    error::WhistleError,
 };
 
 /// Serializes appends so each entry links to the one committed before it.
@@ -35,11 +36,11 @@ pub async fn record(
     tx: &mut PgConnection,
     at: DateTime<Utc>,
     actor: &Actor,
-    action: &str,
+    action: AuditAction,
     report_id: Option<i64>,
     detail: serde_json::Value,
 ) -> Result<(), WhistleError> {
-    append(tx, at, &actor.name(), action, report_id, detail).await
+    append(tx, at, &actor.name(), action.as_str(), report_id, detail).await
 }
 
 /// Holds an entry until `day` is over (see the `pending_audit` migration).
@@ -47,14 +48,14 @@ pub async fn defer(
     tx: &mut PgConnection,
     day: chrono::NaiveDate,
     actor: &Actor,
-    action: &str,
+    action: AuditAction,
     report_id: Option<i64>,
     detail: serde_json::Value,
 ) -> Result<(), WhistleError> {
     sqlx::query("INSERT INTO pending_audit (day, actor, action, report_id, detail) VALUES ($1, $2, $3, $4, $5)")
         .bind(day)
         .bind(actor.name())
-        .bind(action)
+        .bind(action.as_str())
         .bind(report_id)
         .bind(detail)
         .execute(&mut *tx)
@@ -62,7 +63,8 @@ pub async fn defer(
     Ok(())
 }
 
-/// Appends an entry in the caller's transaction.
+/// Appends an entry in the caller's transaction, its action as stored
+/// (the sealer moves held entries in as they were written).
 pub(crate) async fn append(
     tx: &mut PgConnection,
     at: DateTime<Utc>,

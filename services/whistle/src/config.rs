@@ -2,7 +2,10 @@
 
 use std::path::PathBuf;
 
-use huimin_kit::config::{ConfigError, DatabaseConfig, Env, RedisConfig};
+use huimin_kit::{
+    config::{ConfigError, DatabaseConfig, Env, RedisConfig},
+    county::County,
+};
 
 #[derive(Debug)]
 pub struct WhistleConfig {
@@ -12,6 +15,9 @@ pub struct WhistleConfig {
     pub attachments_dir: PathBuf,
     /// How often held anonymous entries of finished days are sealed.
     pub seal_every: std::time::Duration,
+    /// The county served: its commission takes escalated reports, and the
+    /// built-in triage rules name its departments.
+    pub county: County,
 }
 
 impl WhistleConfig {
@@ -25,6 +31,7 @@ impl WhistleConfig {
             seal_every: std::time::Duration::from_secs(
                 env.parse_or("HUIMIN_AUDIT_SEAL_SECS", 600)?,
             ),
+            county: County::from_env(env)?,
         })
     }
 }

@@ -7,10 +7,12 @@ pub mod api;
 pub mod audit;
 pub mod chain;
 pub mod config;
+pub mod domain;
 pub mod error;
 pub mod photos;
 pub mod receipt;
 pub mod report;
+pub mod seal;
 pub mod triage;
 pub mod workflow;
 
@@ -19,6 +21,7 @@ use std::{sync::Arc, time::Duration};
 use huimin_kit::{
     cache::Cache,
     component::{Component, Context, Parts, Schema},
+    county::County,
     outbox::Outbox,
     peer::{PeerChannel, PeerClient, PeerSpec},
     supervise::Task,
@@ -29,7 +32,6 @@ use huimin_proto::{
 };
 use object_store::{ObjectStore, local::LocalFileSystem};
 use sqlx::PgPool;
-use tokio_util::sync::CancellationToken;
 
 pub use crate::{api::WhistleApi, config::WhistleConfig, error::WhistleError};
 
@@ -94,10 +96,12 @@ pub struct Whistle {
     pub attachments: Arc<dyn ObjectStore>,
     /// The directory behind `attachments`, to take a file's time off.
     pub attachments_dir: std::path::PathBuf,
-    pub ledger: Option<LedgerClient>,
-    pub identity: Option<IdentityClient>,
+    pub ledger: LedgerClient,
+    pub identity: IdentityClient,
     /// How often [`Whistle::seal_until`] seals finished days.
     pub seal_every: std::time::Duration,
+    /// The county served: escalated reports go to its commission.
+    pub county: County,
 }
 
 impl Whistle {
@@ -123,152 +127,15 @@ impl Whistle {
             cache,
             attachments: Arc::new(attachments),
             attachments_dir: config.attachments_dir.clone(),
-            ledger: Some(ledger),
-            identity: Some(identity),
+            ledger,
+            identity,
             seal_every: config.seal_every,
+            county: config.county,
         })
     }
 
     /// Applies whistle's migrations.
     pub async fn migrate(&self) -> anyhow::Result<()> {
         huimin_kit::db::migrate(&self.pool, SCHEMA, &MIGRATOR).await
-    }
-
-    /// The triage rules in force: the stored set, or the built-in one.
-    pub async fn rules(&self) -> Result<triage::Rules, WhistleError> {
-        let stored: Option<serde_json::Value> =
-            sqlx::query_scalar("SELECT rules FROM triage_rules WHERE id = 1")
-                .fetch_optional(&self.pool)
-                .await?;
-        match stored {
-            Some(json) => triage::parse_rules(&json.to_string()).map_err(|e| {
-                WhistleError::Internal(anyhow::anyhow!("stored triage rules are invalid: {e}"))
-            }),
-            None => Ok(triage::default_rules()),
-        }
-    }
-}
-
-impl Whistle {
-    /// Replaces the triage rules after checking them; recorded in the audit trail.
-    pub async fn set_rules(
-        &self,
-        caller: &huimin_kit::auth::Caller,
-        json: &str,
-    ) -> Result<triage::Rules, WhistleError> {
-        let rules = triage::parse_rules(json)
-            .map_err(|e| WhistleError::invalid("json", &format!("研判规则有误：{e}")))?;
-        let value: serde_json::Value =
-            serde_json::from_str(&rules.to_json()).map_err(|e| WhistleError::Internal(e.into()))?;
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO triage_rules (id, rules, updated_by) VALUES (1, $1, $2)
-             ON CONFLICT (id) DO UPDATE SET rules = EXCLUDED.rules, updated_by = EXCLUDED.updated_by, updated_at = now()",
-        )
-        .bind(&value)
-        .bind(&caller.sub)
-        .execute(&mut *tx)
-        .await?;
-        let actor = audit::Actor::Staff(caller.sub.clone());
-        audit::record(
-            &mut tx,
-            chrono::Utc::now(),
-            &actor,
-            "triage_rules.updated",
-            None,
-            serde_json::json!({}),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(rules)
-    }
-}
-
-#[derive(sqlx::FromRow)]
-struct PendingEntry {
-    id: i64,
-    day: chrono::NaiveDate,
-    actor: String,
-    action: String,
-    report_id: Option<i64>,
-    detail: serde_json::Value,
-}
-
-#[derive(sqlx::FromRow)]
-struct PendingEvent {
-    id: i64,
-    day: chrono::NaiveDate,
-    kind: String,
-    payload: serde_json::Value,
-}
-
-impl Whistle {
-    /// Moves anonymous reports' held entries and events of days that are
-    /// over into the audit chain and the outbox, in random order, each with
-    /// its day's midnight. Returns how many entries were sealed.
-    pub async fn seal_day_ends(&self) -> Result<usize, WhistleError> {
-        let today = report::today();
-        let mut tx = self.pool.begin().await?;
-        OUTBOX.lock_writers(&mut tx).await?;
-        let entries: Vec<PendingEntry> = sqlx::query_as(
-            "SELECT id, day, actor, action, report_id, detail FROM pending_audit WHERE day < $1 ORDER BY random()",
-        )
-        .bind(today)
-        .fetch_all(&mut *tx)
-        .await?;
-        for e in &entries {
-            audit::append(
-                &mut tx,
-                report::midnight(e.day),
-                &e.actor,
-                &e.action,
-                e.report_id,
-                e.detail.clone(),
-            )
-            .await?;
-        }
-        let events: Vec<PendingEvent> = sqlx::query_as(
-            "SELECT id, day, kind, payload FROM pending_events WHERE day < $1 ORDER BY random()",
-        )
-        .bind(today)
-        .fetch_all(&mut *tx)
-        .await?;
-        for e in &events {
-            OUTBOX
-                .append(&mut tx, &e.kind, &e.payload, report::midnight(e.day))
-                .await?;
-        }
-        let entry_ids: Vec<i64> = entries.iter().map(|e| e.id).collect();
-        let event_ids: Vec<i64> = events.iter().map(|e| e.id).collect();
-        sqlx::query("DELETE FROM pending_audit WHERE id = ANY($1)")
-            .bind(&entry_ids)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM pending_events WHERE id = ANY($1)")
-            .bind(&event_ids)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        if !entries.is_empty() {
-            tracing::info!(
-                entries = entries.len(),
-                events = events.len(),
-                "anonymous reports' day sealed"
-            );
-        }
-        Ok(entries.len())
-    }
-
-    /// Seals finished days now and then, until `stop` is cancelled.
-    pub async fn seal_until(&self, stop: CancellationToken) {
-        loop {
-            if let Err(error) = self.seal_day_ends().await {
-                tracing::warn!(%error, "sealing held audit entries failed; will retry");
-            }
-            tokio::select! {
-                () = stop.cancelled() => return,
-                () = tokio::time::sleep(self.seal_every) => {}
-            }
-        }
     }
 }

@@ -31,6 +31,22 @@ pub enum PhotoKind {
 }
 
 impl PhotoKind {
+    /// The stored and sent form (`report_photos.kind`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Jpeg => "jpeg",
+            Self::Png => "png",
+        }
+    }
+
+    /// The file name extension in the attachment store.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Self::Jpeg => "jpg",
+            Self::Png => "png",
+        }
+    }
+
     /// Detects the format from magic bytes; `None` for anything else.
     pub fn detect(bytes: &[u8]) -> Option<Self> {
         if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {

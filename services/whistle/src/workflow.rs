@@ -1,18 +1,16 @@
-//! The staff side: who may see which report, the workflow of states with
-//! their deadlines, and every read and change written to the audit trail.
-//!
-//! received → triaged → assigned → verifying → substantiated (立案) or
-//! unsubstantiated (办结, with a reply to the reporter); a report can be
-//! transferred while assigned or verifying, and a closed one reopened.
+//! The staff side: who may see which report, moving a report through the
+//! workflow (its states and edges are in [`crate::domain`]), and every read
+//! and change written to the audit trail.
 
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use huimin_kit::auth::{Caller, Role};
 use object_store::{ObjectStoreExt as _, path::Path as ObjectPath};
 
 use crate::{
-    OUTBOX, Whistle, WhistleError,
+    OUTBOX, Whistle,
     audit::{self, Actor},
-    report::status_label,
+    domain::{Action, AuditAction, EventKind, Source, Status},
+    error::WhistleError,
 };
 
 /// A report as staff see it.
@@ -20,7 +18,8 @@ use crate::{
 pub struct ReportView {
     pub id: i64,
     pub number: String,
-    pub source: String,
+    #[sqlx(try_from = "String")]
+    pub source: Source,
     pub anonymous: bool,
     pub text: String,
     pub subject_person_key: Option<String>,
@@ -38,7 +37,8 @@ pub struct ReportView {
     pub escalated: bool,
     pub linked_reports: serde_json::Value,
     pub ledger_facts: serde_json::Value,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: Status,
     pub status_since: DateTime<Utc>,
     pub deadline: Option<DateTime<Utc>>,
     pub assigned_department: Option<String>,
@@ -52,65 +52,6 @@ pub struct ReportDetail {
     pub photos: Vec<(i64, String, i32, i32, i64)>,
     pub additions: Vec<String>,
     pub replies: Vec<(String, DateTime<Utc>)>,
-}
-
-/// A step of the workflow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    Assign,
-    StartVerifying,
-    Substantiate,
-    Unsubstantiate,
-    Transfer,
-    Reopen,
-}
-
-impl Action {
-    pub fn parse(text: &str) -> Result<Self, WhistleError> {
-        Ok(match text {
-            "assign" => Action::Assign,
-            "start_verifying" => Action::StartVerifying,
-            "substantiate" => Action::Substantiate,
-            "unsubstantiate" => Action::Unsubstantiate,
-            "transfer" => Action::Transfer,
-            "reopen" => Action::Reopen,
-            _ => return Err(WhistleError::invalid("action", "未知的办理操作")),
-        })
-    }
-
-    fn as_str(self) -> &'static str {
-        match self {
-            Action::Assign => "assign",
-            Action::StartVerifying => "start_verifying",
-            Action::Substantiate => "substantiate",
-            Action::Unsubstantiate => "unsubstantiate",
-            Action::Transfer => "transfer",
-            Action::Reopen => "reopen",
-        }
-    }
-
-    /// The states this step may start from, and the state it leads to.
-    fn edge(self) -> (&'static [&'static str], &'static str) {
-        match self {
-            Action::Assign => (&["received", "triaged"], "assigned"),
-            Action::Transfer => (&["assigned", "verifying"], "assigned"),
-            Action::StartVerifying => (&["assigned"], "verifying"),
-            Action::Substantiate => (&["verifying"], "substantiated"),
-            Action::Unsubstantiate => (&["verifying"], "unsubstantiated"),
-            Action::Reopen => (&["substantiated", "unsubstantiated"], "verifying"),
-        }
-    }
-}
-
-/// How long a report may stay in a state before it is overdue.
-pub fn deadline(status: &str, since: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    let days = match status {
-        "received" | "triaged" => 1,
-        "assigned" => 3,
-        "verifying" => 30,
-        _ => return None,
-    };
-    Some(since + Duration::days(days))
 }
 
 /// Whether `caller` may see `report`: inspectors, admins and auditors see
@@ -150,7 +91,7 @@ impl Whistle {
     pub async fn list(
         &self,
         caller: &Caller,
-        status: Option<&str>,
+        status: Option<Status>,
         overdue_only: bool,
         limit: i64,
     ) -> Result<Vec<ReportView>, WhistleError> {
@@ -168,7 +109,7 @@ impl Whistle {
             "{VIEW} WHERE ($1::text IS NULL OR status = $1) AND (NOT $2 OR deadline < now()) AND {scope}
              ORDER BY priority, deadline NULLS LAST, id LIMIT $4"
         ))
-        .bind(status)
+        .bind(status.map(Status::as_str))
         .bind(overdue_only)
         .bind(caller.scope.as_deref())
         .bind(limit.clamp(1, 500))
@@ -181,7 +122,7 @@ impl Whistle {
             &mut tx,
             Utc::now(),
             &actor(caller),
-            "reports.listed",
+            AuditAction::ReportsListed,
             None,
             serde_json::json!({"reports": ids}),
         )
@@ -229,7 +170,7 @@ impl Whistle {
             &mut tx,
             Utc::now(),
             &actor(caller),
-            "report.read",
+            AuditAction::ReportRead,
             Some(id),
             serde_json::json!({}),
         )
@@ -269,7 +210,7 @@ impl Whistle {
             &mut tx,
             Utc::now(),
             &actor(caller),
-            "photo.read",
+            AuditAction::PhotoRead,
             Some(report_id),
             serde_json::json!({"photo": photo_id}),
         )
@@ -311,13 +252,12 @@ impl Whistle {
         if !allowed {
             return Err(WhistleError::Forbidden("当前角色无权执行此办理操作"));
         }
-        let (from, to) = action.edge();
-        if !from.contains(&report.status.as_str()) {
+        let Some(to) = report.status.after(action) else {
             return Err(WhistleError::NotAllowed(format!(
                 "举报当前为「{}」，不能执行此操作",
-                status_label(&report.status)
+                report.status.label_zh()
             )));
-        }
+        };
         let (department, officer, note) = (department.trim(), officer.trim(), note.trim());
         let mut assigned_department = report.assigned_department.clone();
         let mut assigned_officer = report.assigned_officer.clone();
@@ -358,9 +298,9 @@ impl Whistle {
              WHERE id = $1",
         )
         .bind(id)
-        .bind(to)
+        .bind(to.as_str())
         .bind(now)
-        .bind(deadline(to, now))
+        .bind(to.deadline(now))
         .bind(&assigned_department)
         .bind(&assigned_officer)
         .bind(case_number)
@@ -381,14 +321,14 @@ impl Whistle {
                 .await?;
         }
         let detail = serde_json::json!({
-            "action": action.as_str(), "from": report.status, "to": to,
+            "action": action.as_str(), "from": report.status.as_str(), "to": to.as_str(),
             "department": assigned_department, "officer": assigned_officer, "note": note,
         });
         audit::record(
             &mut tx,
             now,
             &actor(caller),
-            "report.transition",
+            AuditAction::ReportTransition,
             Some(id),
             detail,
         )
@@ -399,21 +339,26 @@ impl Whistle {
                 .fetch_one(&mut *tx)
                 .await?;
         let mut event = serde_json::json!({
-            "report_id": id, "number": report.number, "status": to, "status_label": status_label(to),
+            "report_id": id, "number": report.number, "status": to.as_str(), "status_label": to.label_zh(),
         });
         if let Some(openid) = openid {
             // Only a real-name reporter can be told; an anonymous one follows up by receipt code.
             event["reporter_openid"] = openid.into();
         }
         OUTBOX
-            .append(&mut tx, "report.status_changed", &event, now)
+            .append(
+                &mut tx,
+                EventKind::ReportStatusChanged.as_str(),
+                &event,
+                now,
+            )
             .await?;
         let updated: ReportView = sqlx::query_as(&format!("{VIEW} WHERE id = $1"))
             .bind(id)
             .fetch_one(&mut *tx)
             .await?;
         tx.commit().await?;
-        tracing::info!(to, "report moved");
+        tracing::info!(to = to.as_str(), "report moved");
         Ok(updated)
     }
 }

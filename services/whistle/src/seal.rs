@@ -1,0 +1,100 @@
+//! Day-end sealing: an anonymous report's audit entries and events are held
+//! until its day is over, then join the chain and the outbox in random
+//! order, each stamped with the day's midnight, so neither their times nor
+//! their order tell when in the day a report came.
+
+use crate::{OUTBOX, Whistle, audit, error::WhistleError};
+
+#[derive(sqlx::FromRow)]
+struct PendingEntry {
+    id: i64,
+    day: chrono::NaiveDate,
+    actor: String,
+    action: String,
+    report_id: Option<i64>,
+    detail: serde_json::Value,
+}
+
+#[derive(sqlx::FromRow)]
+struct PendingEvent {
+    id: i64,
+    day: chrono::NaiveDate,
+    kind: String,
+    payload: serde_json::Value,
+}
+
+impl Whistle {
+    /// Moves anonymous reports' held entries and events of days that are
+    /// over into the audit chain and the outbox, in random order, each with
+    /// its day's midnight. Returns how many entries were sealed.
+    pub async fn seal_day_ends(&self) -> Result<usize, WhistleError> {
+        let today = huimin_kit::clock::china_today();
+        let mut tx = self.pool.begin().await?;
+        OUTBOX.lock_writers(&mut tx).await?;
+        let entries: Vec<PendingEntry> = sqlx::query_as(
+            "SELECT id, day, actor, action, report_id, detail FROM pending_audit WHERE day < $1 ORDER BY random()",
+        )
+        .bind(today)
+        .fetch_all(&mut *tx)
+        .await?;
+        for e in &entries {
+            audit::append(
+                &mut tx,
+                huimin_kit::clock::china_midnight(e.day),
+                &e.actor,
+                &e.action,
+                e.report_id,
+                e.detail.clone(),
+            )
+            .await?;
+        }
+        let events: Vec<PendingEvent> = sqlx::query_as(
+            "SELECT id, day, kind, payload FROM pending_events WHERE day < $1 ORDER BY random()",
+        )
+        .bind(today)
+        .fetch_all(&mut *tx)
+        .await?;
+        for e in &events {
+            OUTBOX
+                .append(
+                    &mut tx,
+                    &e.kind,
+                    &e.payload,
+                    huimin_kit::clock::china_midnight(e.day),
+                )
+                .await?;
+        }
+        let entry_ids: Vec<i64> = entries.iter().map(|e| e.id).collect();
+        let event_ids: Vec<i64> = events.iter().map(|e| e.id).collect();
+        sqlx::query("DELETE FROM pending_audit WHERE id = ANY($1)")
+            .bind(&entry_ids)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM pending_events WHERE id = ANY($1)")
+            .bind(&event_ids)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        if !entries.is_empty() {
+            tracing::info!(
+                entries = entries.len(),
+                events = events.len(),
+                "anonymous reports' day sealed"
+            );
+        }
+        Ok(entries.len())
+    }
+
+    /// Seals finished days now and then, until `stop` is cancelled.
+    pub async fn seal_until(&self, stop: tokio_util::sync::CancellationToken) {
+        loop {
+            if let Err(error) = self.seal_day_ends().await {
+                tracing::warn!(%error, "sealing held audit entries failed; will retry");
+            }
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(self.seal_every) => {}
+            }
+        }
+    }
+}

@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod bindings;
+pub mod cache_keys;
 pub mod config;
 pub mod domain;
 pub mod error;
@@ -15,6 +16,7 @@ pub mod lookup;
 pub mod programs;
 pub mod rollfile;
 pub mod seed;
+pub mod stored;
 pub mod synth;
 
 use huimin_kit::{auth::BearerToken, cache::Cache};

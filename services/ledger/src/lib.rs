@@ -11,13 +11,12 @@ pub mod domain;
 pub mod error;
 pub mod events;
 pub mod export;
+pub mod history;
 pub mod import;
 pub mod lookup;
 pub mod programs;
 pub mod rollfile;
-pub mod seed;
 pub mod stored;
-pub mod synth;
 
 use huimin_kit::{auth::BearerToken, cache::Cache};
 use huimin_proto::identity::v1::identity_service_client::IdentityServiceClient;

@@ -1,5 +1,5 @@
 //! The population and the payment roll (花名册) the bench imports: the county `huimin seed`
-//! makes (identity's synthetic households, `seed::SEED`), regenerated here with the same seed
+//! makes (huimin-demo's synthetic households, `seed::SEED`), regenerated here with the same seed
 //! and `today` so the bench knows every person's clear ID number and registered name, then
 //! written as a 农村低保 (`DIBAO_RURAL`) roll of two months per person.
 
@@ -11,11 +11,11 @@ use std::{
 
 use anyhow::{Context as _, bail};
 use chrono::{Datelike as _, Months, NaiveDate};
-use huimin_identity::{
-    Identity,
+use huimin_demo::{
+    county::{self, FactKind, Village},
     seed::{SEED, Scale},
-    synth::{self, FactKind, Village},
 };
+use huimin_identity::Identity;
 use sqlx::PgConnection;
 
 /// The program every row pays: monthly, per person, ceiling 440.00 yuan.
@@ -59,8 +59,7 @@ pub async fn seed(
     today: NaiveDate,
 ) -> anyhow::Result<Option<Duration>> {
     let started = Instant::now();
-    let report = identity
-        .seed(scale, today)
+    let report = huimin_demo::seed::county(identity, scale, today)
         .await
         .map_err(|e| anyhow::anyhow!("seeding the county: {e}"))?;
     Ok(report.map(|_| started.elapsed()))
@@ -132,7 +131,7 @@ pub fn write_roll(
     let mut written = 0usize;
     let mut persons = 0usize;
     let mut sample = Vec::new();
-    'households: for household in synth::households(villages, target_persons, SEED, today) {
+    'households: for household in county::households(villages, target_persons, SEED, today) {
         for person in &household.members {
             let gone = person
                 .facts

@@ -16,6 +16,7 @@ mod health;
 mod ledger_crash;
 mod ledger_import;
 mod ledger_lookup;
+mod ledger_programs;
 mod persons;
 mod privacy;
 mod reflection;

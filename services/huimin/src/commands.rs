@@ -5,14 +5,14 @@ use std::{io::BufRead as _, path::PathBuf};
 
 use base64::{Engine as _, engine::general_purpose::STANDARD as B64};
 use clap::{Parser, Subcommand};
-use huimin_identity::{Identity, IdentityConfig, seed::Scale, staff::NewStaff};
-use huimin_kit::pii::mask_name;
+use huimin_demo::seed::Scale;
+use huimin_identity::{Identity, IdentityConfig, staff::NewStaff};
 use huimin_kit::{
     auth::{Role, TokenSigner},
     config::{Env, TelemetryConfig},
     telemetry,
 };
-use huimin_ledger::{Ledger, synth::SeedPerson};
+use huimin_ledger::Ledger;
 
 use crate::Services;
 
@@ -353,7 +353,7 @@ async fn seed(env: &Env, scale: Scale, if_empty: bool) -> anyhow::Result<()> {
     )?)?;
     ledger.migrate().await?;
     let today = chrono::Local::now().date_naive();
-    let Some(report) = identity.seed(scale, today).await? else {
+    let Some(report) = huimin_demo::seed::county(&identity, scale, today).await? else {
         if if_empty {
             println!("database already has persons; nothing seeded");
             return Ok(());
@@ -367,40 +367,7 @@ async fn seed(env: &Env, scale: Scale, if_empty: bool) -> anyhow::Result<()> {
         report.facts,
         report.elapsed.as_secs_f64()
     );
-    // The same households again, now as ledger sees persons: by key, masked.
-    let villages = identity.villages().await?;
-    let keyer = &identity.pii.keyer;
-    let households = huimin_identity::synth::households(
-        &villages,
-        scale.persons(),
-        huimin_identity::seed::SEED,
-        today,
-    )
-    .map(|household| {
-        household
-            .members
-            .iter()
-            .map(|person| SeedPerson {
-                person_key: *keyer.key_of(&person.id_number).as_bytes(),
-                name_masked: mask_name(&person.name),
-                id_masked: person.id_number.masked(),
-                household_code: household.code.clone(),
-                village_code: household.village_code.clone(),
-                birth_date: person.id_number.birth_date(),
-                male: person.id_number.is_male(),
-                is_head: person.relation == huimin_identity::synth::Relation::Head,
-                deceased_since: person
-                    .facts
-                    .iter()
-                    .find(|f| f.kind == huimin_identity::synth::FactKind::Deceased)
-                    .map(|f| f.since),
-            })
-            .collect::<Vec<_>>()
-    });
-    match ledger
-        .seed_payments(households, report.persons, today)
-        .await?
-    {
+    match huimin_demo::seed::payments(&identity, &ledger, scale, report.persons, today).await? {
         Some(payments) => {
             println!(
                 "seeded {} payments ({} yuan) in {:.1}s; planted irregularities:",

@@ -5,13 +5,12 @@
 
 pub mod api;
 pub mod bindings;
+pub mod bulk;
 pub mod check;
 pub mod config;
 pub mod error;
 pub mod import;
-pub mod seed;
 pub mod staff;
-pub mod synth;
 
 use std::sync::Arc;
 

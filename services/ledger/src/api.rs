@@ -21,6 +21,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use crate::{
     Ledger, LedgerError,
+    domain::{EntryKind, PeriodKind},
     export::{ExportFilter, parse_bound},
     lookup::{PaymentView, Subject},
 };
@@ -93,10 +94,9 @@ fn payment(p: PaymentView) -> pb::Payment {
         program_name: p.program_name,
         period: p.period,
         amount_fen: p.amount_fen,
-        kind: if p.kind == "reversal" {
-            pb::PaymentKind::Reversal
-        } else {
-            pb::PaymentKind::Payment
+        kind: match p.kind {
+            EntryKind::Payment => pb::PaymentKind::Payment,
+            EntryKind::Reversal => pb::PaymentKind::Reversal,
         } as i32,
         related_payment_id: p.related_id.unwrap_or(0),
         bank_account_masked: p.bank_masked,
@@ -165,11 +165,11 @@ impl LedgerService for LedgerApi {
         let programs = programs
             .into_iter()
             .map(|p| pb::Program {
-                period_kind: match p.period_kind.as_str() {
-                    "monthly" => pb::PeriodKind::Monthly,
-                    "quarterly" => pb::PeriodKind::Quarterly,
-                    "yearly" => pb::PeriodKind::Yearly,
-                    _ => pb::PeriodKind::OneOff,
+                period_kind: match p.period_kind {
+                    PeriodKind::Monthly => pb::PeriodKind::Monthly,
+                    PeriodKind::Quarterly => pb::PeriodKind::Quarterly,
+                    PeriodKind::Yearly => pb::PeriodKind::Yearly,
+                    PeriodKind::OneOff => pb::PeriodKind::OneOff,
                 } as i32,
                 code: p.code,
                 name: p.name,

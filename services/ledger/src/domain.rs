@@ -53,6 +53,16 @@ impl PeriodKind {
         }
     }
 
+    /// Reads the stored form only, exactly as [`PeriodKind::as_str`] writes it: what the
+    /// database or the cache holds is never guessed at (an unknown kind is an error, not
+    /// one-off), and labels are for people, not storage.
+    pub fn from_stored(text: &str) -> Result<PeriodKind, PeriodKindError> {
+        PeriodKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == text)
+            .ok_or(PeriodKindError)
+    }
+
     /// The label county staff read.
     pub fn label_zh(&self) -> &'static str {
         match self {
@@ -337,6 +347,16 @@ impl EntryKind {
         }
     }
 
+    /// Reads the stored form only (`payment`, `reversal`), as the database and the cache
+    /// hold it; a roll's 类型 cell goes through [`EntryKind::parse`] instead.
+    pub fn from_stored(text: &str) -> Result<EntryKind, EntryKindError> {
+        match text {
+            "payment" => Ok(EntryKind::Payment),
+            "reversal" => Ok(EntryKind::Reversal),
+            _ => Err(EntryKindError),
+        }
+    }
+
     /// The label county staff read.
     pub fn label_zh(&self) -> &'static str {
         match self {
@@ -378,6 +398,30 @@ mod tests {
         }
         assert_eq!("weekly".parse::<PeriodKind>(), Err(PeriodKindError));
         assert_eq!(PeriodKind::OneOff.as_str(), "one_off");
+    }
+
+    #[test]
+    fn stored_period_kinds_are_read_strictly() {
+        for kind in PeriodKind::ALL {
+            assert_eq!(PeriodKind::from_stored(kind.as_str()), Ok(kind));
+        }
+        for text in ["weekly", "", "按月", " monthly", "MONTHLY", "one-off"] {
+            assert_eq!(
+                PeriodKind::from_stored(text),
+                Err(PeriodKindError),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn stored_entry_kinds_are_read_strictly() {
+        for kind in [EntryKind::Payment, EntryKind::Reversal] {
+            assert_eq!(EntryKind::from_stored(kind.as_str()), Ok(kind));
+        }
+        for text in ["", "发放", "冲正", "Reversal", "refund"] {
+            assert_eq!(EntryKind::from_stored(text), Err(EntryKindError), "{text}");
+        }
     }
 
     fn period(kind: PeriodKind, text: &str) -> (String, NaiveDate) {

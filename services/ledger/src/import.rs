@@ -31,6 +31,7 @@ use self::{
 };
 use crate::{
     Ledger, LedgerError,
+    cache_keys::{CACHE_TTL, PAYMENTS_GENERATION},
     domain::{EntryKind, Period},
     events,
     programs::Program,
@@ -42,8 +43,6 @@ const CHECK_BATCH: usize = 5_000;
 const CHECKS_IN_FLIGHT: usize = 4;
 /// Problems listed in a report at most (fewer if their text is long); the rest are counted.
 const MAX_REPORTED: usize = 200;
-/// The generation counter of every cached payment lookup.
-pub const PAYMENTS_GENERATION: &str = "ledger:payments:generation";
 
 /// What an import did (or, for a file seen before, what the first import did).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -196,7 +195,7 @@ impl Ledger {
             .await?;
         if outcome.created {
             self.cache
-                .invalidate_generation(PAYMENTS_GENERATION, crate::lookup::CACHE_TTL)
+                .invalidate_generation(PAYMENTS_GENERATION, CACHE_TTL)
                 .await;
         }
         Ok(outcome)

@@ -5,17 +5,18 @@
 
 pub mod api;
 pub mod authorize;
+pub mod cache_keys;
 pub mod config;
 pub mod domain;
 pub mod error;
 pub mod events;
 pub mod export;
+pub mod history;
 pub mod import;
 pub mod lookup;
 pub mod programs;
 pub mod rollfile;
-pub mod seed;
-pub mod synth;
+pub mod stored;
 
 use std::time::Duration;
 

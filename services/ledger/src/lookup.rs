@@ -3,17 +3,16 @@
 //! pages and disclosure pages are cached under a generation counter that
 //! every import moves on.
 
-use std::time::Duration;
-
 use chrono::{DateTime, Utc};
 use huimin_kit::{auth::Caller, pii::PersonKey};
 use serde::{Deserialize, Serialize};
 
-use crate::{Ledger, LedgerError, import::PAYMENTS_GENERATION};
+use crate::{
+    Ledger, LedgerError,
+    cache_keys::{CACHE_TTL, PAYMENTS_GENERATION},
+    domain::EntryKind,
+};
 
-/// How long a cached page may live; also bounds staleness if an
-/// invalidation could not reach Redis.
-pub const CACHE_TTL: Duration = Duration::from_secs(120);
 const MAX_PAGE: u32 = 200;
 const DEFAULT_PAGE: u32 = 50;
 
@@ -31,7 +30,7 @@ pub struct PaymentView {
     pub program_name: String,
     pub period: String,
     pub amount_fen: i64,
-    pub kind: String,
+    pub kind: EntryKind,
     /// The reversal of a payment, or the payment a reversal cancels.
     pub related_id: Option<i64>,
     pub bank_masked: String,
@@ -185,7 +184,7 @@ impl Ledger {
         let program = programs
             .get(program)
             .ok_or(LedgerError::NotFound("项目不存在"))?;
-        let period = crate::domain::Period::parse(program.kind()?, period)
+        let period = crate::domain::Period::parse(program.period_kind, period)
             .map_err(|e| LedgerError::invalid("period", e.message_zh()))?;
         let key = format!(
             "ledger:disclosure:{village}:{}:{}:{after}:{size}",

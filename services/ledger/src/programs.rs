@@ -2,15 +2,20 @@
 
 use std::collections::HashMap;
 
-use crate::{Ledger, LedgerError, domain::PeriodKind};
+use crate::{
+    Ledger, LedgerError,
+    cache_keys::{PROGRAMS, PROGRAMS_TTL},
+    domain::PeriodKind,
+};
 
-/// One program with its standard and ceiling per period.
+/// One program with its standard and ceiling per period. Its period kind is read
+/// strictly ([`crate::stored`]): an unknown kind fails the read.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, sqlx::FromRow)]
 pub struct Program {
     pub code: String,
     pub name: String,
     pub department: String,
-    pub period_kind: String,
+    pub period_kind: PeriodKind,
     pub standard_fen: i64,
     pub ceiling_fen: i64,
     pub per_household: bool,
@@ -19,24 +24,10 @@ pub struct Program {
     pub active: bool,
 }
 
-impl Program {
-    pub fn kind(&self) -> Result<PeriodKind, LedgerError> {
-        self.period_kind.parse().map_err(|_| {
-            LedgerError::Internal(anyhow::anyhow!(
-                "program {} has a bad period kind",
-                self.code
-            ))
-        })
-    }
-}
-
-const PROGRAMS_CACHE: &str = "ledger:programs";
-const PROGRAMS_TTL: std::time::Duration = std::time::Duration::from_secs(600);
-
 impl Ledger {
     /// Every program, by code; from the cache when it has them.
     pub async fn programs(&self) -> Result<HashMap<String, Program>, LedgerError> {
-        if let Some(programs) = self.cache.get_json::<Vec<Program>>(PROGRAMS_CACHE).await {
+        if let Some(programs) = self.cache.get_json::<Vec<Program>>(PROGRAMS).await {
             return Ok(programs.into_iter().map(|p| (p.code.clone(), p)).collect());
         }
         let programs: Vec<Program> = sqlx::query_as(
@@ -46,9 +37,7 @@ impl Ledger {
         )
         .fetch_all(&self.pool)
         .await?;
-        self.cache
-            .set_json(PROGRAMS_CACHE, &programs, PROGRAMS_TTL)
-            .await;
+        self.cache.set_json(PROGRAMS, &programs, PROGRAMS_TTL).await;
         Ok(programs.into_iter().map(|p| (p.code.clone(), p)).collect())
     }
 }

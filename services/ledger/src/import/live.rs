@@ -3,7 +3,11 @@
 
 use std::collections::HashMap;
 
-use crate::{LedgerError, domain::EntryKind, programs::Program};
+use crate::{
+    LedgerError,
+    domain::{EntryKind, PeriodKind},
+    programs::Program,
+};
 
 use super::{Checked, Problems};
 
@@ -52,7 +56,7 @@ pub(super) async fn live_payments(
     for (program, rows) in by_program {
         let every_period = programs
             .get(program)
-            .is_some_and(|p| p.per_household && p.period_kind == "one_off");
+            .is_some_and(|p| p.per_household && p.period_kind == PeriodKind::OneOff);
         let periods: Option<Vec<&str>> = (!every_period).then(|| {
             let distinct: std::collections::BTreeSet<&str> =
                 rows.iter().map(|c| c.entry.period.text()).collect();
@@ -102,7 +106,7 @@ pub(super) fn check_against_live(
     let one_off = |program: &str| {
         programs
             .get(program)
-            .is_some_and(|p| p.period_kind == "one_off")
+            .is_some_and(|p| p.period_kind == PeriodKind::OneOff)
     };
     // What the file itself reverses.
     let mut reversed_slots = std::collections::HashSet::new();
@@ -212,17 +216,14 @@ mod tests {
     use huimin_kit::pii::{IdNumber, PersonKey};
 
     use super::*;
-    use crate::{
-        domain::{Period, PeriodKind},
-        import::Entry,
-    };
+    use crate::{domain::Period, import::Entry};
 
-    fn program(code: &str, period_kind: &str, per_household: bool) -> (String, Program) {
+    fn program(code: &str, period_kind: PeriodKind, per_household: bool) -> (String, Program) {
         let program = Program {
             code: code.to_owned(),
             name: code.to_owned(),
             department: "博白县民政局".to_owned(),
-            period_kind: period_kind.to_owned(),
+            period_kind,
             standard_fen: 10_000,
             ceiling_fen: 100_000,
             per_household,
@@ -235,8 +236,8 @@ mod tests {
 
     fn programs() -> HashMap<String, Program> {
         HashMap::from([
-            program("DIBAO_RURAL", "monthly", false),
-            program("HOUSE_RENOVATION", "one_off", true),
+            program("DIBAO_RURAL", PeriodKind::Monthly, false),
+            program("HOUSE_RENOVATION", PeriodKind::OneOff, true),
         ])
     }
 

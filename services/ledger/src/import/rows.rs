@@ -9,7 +9,7 @@ use huimin_kit::{
 };
 
 use crate::{
-    domain::{EntryKind, Fen, Period, mask_bank_account},
+    domain::{EntryKind, Fen, Period, PeriodKind, mask_bank_account},
     programs::Program,
     rollfile::RawRow,
 };
@@ -59,12 +59,9 @@ pub(super) fn check_rows(
                 problems.add(line, "项目代码", "该项目不属于您所在的部门");
                 None
             }
-            Some(p) => match p.kind() {
-                Ok(kind) => Period::parse(kind, &row.period)
-                    .map_err(|e| problems.add(line, "发放期间", e.message_zh()))
-                    .ok(),
-                Err(_) => None,
-            },
+            Some(p) => Period::parse(p.period_kind, &row.period)
+                .map_err(|e| problems.add(line, "发放期间", e.message_zh()))
+                .ok(),
         };
         let amount = match Fen::parse_yuan(&row.amount) {
             Ok(fen) if fen.fen() <= 0 => {
@@ -134,7 +131,7 @@ pub(super) fn check_duplicates(
     for (c, key) in checked.iter().zip(&keys) {
         let program = programs.get(&c.entry.program);
         let per_household = program.is_some_and(|p| p.per_household);
-        let once = program.is_some_and(|p| p.period_kind == "one_off");
+        let once = program.is_some_and(|p| p.period_kind == PeriodKind::OneOff);
         let who = if per_household {
             c.household_code.as_str()
         } else {

@@ -1,74 +1,110 @@
-//! `huimin seed` for identity: fills an empty database with a synthetic
-//! county (households and persons with valid ID numbers and dated facts),
-//! loaded with COPY in one transaction.
-
-use std::{
-    str::FromStr,
-    time::{Duration, Instant},
-};
+//! Registering a whole county at once, for trusted tools (`huimin seed`, the bench):
+//! households, persons and their facts written by COPY into an empty register, in one
+//! transaction. Unlike an import (`import.rs`) nothing is merged: a register that holds
+//! persons already is left alone.
 
 use chrono::NaiveDate;
-use indicatif::{ProgressBar, ProgressStyle};
+use huimin_kit::pii::IdNumber;
 
-use crate::{
-    Identity, IdentityError,
-    synth::{self, Village},
-};
+use crate::{Identity, IdentityError, import::RELATIONS};
 
-/// How big a county to make.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scale {
-    /// About 20,000 persons: tests and the demo.
-    Small,
-    /// About 2,000,000 persons: a real county, for benchmarks.
-    County,
+/// A village (村委会), with the town it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Village {
+    /// 12-digit division code.
+    pub code: String,
+    /// 9-digit code of the town the village belongs to.
+    pub town_code: String,
 }
 
-impl Scale {
-    pub fn persons(self) -> usize {
+/// Something other registers know about a person that bears on eligibility: the kinds
+/// `person_facts` holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FactKind {
+    Deceased,
+    PublicEmployee,
+    VillageCadre,
+    CadreRelative,
+    VehicleOwner,
+    CompanyOwner,
+    MovedOut,
+}
+
+impl FactKind {
+    pub fn as_str(&self) -> &'static str {
         match self {
-            Scale::Small => 20_000,
-            Scale::County => 2_000_000,
+            FactKind::Deceased => "deceased",
+            FactKind::PublicEmployee => "public_employee",
+            FactKind::VillageCadre => "village_cadre",
+            FactKind::CadreRelative => "cadre_relative",
+            FactKind::VehicleOwner => "vehicle_owner",
+            FactKind::CompanyOwner => "company_owner",
+            FactKind::MovedOut => "moved_out",
         }
     }
 }
 
-impl FromStr for Scale {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "small" => Ok(Scale::Small),
-            "county" => Ok(Scale::County),
-            other => Err(format!("unknown scale {other:?}; expected small or county")),
-        }
-    }
+/// A dated fact about a person.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fact {
+    pub kind: FactKind,
+    pub since: NaiveDate,
+    /// A short Chinese description, as the source register would give it.
+    pub detail: String,
 }
 
-/// What a seed run did.
-#[derive(Debug)]
-pub struct SeedReport {
+/// A person to register, in the clear: identity keys and seals the ID number itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Person {
+    pub name: String,
+    pub id_number: IdNumber,
+    /// The relation to the head as the household register (户口簿) writes it: one of
+    /// [`RELATIONS`].
+    pub relation: String,
+    pub facts: Vec<Fact>,
+}
+
+/// A household (户) of one village, head first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Household {
+    pub code: String,
+    pub village_code: String,
+    pub members: Vec<Person>,
+}
+
+/// What a bulk registration wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Registered {
     pub households: u64,
     pub persons: u64,
     pub facts: u64,
-    pub elapsed: Duration,
 }
 
-/// The synthetic population is fixed by this seed, so every run makes the same county.
-pub const SEED: u64 = 450_923;
 /// Persons per COPY batch.
 const BATCH: usize = 20_000;
 
 impl Identity {
-    /// Seeds persons when there are none. Returns `None` if the database
-    /// already holds persons (the county is never seeded twice).
-    pub async fn seed(
+    /// Every village, in code order.
+    pub async fn villages(&self) -> Result<Vec<Village>, IdentityError> {
+        Ok(sqlx::query_as::<_, (String, String)>(
+            "SELECT code, parent_code FROM divisions WHERE level = 'village' ORDER BY code",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(|(code, town_code)| Village { code, town_code })
+        .collect())
+    }
+
+    /// Registers `households` when the register holds no persons; `None`, with nothing
+    /// written, when it does (a county is never loaded twice). Persons get ids from 1 in
+    /// the order given.
+    pub async fn register_county(
         &self,
-        scale: Scale,
-        today: NaiveDate,
-    ) -> Result<Option<SeedReport>, IdentityError> {
-        let started = Instant::now();
+        households: impl Iterator<Item = Household>,
+    ) -> Result<Option<Registered>, IdentityError> {
         let mut tx = self.pool.begin().await?;
-        // Two seeders at once would both see an empty table.
+        // Two loads at once would both see an empty table.
         sqlx::query("LOCK TABLE persons IN EXCLUSIVE MODE")
             .execute(&mut *tx)
             .await?;
@@ -79,27 +115,23 @@ impl Identity {
         if existing > 0 {
             return Ok(None);
         }
-        let villages = self.villages().await?;
-
-        let target = scale.persons();
-        let progress = ProgressBar::new(target as u64).with_style(
-            ProgressStyle::with_template(
-                "{spinner} seeding persons {pos}/{len} {per_sec} eta {eta}",
-            )
-            .expect("template is valid"),
-        );
-        let mut report = SeedReport {
+        let mut report = Registered {
             households: 0,
             persons: 0,
             facts: 0,
-            elapsed: Duration::ZERO,
         };
         let mut batch = Batch::default();
         let mut next_id: i64 = 1;
-        for household in synth::households(&villages, target, SEED, today) {
+        for household in households {
             batch.household(&household.code, &household.village_code);
             report.households += 1;
             for person in &household.members {
+                if !RELATIONS.contains(&person.relation.as_str()) {
+                    return Err(IdentityError::invalid(
+                        "与户主关系",
+                        "与户主关系不是户口簿上的称谓",
+                    ));
+                }
                 let key = self.pii.keyer.key_of(&person.id_number);
                 let sealed = self.pii.sealer.seal_id(&person.id_number);
                 batch.person(&[
@@ -115,7 +147,7 @@ impl Identity {
                     },
                     &person.id_number.birth_date().to_string(),
                     &household.code,
-                    person.relation.as_zh(),
+                    &person.relation,
                     &household.village_code,
                 ]);
                 for fact in &person.facts {
@@ -131,23 +163,19 @@ impl Identity {
                 report.persons += 1;
             }
             if batch.persons >= BATCH {
-                progress.inc(batch.persons as u64);
                 batch.flush(&mut tx).await?;
             }
         }
-        progress.inc(batch.persons as u64);
         batch.flush(&mut tx).await?;
         sqlx::query("SELECT setval('persons_id_seq', GREATEST((SELECT max(id) FROM persons), 1))")
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        progress.finish_and_clear();
-        report.elapsed = started.elapsed();
         tracing::info!(
             persons = report.persons,
             households = report.households,
             facts = report.facts,
-            "county seeded"
+            "county registered"
         );
         Ok(Some(report))
     }
@@ -159,20 +187,6 @@ struct Batch {
     persons_csv: csv::Writer<Vec<u8>>,
     facts: csv::Writer<Vec<u8>>,
     persons: usize,
-}
-
-impl Identity {
-    /// Every village, in code order: the input of [`synth::households`].
-    pub async fn villages(&self) -> Result<Vec<Village>, IdentityError> {
-        Ok(sqlx::query_as::<_, (String, String)>(
-            "SELECT code, parent_code FROM divisions WHERE level = 'village' ORDER BY code",
-        )
-        .fetch_all(&self.pool)
-        .await?
-        .into_iter()
-        .map(|(code, town_code)| Village { code, town_code })
-        .collect())
-    }
 }
 
 fn csv_writer() -> csv::Writer<Vec<u8>> {

@@ -4,11 +4,20 @@
 //! Pure and deterministic: the same villages, target, seed and `today` give the same stream.
 //! Households are generated one at a time so millions of persons never sit in memory at once.
 
-use chrono::{Datelike, Duration, NaiveDate};
+use chrono::{Duration, NaiveDate};
 use huimin_kit::pii::IdNumber;
 use rand::distributions::{Distribution, WeightedIndex};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+
+pub use huimin_identity::bulk::{Fact, FactKind, Village};
+
+use self::pick::{
+    DESTINATIONS, PUBLIC_EMPLOYERS, SURNAMES, company, epoch, given_name, head_age, pick_surname,
+    plate, random_date, years_after, years_before,
+};
+
+mod pick;
 
 /// The county's region code (地址码) used in every generated ID number.
 const REGION: &str = "450923";
@@ -21,15 +30,6 @@ const MEAN_HOUSEHOLD_SIZE: f64 = 3.18;
 
 /// Weights of household sizes 1..=6 (rural Guangxi: many couples and three-generation homes).
 const SIZE_WEIGHTS: [u32; 6] = [15, 22, 22, 20, 13, 8];
-
-/// A village (村委会) that households are spread over.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Village {
-    /// 12-digit division code.
-    pub code: String,
-    /// 9-digit code of the town the village belongs to.
-    pub town_code: String,
-}
 
 /// A member's relation to the head of household (与户主关系).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -77,46 +77,12 @@ impl Relation {
     }
 }
 
-/// Something other registers know about a person that bears on eligibility.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum FactKind {
-    Deceased,
-    PublicEmployee,
-    VillageCadre,
-    CadreRelative,
-    VehicleOwner,
-    CompanyOwner,
-    MovedOut,
-}
-
-impl FactKind {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            FactKind::Deceased => "deceased",
-            FactKind::PublicEmployee => "public_employee",
-            FactKind::VillageCadre => "village_cadre",
-            FactKind::CadreRelative => "cadre_relative",
-            FactKind::VehicleOwner => "vehicle_owner",
-            FactKind::CompanyOwner => "company_owner",
-            FactKind::MovedOut => "moved_out",
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SynthFact {
-    pub kind: FactKind,
-    pub since: NaiveDate,
-    /// A short Chinese description, as the source register would give it.
-    pub detail: String,
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SynthPerson {
     pub name: String,
     pub id_number: IdNumber,
     pub relation: Relation,
-    pub facts: Vec<SynthFact>,
+    pub facts: Vec<Fact>,
 }
 
 /// A household (户) registered in one village.
@@ -127,6 +93,26 @@ pub struct SynthHousehold {
     pub village_code: String,
     /// The head comes first.
     pub members: Vec<SynthPerson>,
+}
+
+impl SynthHousehold {
+    /// The household as identity registers it.
+    pub fn into_register(self) -> huimin_identity::bulk::Household {
+        huimin_identity::bulk::Household {
+            code: self.code,
+            village_code: self.village_code,
+            members: self
+                .members
+                .into_iter()
+                .map(|person| huimin_identity::bulk::Person {
+                    name: person.name,
+                    id_number: person.id_number,
+                    relation: person.relation.as_zh().to_owned(),
+                    facts: person.facts,
+                })
+                .collect(),
+        }
+    }
 }
 
 /// Generates households of about `target_persons` persons spread over `villages`, as of
@@ -267,13 +253,13 @@ impl Population {
                 let mut person = self.person(&draft);
                 if let Some(since) = cadre_since {
                     match draft.relation {
-                        Relation::Head => person.facts.push(SynthFact {
+                        Relation::Head => person.facts.push(Fact {
                             kind: FactKind::VillageCadre,
                             since,
                             detail: cadre_post.to_owned(),
                         }),
                         Relation::Spouse | Relation::Son | Relation::Daughter => {
-                            person.facts.push(SynthFact {
+                            person.facts.push(Fact {
                                 kind: FactKind::CadreRelative,
                                 // A child born after the post was taken is a relative from birth.
                                 since: since.max(person.id_number.birth_date()),
@@ -442,7 +428,7 @@ impl Population {
         }
     }
 
-    fn facts(&mut self, draft: &Draft, birth: NaiveDate) -> Vec<SynthFact> {
+    fn facts(&mut self, draft: &Draft, birth: NaiveDate) -> Vec<Fact> {
         let rng = &mut self.rng;
         let today = self.today;
         let age = draft.age;
@@ -456,7 +442,7 @@ impl Population {
         };
         if rng.gen_bool(death_rate) {
             let since = random_date(rng, (today - Duration::days(365 * 4)).max(birth), today);
-            facts.push(SynthFact {
+            facts.push(Fact {
                 kind: FactKind::Deceased,
                 since,
                 detail: "死亡注销".to_owned(),
@@ -465,7 +451,7 @@ impl Population {
         if (22..=60).contains(&age) && rng.gen_bool(0.0165) {
             let since = random_date(rng, years_after(birth, 22), today);
             let detail = PUBLIC_EMPLOYERS[rng.gen_range(0..PUBLIC_EMPLOYERS.len())];
-            facts.push(SynthFact {
+            facts.push(Fact {
                 kind: FactKind::PublicEmployee,
                 since,
                 detail: detail.to_owned(),
@@ -477,7 +463,7 @@ impl Population {
                 years_after(birth, 20).max(years_before(today, 12)),
                 today,
             );
-            facts.push(SynthFact {
+            facts.push(Fact {
                 kind: FactKind::VehicleOwner,
                 since,
                 detail: plate(rng),
@@ -489,7 +475,7 @@ impl Population {
                 years_after(birth, 22).max(years_before(today, 15)),
                 today,
             );
-            facts.push(SynthFact {
+            facts.push(Fact {
                 kind: FactKind::CompanyOwner,
                 since,
                 detail: company(rng),
@@ -502,7 +488,7 @@ impl Population {
                 today,
             );
             let detail = format!("迁往{}", DESTINATIONS[rng.gen_range(0..DESTINATIONS.len())]);
-            facts.push(SynthFact {
+            facts.push(Fact {
                 kind: FactKind::MovedOut,
                 since,
                 detail,
@@ -528,319 +514,5 @@ impl Iterator for Population {
     }
 }
 
-/// The earliest birth date an ID number may carry.
-fn epoch() -> NaiveDate {
-    NaiveDate::from_ymd_opt(1900, 1, 1).expect("1900-01-01 is a date")
-}
-
-/// The same day `years` earlier; 29 February falls back to the 28th.
-fn years_before(date: NaiveDate, years: u32) -> NaiveDate {
-    let year = date.year() - years as i32;
-    date.with_year(year)
-        .or_else(|| NaiveDate::from_ymd_opt(year, date.month(), 28))
-        .expect("the 28th exists in every month")
-}
-
-fn years_after(date: NaiveDate, years: u32) -> NaiveDate {
-    let year = date.year() + years as i32;
-    date.with_year(year)
-        .or_else(|| NaiveDate::from_ymd_opt(year, date.month(), 28))
-        .expect("the 28th exists in every month")
-}
-
-/// A uniformly random date in `earliest..=latest` (`latest` when the range is empty).
-fn random_date(rng: &mut StdRng, earliest: NaiveDate, latest: NaiveDate) -> NaiveDate {
-    let span = (latest - earliest).num_days();
-    if span <= 0 {
-        return latest;
-    }
-    earliest + Duration::days(rng.gen_range(0..=span))
-}
-
-/// Heads of household are 25 to 85, most of them middle-aged.
-fn head_age(rng: &mut StdRng) -> u32 {
-    const BANDS: [(u32, u32, u32); 6] = [
-        (25, 34, 15),
-        (35, 44, 20),
-        (45, 54, 25),
-        (55, 64, 20),
-        (65, 74, 13),
-        (75, 85, 7),
-    ];
-    let mut roll = rng.gen_range(0..100);
-    for (low, high, weight) in BANDS {
-        if roll < weight {
-            return rng.gen_range(low..=high);
-        }
-        roll -= weight;
-    }
-    unreachable!("band weights add up to 100")
-}
-
-fn pick_surname(rng: &mut StdRng, pick: &WeightedIndex<u32>) -> &'static str {
-    SURNAMES[pick.sample(rng)].0
-}
-
-/// A full name: the surname and one or two given-name characters.
-fn given_name(rng: &mut StdRng, surname: &str, male: bool) -> String {
-    let chars = if male { MALE_CHARS } else { FEMALE_CHARS };
-    let mut name = String::with_capacity(surname.len() + 6);
-    name.push_str(surname);
-    name.push(chars[rng.gen_range(0..chars.len())]);
-    if rng.gen_bool(0.75) {
-        name.push(chars[rng.gen_range(0..chars.len())]);
-    }
-    name
-}
-
-/// A 玉林 (桂K) number plate.
-fn plate(rng: &mut StdRng) -> String {
-    const LETTERS: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ";
-    let mut plate = String::from("小型汽车 桂K");
-    plate.push(char::from(LETTERS[rng.gen_range(0..LETTERS.len())]));
-    for _ in 0..4 {
-        plate.push(char::from(b'0' + rng.gen_range(0..10u8)));
-    }
-    plate
-}
-
-fn company(rng: &mut StdRng) -> String {
-    const WORDS: [&str; 12] = [
-        "绿源", "宏达", "兴旺", "金穗", "博海", "顺发", "永盛", "桂丰", "鑫隆", "润农", "华茂",
-        "南粤",
-    ];
-    const TRADES: [&str; 8] = [
-        "商贸",
-        "农业开发",
-        "建材",
-        "养殖",
-        "编织工艺品",
-        "物流",
-        "建筑工程",
-        "食品",
-    ];
-    format!(
-        "博白县{}{}有限公司",
-        WORDS[rng.gen_range(0..WORDS.len())],
-        TRADES[rng.gen_range(0..TRADES.len())]
-    )
-}
-
-/// Surnames common in 博白 and south-east Guangxi, with rough relative frequencies.
-const SURNAMES: [(&str, u32); 30] = [
-    ("陈", 90),
-    ("王", 70),
-    ("黄", 70),
-    ("李", 65),
-    ("刘", 60),
-    ("庞", 55),
-    ("朱", 50),
-    ("梁", 50),
-    ("钟", 45),
-    ("张", 40),
-    ("林", 35),
-    ("杨", 35),
-    ("邓", 30),
-    ("吴", 25),
-    ("何", 25),
-    ("周", 20),
-    ("罗", 20),
-    ("谢", 18),
-    ("冯", 16),
-    ("曾", 16),
-    ("赖", 14),
-    ("廖", 14),
-    ("彭", 12),
-    ("苏", 12),
-    ("宋", 10),
-    ("韦", 10),
-    ("莫", 10),
-    ("叶", 10),
-    ("蒙", 6),
-    ("覃", 6),
-];
-
-const MALE_CHARS: &[char] = &[
-    '伟', '强', '军', '华', '明', '建', '国', '志', '勇', '杰', '俊', '文', '斌', '海', '林', '东',
-    '波', '辉', '荣', '德', '福', '贵', '生', '成', '康', '宏', '宇', '浩', '鹏', '飞', '超', '锋',
-    '家', '振', '永', '光', '兴', '平', '昌', '耀',
-];
-
-const FEMALE_CHARS: &[char] = &[
-    '芳', '丽', '娟', '英', '秀', '梅', '玲', '燕', '红', '霞', '艳', '萍', '琴', '兰', '凤', '珍',
-    '桂', '莲', '静', '敏', '婷', '雪', '慧', '月', '春', '美', '金', '玉', '翠', '欣', '怡', '佳',
-];
-
-const PUBLIC_EMPLOYERS: [&str; 8] = [
-    "博白县教育局",
-    "博白县人民医院",
-    "博白县财政局",
-    "博白县农业农村局",
-    "博白县公安局",
-    "博白县民政局",
-    "乡镇人民政府",
-    "博白县中学",
-];
-
-const DESTINATIONS: [&str; 7] = [
-    "广东省东莞市",
-    "广东省深圳市",
-    "广东省广州市",
-    "广东省佛山市",
-    "广西南宁市",
-    "广西玉林市玉州区",
-    "广东省湛江市",
-];
-
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use std::collections::{HashMap, HashSet};
-
-    use super::*;
-
-    fn today() -> NaiveDate {
-        NaiveDate::from_ymd_opt(2026, 11, 28).unwrap()
-    }
-
-    /// 28 towns of 12 or 13 villages, coded like the divisions migration.
-    fn villages() -> Vec<Village> {
-        (0..358)
-            .map(|i| {
-                let town = format!("450923{:03}", 100 + i % 28);
-                Village {
-                    code: format!("{town}{:03}", 201 + i / 28),
-                    town_code: town,
-                }
-            })
-            .collect()
-    }
-
-    #[test]
-    fn same_seed_gives_the_same_households() {
-        let villages = villages();
-        let a: Vec<_> = households(&villages, 500, 7, today()).take(20).collect();
-        let b: Vec<_> = households(&villages, 500, 7, today()).take(20).collect();
-        assert_eq!(a, b);
-        let c = households(&villages, 500, 8, today()).next().unwrap();
-        assert_ne!(a[0], c);
-    }
-
-    #[test]
-    fn the_stream_yields_exactly_the_target_in_households_of_one_to_six() {
-        let villages = villages();
-        let mut total = 0;
-        let mut sizes = [0usize; 7];
-        for household in households(&villages, 20_000, 1, today()) {
-            let n = household.members.len();
-            assert!((1..=6).contains(&n), "household of {n}");
-            sizes[n] += 1;
-            total += n;
-            assert_eq!(household.members[0].relation, Relation::Head);
-            assert!(household.code.starts_with(&household.village_code));
-            assert_eq!(household.code.len(), 16);
-        }
-        assert_eq!(total, 20_000);
-        let households: usize = sizes.iter().sum();
-        let mean = total as f64 / households as f64;
-        assert!((2.9..3.4).contains(&mean), "mean household size {mean}");
-        assert!(sizes[1..].iter().all(|&n| n > 100), "sizes {sizes:?}");
-    }
-
-    #[test]
-    fn every_id_number_parses_and_is_unique() {
-        let villages = villages();
-        let mut seen = HashSet::new();
-        for household in households(&villages, 50_000, 2, today()) {
-            for person in household.members {
-                let parsed = IdNumber::parse_as_of(person.id_number.expose(), today()).unwrap();
-                assert_eq!(parsed.region_code(), "450923");
-                assert!(seen.insert(parsed), "duplicate ID number");
-            }
-        }
-        assert_eq!(seen.len(), 50_000);
-    }
-
-    #[test]
-    fn families_look_like_families() {
-        let villages = villages();
-        for household in households(&villages, 20_000, 3, today()) {
-            let head = &household.members[0];
-            let head_age = age(head, today());
-            assert!((25..=85).contains(&head_age), "head aged {head_age}");
-            let surname = head.name.chars().next().unwrap();
-            for member in &household.members[1..] {
-                assert!(member.name.chars().count() >= 2 && member.name.chars().count() <= 3);
-                match member.relation {
-                    Relation::Spouse => {
-                        assert_ne!(member.id_number.is_male(), head.id_number.is_male());
-                        assert!(age(member, today()).abs_diff(head_age) <= 8);
-                    }
-                    Relation::Son | Relation::Daughter => {
-                        assert_eq!(member.name.chars().next(), Some(surname));
-                        assert_eq!(member.id_number.is_male(), member.relation == Relation::Son);
-                        assert!(age(member, today()) + 21 <= head_age);
-                    }
-                    Relation::Parent => assert!(age(member, today()) >= head_age + 16),
-                    Relation::Grandchild => assert!(age(member, today()) + 44 <= head_age),
-                    Relation::Head => panic!("two heads in {}", household.code),
-                    Relation::Other => {}
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn facts_come_at_plausible_rates() {
-        let villages = villages();
-        let target = 200_000;
-        let mut counts: HashMap<FactKind, usize> = HashMap::new();
-        let mut cadres_per_village: HashMap<String, usize> = HashMap::new();
-        for household in households(&villages, target, 4, today()) {
-            for person in &household.members {
-                for fact in &person.facts {
-                    *counts.entry(fact.kind).or_default() += 1;
-                    assert!(fact.since <= today());
-                    assert!(fact.since >= person.id_number.birth_date());
-                    if fact.kind == FactKind::VillageCadre {
-                        assert_eq!(person.relation, Relation::Head);
-                        *cadres_per_village
-                            .entry(household.village_code.clone())
-                            .or_default() += 1;
-                    }
-                }
-            }
-        }
-        let rate = |kind| counts.get(&kind).copied().unwrap_or(0) as f64 / target as f64;
-        let expect = [
-            (FactKind::Deceased, 0.004, 0.011),
-            (FactKind::PublicEmployee, 0.006, 0.015),
-            (FactKind::VehicleOwner, 0.045, 0.075),
-            (FactKind::CompanyOwner, 0.006, 0.015),
-            (FactKind::MovedOut, 0.006, 0.015),
-        ];
-        for (kind, low, high) in expect {
-            let r = rate(kind);
-            assert!((low..=high).contains(&r), "{} rate {r}", kind.as_str());
-        }
-        // Two cadre slots per village; a village that falls short of its slots has fewer.
-        let cadres: usize = cadres_per_village.values().sum();
-        assert!(cadres >= 2 * villages.len() * 9 / 10, "{cadres} cadres");
-        assert!(cadres_per_village.values().all(|&n| n <= 2));
-        assert!(rate(FactKind::CadreRelative) > 0.0);
-    }
-
-    #[test]
-    fn an_empty_county_yields_nothing() {
-        assert_eq!(households(&[], 100, 1, today()).count(), 0);
-    }
-
-    fn age(person: &SynthPerson, today: NaiveDate) -> u32 {
-        let birth = person.id_number.birth_date();
-        let mut years = (today.year() - birth.year()) as u32;
-        if (today.month(), today.day()) < (birth.month(), birth.day()) {
-            years -= 1;
-        }
-        years
-    }
-}
+mod tests;

@@ -1,0 +1,220 @@
+//! `huimin seed`: fills an empty identity with the synthetic county and an empty ledger
+//! with ten years of that county's payments, each in one transaction.
+
+use std::{
+    collections::HashMap,
+    str::FromStr,
+    time::{Duration, Instant},
+};
+
+use anyhow::Context as _;
+use chrono::{Datelike as _, NaiveDate};
+use huimin_identity::{Identity, IdentityError};
+use huimin_kit::pii::{PersonKey, mask_name};
+use huimin_ledger::{
+    Ledger,
+    domain::Period,
+    history::{HistoricPayment, HistoryRoll},
+};
+use indicatif::{ProgressBar, ProgressStyle};
+use sha2::{Digest as _, Sha256};
+
+use crate::{
+    county::{self, FactKind, Relation},
+    payments::{PaymentPlan, Planted, SeedPayment, SeedPerson, SeedProgram},
+};
+
+/// How big a county to make.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scale {
+    /// About 20,000 persons: tests and the demo.
+    Small,
+    /// About 2,000,000 persons: a real county, for benchmarks.
+    County,
+}
+
+impl Scale {
+    pub fn persons(self) -> usize {
+        match self {
+            Scale::Small => 20_000,
+            Scale::County => 2_000_000,
+        }
+    }
+}
+
+impl FromStr for Scale {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "small" => Ok(Scale::Small),
+            "county" => Ok(Scale::County),
+            other => Err(format!("unknown scale {other:?}; expected small or county")),
+        }
+    }
+}
+
+/// The synthetic population is fixed by this seed, so every run makes the same county.
+pub const SEED: u64 = 450_923;
+/// And the payments by this one.
+const PAYMENTS_SEED: u64 = 450_923;
+
+/// What seeding the county did.
+#[derive(Debug)]
+pub struct CountySeeded {
+    pub households: u64,
+    pub persons: u64,
+    pub facts: u64,
+    pub elapsed: Duration,
+}
+
+/// What seeding the payments did.
+#[derive(Debug)]
+pub struct PaymentsSeeded {
+    pub payments: u64,
+    pub total_fen: i64,
+    pub planted: Vec<Planted>,
+    pub elapsed: Duration,
+}
+
+fn progress(len: usize, template: &str) -> ProgressBar {
+    ProgressBar::new(len as u64)
+        .with_style(ProgressStyle::with_template(template).expect("template is valid"))
+}
+
+/// Registers the synthetic county of `scale` as of `today` when identity holds no
+/// persons; `None` when it does (the county is never seeded twice).
+pub async fn county(
+    identity: &Identity,
+    scale: Scale,
+    today: NaiveDate,
+) -> Result<Option<CountySeeded>, IdentityError> {
+    let started = Instant::now();
+    let villages = identity.villages().await?;
+    let bar = progress(
+        scale.persons(),
+        "{spinner} seeding persons {pos}/{len} {per_sec} eta {eta}",
+    );
+    let households = county::households(&villages, scale.persons(), SEED, today)
+        .inspect(|household| bar.inc(household.members.len() as u64))
+        .map(county::SynthHousehold::into_register);
+    let registered = identity.register_county(households).await?;
+    bar.finish_and_clear();
+    Ok(registered.map(|r| CountySeeded {
+        households: r.households,
+        persons: r.persons,
+        facts: r.facts,
+        elapsed: started.elapsed(),
+    }))
+}
+
+/// Loads ten years (up to last month) of payments for the county [`county`] seeded with
+/// `scale` and `today`, when ledger has none; `None` when it has some. `persons` is how
+/// many the county has, for the progress bar.
+pub async fn payments(
+    identity: &Identity,
+    ledger: &Ledger,
+    scale: Scale,
+    persons: u64,
+    today: NaiveDate,
+) -> anyhow::Result<Option<PaymentsSeeded>> {
+    let started = Instant::now();
+    let mut programs: Vec<SeedProgram> = ledger
+        .programs()
+        .await
+        .context("reading ledger's programs")?
+        .into_values()
+        .map(|p| SeedProgram {
+            code: p.code,
+            period_kind: p.period_kind,
+            standard_fen: p.standard_fen,
+            ceiling_fen: p.ceiling_fen,
+            per_household: p.per_household,
+        })
+        .collect();
+    programs.sort_by(|a, b| a.code.cmp(&b.code));
+    let kinds: HashMap<String, _> = programs
+        .iter()
+        .map(|p| (p.code.clone(), p.period_kind))
+        .collect();
+    let this_month =
+        NaiveDate::from_ymd_opt(today.year(), today.month(), 1).expect("first of a month exists");
+    let last_period = this_month
+        .checked_sub_months(chrono::Months::new(1))
+        .unwrap_or(this_month);
+    let mut plan = PaymentPlan::new(programs, last_period.year() - 9, last_period, PAYMENTS_SEED);
+
+    // The same households again, now as ledger sees persons: by key, masked.
+    let villages = identity
+        .villages()
+        .await
+        .context("reading identity's villages")?;
+    let keyer = &identity.pii.keyer;
+    let bar = progress(
+        usize::try_from(persons).unwrap_or(usize::MAX),
+        "{spinner} seeding payments for persons {pos}/{len} {per_sec} eta {eta}",
+    );
+    let history =
+        county::households(&villages, scale.persons(), SEED, today).flat_map(|household| {
+            bar.inc(household.members.len() as u64);
+            let members: Vec<SeedPerson> = household
+                .members
+                .iter()
+                .map(|person| SeedPerson {
+                    person_key: *keyer.key_of(&person.id_number).as_bytes(),
+                    name_masked: mask_name(&person.name),
+                    id_masked: person.id_number.masked(),
+                    household_code: household.code.clone(),
+                    village_code: household.village_code.clone(),
+                    birth_date: person.id_number.birth_date(),
+                    male: person.id_number.is_male(),
+                    is_head: person.relation == Relation::Head,
+                    deceased_since: person
+                        .facts
+                        .iter()
+                        .find(|f| f.kind == FactKind::Deceased)
+                        .map(|f| f.since),
+                })
+                .collect();
+            plan.household_payments(&members)
+                .into_iter()
+                .map(|p| historic(p, &kinds))
+        });
+    let roll = HistoryRoll {
+        file_name: "历史发放数据（合成）",
+        imported_by: "huimin seed",
+        fingerprint: Sha256::digest(format!("huimin seed {PAYMENTS_SEED} {today}")).into(),
+    };
+    let loaded = ledger
+        .load_history(roll, history)
+        .await
+        .context("loading the payment history")?;
+    bar.finish_and_clear();
+    Ok(loaded.map(|loaded| PaymentsSeeded {
+        payments: loaded.payments,
+        total_fen: loaded.total_fen,
+        planted: plan.planted().to_vec(),
+        elapsed: started.elapsed(),
+    }))
+}
+
+/// A generated payment as ledger loads it.
+fn historic(
+    p: SeedPayment,
+    kinds: &HashMap<String, huimin_ledger::domain::PeriodKind>,
+) -> HistoricPayment {
+    let kind = *kinds
+        .get(&p.program_code)
+        .expect("every row's program is one of the plan's");
+    HistoricPayment {
+        person_key: PersonKey::from_bytes(p.person_key),
+        name_masked: p.name_masked,
+        id_masked: p.id_masked,
+        household_code: p.household_code,
+        village_code: p.village_code,
+        period: Period::from_text(kind, &p.period)
+            .expect("the plan writes each period in its kind's canonical form"),
+        program_code: p.program_code,
+        amount_fen: p.amount_fen,
+        bank_masked: p.bank_masked,
+    }
+}

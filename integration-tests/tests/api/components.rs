@@ -108,3 +108,21 @@ async fn background_tasks_run_under_the_app_and_stop_with_it() {
         .expect("server task joins");
     stopped.expect("clean shutdown");
 }
+
+#[tokio::test]
+async fn a_refusal_names_who_may_make_the_call() {
+    let app = TestApp::spawn().await;
+    let refused = app
+        .identity()
+        .lookup_person(crate::helpers::authed(
+            huimin_proto::identity::v1::LookupPersonRequest::default(),
+            &app.token(huimin_kit::auth::Role::Provincial, None),
+        ))
+        .await
+        .expect_err("provincial systems read no personal data");
+    assert_eq!(refused.code(), tonic::Code::PermissionDenied);
+    assert_eq!(
+        refused.message(),
+        "当前角色无权执行此操作（可执行：管理员、纪委监委、乡镇、审计）"
+    );
+}

@@ -51,6 +51,24 @@ async fn reflection_lists_identity_and_health() {
         names.contains(&"grpc.health.v1.Health".to_owned()),
         "{names:?}"
     );
+    // Only what this process serves: notify's contract exists, its service does not yet.
+    assert!(
+        !names.iter().any(|name| name.contains("NotifyService")),
+        "{names:?}"
+    );
+    let mut health = tonic_health::pb::health_client::HealthClient::new(app.channel.clone());
+    for name in names.iter().filter(|name| name.starts_with("huimin.")) {
+        let status = health
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: name.clone(),
+            })
+            .await
+            .map(|r| r.into_inner().status);
+        assert!(
+            status.is_ok(),
+            "{name} is listed but health does not know it"
+        );
+    }
 }
 
 /// Raw protobuf bytes in and out: the client knows nothing of the messages.

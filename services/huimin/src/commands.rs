@@ -81,7 +81,8 @@ enum StaffCommand {
         /// admin, inspector, department, town, auditor or provincial.
         #[arg(long)]
         role: Role,
-        /// Department code (department) or 9-digit town code (town).
+        /// The department's full name, e.g. 博白县民政局 (department), or the
+        /// 9-digit town code (town).
         #[arg(long)]
         scope: Option<String>,
         /// Read the password from the first line of standard input.

@@ -105,3 +105,61 @@ pub fn ledger_config(
     }
     Ok(config)
 }
+
+/// The README's table of who may call each RPC, generated from the
+/// components' policies (a test keeps README.md equal to it).
+pub fn access_table() -> String {
+    use huimin_kit::auth::Access;
+    let mut table = String::from("| RPC | who may call it |\n|---|---|\n");
+    for component in COMPONENTS {
+        for (path, access) in (component.policy)().rules() {
+            let method = path.trim_start_matches('/').trim_start_matches("huimin.");
+            let who = match access {
+                Access::Public => "anyone, without a token".to_owned(),
+                _ => {
+                    let (roles, services) = access.admitted();
+                    roles
+                        .iter()
+                        .map(|role| role.as_str().to_owned())
+                        .chain(services.iter().map(|name| format!("service `{name}`")))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }
+            };
+            table.push_str(&format!("| `{method}` | {who} |\n"));
+        }
+    }
+    table
+}
+
+#[cfg(test)]
+mod tests {
+    /// Where the generated table sits in README.md.
+    const BEGIN: &str = "<!-- access table: generated from the policies, `HUIMIN_UPDATE_README=1 cargo test -p huimin readme` rewrites it -->\n";
+    const END: &str = "<!-- end of access table -->";
+
+    #[test]
+    fn readme_access_table_matches_the_policies() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md");
+        let readme = std::fs::read_to_string(&path).expect("README.md is readable");
+        let start = readme
+            .find(BEGIN)
+            .expect("README has the access table marker")
+            + BEGIN.len();
+        let end = readme[start..]
+            .find(END)
+            .expect("README ends the access table")
+            + start;
+        let expected = super::access_table();
+        if std::env::var_os("HUIMIN_UPDATE_README").is_some() {
+            let updated = format!("{}{expected}{}", &readme[..start], &readme[end..]);
+            std::fs::write(&path, updated).expect("README.md is writable");
+            return;
+        }
+        assert_eq!(
+            &readme[start..end],
+            expected,
+            "README's access table differs from the policies; rerun with HUIMIN_UPDATE_README=1"
+        );
+    }
+}

@@ -51,6 +51,7 @@ pub const COMPONENT: Component = Component {
         name: SCHEMA,
         migrator: &MIGRATOR,
     }),
+    policy: api::policy,
     build: |context| Box::pin(build(context)),
     authority: Some(|env| {
         let seed = env.key32("HUIMIN_TOKEN_SIGNING_KEY")?;
@@ -63,7 +64,7 @@ async fn build(context: Context) -> anyhow::Result<Parts> {
     let identity = Identity::new(config, context.cache()?)?;
     let pool = identity.pool.clone();
     Ok(Parts::new()
-        .grpc(IdentityApi::new(identity).into_server(), api::policy())
+        .grpc(IdentityApi::new(identity).into_server())
         .ready_when(pool))
 }
 

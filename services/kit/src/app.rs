@@ -97,7 +97,9 @@ impl App {
         }
         migrate(env, components).await?;
 
-        let mut server = GrpcServer::new();
+        let mut server = components
+            .iter()
+            .fold(GrpcServer::new(), |server, c| server.allow((c.policy)()));
         let mut http = Vec::new();
         let mut tasks = Vec::new();
         for parts in built {

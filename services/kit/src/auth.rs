@@ -57,6 +57,32 @@ impl Role {
         }
     }
 
+    /// What staff call the role, in refusals.
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            Role::Admin => "管理员",
+            Role::Inspector => "纪委监委",
+            Role::Department => "部门",
+            Role::Town => "乡镇",
+            Role::Auditor => "审计",
+            Role::Provincial => "省级系统",
+            Role::Gateway => "微信网关",
+            Role::Service => "服务",
+        }
+    }
+
+    /// Every role, in the order the README lists them.
+    pub const ALL: [Role; 8] = [
+        Role::Admin,
+        Role::Inspector,
+        Role::Department,
+        Role::Town,
+        Role::Auditor,
+        Role::Provincial,
+        Role::Gateway,
+        Role::Service,
+    ];
+
     /// Whether tokens of this role must name a scope.
     pub fn needs_scope(self) -> bool {
         matches!(self, Role::Department | Role::Town)
@@ -293,6 +319,27 @@ pub enum Access {
 }
 
 impl Access {
+    /// The roles it admits, and the services by name.
+    pub fn admitted(self) -> (&'static [Role], &'static [&'static str]) {
+        match self {
+            Access::Public => (&[], &[]),
+            Access::Roles(roles) => (roles, &[]),
+            Access::Services(names) => (&[], names),
+            Access::RolesOrServices(roles, names) => (roles, names),
+        }
+    }
+
+    /// Who it admits, as a refusal tells staff: 「管理员、纪委监委」.
+    pub fn who_zh(self) -> String {
+        let (roles, services) = self.admitted();
+        roles
+            .iter()
+            .map(|role| role.label_zh().to_owned())
+            .chain(services.iter().map(|name| format!("{name} 服务")))
+            .collect::<Vec<_>>()
+            .join("、")
+    }
+
     fn needs_token(self) -> bool {
         !matches!(self, Access::Public)
     }
@@ -340,6 +387,17 @@ impl Policy {
         self.rules.extend(other.rules);
         self.long_running.extend(other.long_running);
         self
+    }
+
+    /// Every rule, by full method path, in path order.
+    pub fn rules(&self) -> Vec<(&str, Access)> {
+        let mut rules: Vec<(&str, Access)> = self
+            .rules
+            .iter()
+            .map(|(path, access)| (path.as_str(), *access))
+            .collect();
+        rules.sort_by_key(|(path, _)| *path);
+        rules
     }
 
     /// The methods the request timeout does not apply to.
@@ -420,7 +478,10 @@ impl<S> Auth<S> {
                 .ok_or_else(|| tonic::Status::unauthenticated("需要登录凭证"))?;
             if !access.admits(caller) {
                 tracing::info!(role = %caller.role, method = path, "caller not allowed");
-                return Err(tonic::Status::permission_denied("当前角色无权执行此操作"));
+                return Err(tonic::Status::permission_denied(format!(
+                    "当前角色无权执行此操作（可执行：{}）",
+                    access.who_zh()
+                )));
             }
         }
         if let Some(caller) = caller {

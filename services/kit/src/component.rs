@@ -43,6 +43,9 @@ pub struct Component {
     /// Its own schema, migrated before it is built; `None` for a part that
     /// owns nothing durable (the gateway).
     pub schema: Option<Schema>,
+    /// Who may call each of its RPCs: stated once, here, so the README's
+    /// table can be checked against it without building anything.
+    pub policy: fn() -> Policy,
     /// Reads the component's configuration and builds what it serves.
     pub build: fn(Context) -> BoxFuture<'static, anyhow::Result<Parts>>,
     /// For the one component that holds the token signing key (identity):
@@ -183,7 +186,6 @@ pub struct Parts {
 pub(crate) struct GrpcService {
     pub(crate) name: &'static str,
     pub(crate) add: Box<dyn FnOnce(&mut RoutesBuilder) + Send>,
-    pub(crate) policy: Policy,
 }
 
 /// An HTTP router of a component and the variable naming its address.
@@ -209,8 +211,9 @@ impl Parts {
         }
     }
 
-    /// A gRPC service and the access rule of each of its methods.
-    pub fn grpc<S>(mut self, service: S, policy: Policy) -> Self
+    /// A gRPC service; the access rule of each of its methods is the
+    /// component's [`Component::policy`].
+    pub fn grpc<S>(mut self, service: S) -> Self
     where
         S: tower::Service<http::Request<tonic::body::Body>, Error = Infallible>
             + NamedService
@@ -226,7 +229,6 @@ impl Parts {
             add: Box::new(move |routes| {
                 routes.add_service(service);
             }),
-            policy,
         });
         self
     }

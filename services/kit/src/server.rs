@@ -100,14 +100,19 @@ impl GrpcServer {
         }
     }
 
-    /// Adds a component's service, the pool its readiness depends on, and its access rules.
+    /// Adds a component's service and the pool its readiness depends on.
     pub(crate) fn add(mut self, service: GrpcService, pool: Option<PgPool>) -> Self {
         (service.add)(&mut self.routes);
         self.probes.push(Probe {
             service_name: service.name,
             pool,
         });
-        self.policy = self.policy.merge(service.policy);
+        self
+    }
+
+    /// Adds a component's access rules.
+    pub(crate) fn allow(mut self, policy: Policy) -> Self {
+        self.policy = self.policy.merge(policy);
         self
     }
 

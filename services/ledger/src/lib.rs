@@ -51,6 +51,7 @@ pub const COMPONENT: Component = Component {
         name: SCHEMA,
         migrator: &MIGRATOR,
     }),
+    policy: api::policy,
     build: |context| Box::pin(build(context)),
     authority: None,
 };
@@ -61,7 +62,7 @@ async fn build(context: Context) -> anyhow::Result<Parts> {
     let ledger = Ledger::new(&config, context.cache()?, identity)?;
     let pool = ledger.pool.clone();
     Ok(Parts::new()
-        .grpc(LedgerApi::new(ledger).into_server(), api::policy())
+        .grpc(LedgerApi::new(ledger).into_server())
         .ready_when(pool))
 }
 

@@ -52,6 +52,7 @@ pub const COMPONENT: Component = Component {
         name: SCHEMA,
         migrator: &MIGRATOR,
     }),
+    policy: api::policy,
     build: |context| Box::pin(build(context)),
     authority: None,
 };
@@ -66,7 +67,7 @@ async fn build(context: Context) -> anyhow::Result<Parts> {
     };
     let pool = registry.pool.clone();
     Ok(Parts::new()
-        .grpc(RegistryApi::new(registry).into_server(), api::policy())
+        .grpc(RegistryApi::new(registry).into_server())
         .ready_when(pool))
 }
 

@@ -65,6 +65,7 @@ pub const COMPONENT: Component = Component {
         name: SCHEMA,
         migrator: &MIGRATOR,
     }),
+    policy: api::policy,
     build: |context| Box::pin(build(context)),
     authority: None,
 };
@@ -77,7 +78,7 @@ async fn build(context: Context) -> anyhow::Result<Parts> {
     let pool = whistle.pool.clone();
     let sealer = whistle.clone();
     Ok(Parts::new()
-        .grpc(WhistleApi::new(whistle).into_server(), api::policy())
+        .grpc(WhistleApi::new(whistle).into_server())
         .ready_when(pool)
         .task(Task::new("whistle.seal_days", move |stop| {
             let whistle = sealer.clone();

@@ -139,7 +139,7 @@ impl IdentityService for IdentityApi {
         request: Request<pb::BindOpenIdRequest>,
     ) -> Result<Response<pb::BindOpenIdResponse>, Status> {
         let request = request.into_inner();
-        let openid = OpenId::parse(&request.openid)?;
+        let openid = OpenId::parse(&request.openid).map_err(IdentityError::from)?;
         let (person, remaining) = self
             .identity
             .bind(&openid, &request.id_number, &request.name)
@@ -154,7 +154,7 @@ impl IdentityService for IdentityApi {
         &self,
         request: Request<pb::ResolveOpenIdRequest>,
     ) -> Result<Response<pb::ResolveOpenIdResponse>, Status> {
-        let openid = OpenId::parse(&request.into_inner().openid)?;
+        let openid = OpenId::parse(&request.into_inner().openid).map_err(IdentityError::from)?;
         let persons = self.identity.resolve(&openid).await?;
         Ok(Response::new(pb::ResolveOpenIdResponse {
             persons: persons.into_iter().map(bound).collect(),
@@ -166,7 +166,7 @@ impl IdentityService for IdentityApi {
         request: Request<pb::UnbindOpenIdRequest>,
     ) -> Result<Response<pb::UnbindOpenIdResponse>, Status> {
         let request = request.into_inner();
-        let openid = OpenId::parse(&request.openid)?;
+        let openid = OpenId::parse(&request.openid).map_err(IdentityError::from)?;
         let key = if request.person_key.is_empty() {
             None
         } else {
@@ -184,7 +184,7 @@ impl IdentityService for IdentityApi {
     ) -> Result<Response<pb::AuthorizeLookupResponse>, Status> {
         use pb::authorize_lookup_request::Subject;
         let request = request.into_inner();
-        let openid = OpenId::parse(&request.openid)?;
+        let openid = OpenId::parse(&request.openid).map_err(IdentityError::from)?;
         let subject = match request.subject {
             Some(Subject::PersonKey(key)) => Lookup::Person(person_key(&key)?),
             Some(Subject::HouseholdCode(code)) => Lookup::Household(code),

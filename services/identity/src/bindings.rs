@@ -17,26 +17,11 @@ pub const FAILURE_WINDOW: Duration = Duration::from_secs(3600);
 /// Short, because ledger authorizes citizen lookups from this answer.
 const RESOLVE_TTL: Duration = Duration::from_secs(60);
 
-/// A WeChat user's id within our Official Account, as verified by the gateway.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OpenId(String);
+pub use huimin_kit::openid::OpenId;
 
-impl OpenId {
-    pub fn parse(s: &str) -> Result<Self, IdentityError> {
-        let s = s.trim();
-        let ok = !s.is_empty()
-            && s.len() <= 128
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        if ok {
-            Ok(Self(s.to_owned()))
-        } else {
-            Err(IdentityError::invalid("openid", "openid 格式不正确"))
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
+impl From<huimin_kit::openid::OpenIdError> for IdentityError {
+    fn from(_: huimin_kit::openid::OpenIdError) -> Self {
+        IdentityError::invalid("openid", huimin_kit::openid::OpenIdError::MESSAGE_ZH)
     }
 }
 

@@ -17,6 +17,7 @@ pub mod deadline;
 pub mod keyset;
 pub mod money;
 pub mod observe;
+pub mod openid;
 pub mod outbox;
 pub mod page;
 pub mod peer;

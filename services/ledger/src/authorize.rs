@@ -12,6 +12,7 @@
 use huimin_kit::{
     auth::{Caller, Role},
     cache::{BINDING_ANSWER_TTL, openid_bindings_generation},
+    openid::OpenId,
 };
 use huimin_proto::identity::v1::{AuthorizeLookupRequest, authorize_lookup_request};
 
@@ -29,10 +30,9 @@ impl Ledger {
     ) -> Result<(), LedgerError> {
         match caller.role {
             Role::Gateway => {
-                if openid.is_empty() {
-                    return Err(LedgerError::Forbidden("请先绑定本人身份信息"));
-                }
-                if self.openid_may_read(openid, subject).await? {
+                let openid = OpenId::parse(openid)
+                    .map_err(|_| LedgerError::Forbidden("请先绑定本人身份信息"))?;
+                if self.openid_may_read(&openid, subject).await? {
                     Ok(())
                 } else {
                     Err(LedgerError::Forbidden("只能查询本人或本户的补贴信息"))
@@ -68,7 +68,12 @@ impl Ledger {
     }
 
     /// identity's answer, kept under the openid's binding generation.
-    async fn openid_may_read(&self, openid: &str, subject: &Subject) -> Result<bool, LedgerError> {
+    async fn openid_may_read(
+        &self,
+        openid: &OpenId,
+        subject: &Subject,
+    ) -> Result<bool, LedgerError> {
+        let openid = openid.as_str();
         let (asked, key) = match subject {
             Subject::Person(key) => (
                 authorize_lookup_request::Subject::PersonKey(key.to_hex()),
@@ -91,11 +96,7 @@ impl Ledger {
                 })
                 .await
                 .map(|answer| answer.into_inner().allowed)
-                .map_err(|status| match status.code() {
-                    // identity refuses a malformed openid: nobody may read with it.
-                    tonic::Code::InvalidArgument => LedgerError::Forbidden("请先绑定本人身份信息"),
-                    _ => LedgerError::IdentityUnavailable(status),
-                })
+                .map_err(LedgerError::IdentityUnavailable)
         };
         self.cache
             .current_or(

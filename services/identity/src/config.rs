@@ -1,8 +1,9 @@
 //! identity's configuration, read once from the environment.
 
+use crate::keys::PiiKeys;
 use huimin_kit::{
     auth::TokenSigner,
-    config::{ConfigError, DatabaseConfig, Env, PiiKeys, RedisConfig},
+    config::{ConfigError, DatabaseConfig, Env, RedisConfig},
     county::County,
 };
 

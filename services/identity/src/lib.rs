@@ -10,6 +10,7 @@ pub mod check;
 pub mod config;
 pub mod error;
 pub mod import;
+pub mod keys;
 pub mod staff;
 
 use std::sync::Arc;
@@ -18,10 +19,11 @@ use huimin_kit::{
     auth::{Role, TokenSigner, TokenVerifier},
     cache::Cache,
     component::{Component, Context, Parts, Schema, TokenAuthority},
-    config::PiiKeys,
     county::County,
 };
 use sqlx::PgPool;
+
+use crate::keys::PiiKeys;
 
 pub use crate::{api::IdentityApi, config::IdentityConfig, error::IdentityError};
 

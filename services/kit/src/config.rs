@@ -9,7 +9,7 @@ use std::{collections::HashMap, fmt, net::SocketAddr, str::FromStr, time::Durati
 
 use secrecy::SecretString;
 
-use crate::pii::{PersonKeyer, Sealer, decode_key_b64};
+use crate::pii::decode_key_b64;
 
 /// A configuration problem, naming the variable at fault.
 #[derive(Debug, thiserror::Error)]
@@ -202,27 +202,6 @@ impl RedisConfig {
             prefix: env
                 .optional_str("HUIMIN_REDIS_PREFIX")
                 .unwrap_or_else(|| "huimin:".to_owned()),
-        })
-    }
-}
-
-/// Keys protecting personal data (identity only); share it behind an `Arc`.
-pub struct PiiKeys {
-    pub keyer: PersonKeyer,
-    pub sealer: Sealer,
-}
-
-impl fmt::Debug for PiiKeys {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("PiiKeys(..)")
-    }
-}
-
-impl PiiKeys {
-    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        Ok(Self {
-            keyer: PersonKeyer::new(env.key32("HUIMIN_PII_HMAC_KEY")?),
-            sealer: Sealer::new(env.key32("HUIMIN_PII_ENCRYPTION_KEY")?),
         })
     }
 }

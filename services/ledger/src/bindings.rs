@@ -62,7 +62,7 @@ impl BindingMemo {
         {
             Ok(response) => response.into_inner().persons.into(),
             Err(status) if status.code() == tonic::Code::NotFound => Arc::from([]),
-            Err(status) => return Err(LedgerError::IdentityUnavailable(status)),
+            Err(status) => return Err(LedgerError::peer_unavailable("identity", status)),
         };
         if !persons.is_empty()
             && let Ok(mut entries) = self.entries.lock()

@@ -133,7 +133,7 @@ impl Ledger {
         match caller.role {
             Role::Gateway => {
                 if openid.is_empty() {
-                    return Err(LedgerError::Forbidden("请先绑定本人身份信息"));
+                    return Err(LedgerError::forbidden("请先绑定本人身份信息"));
                 }
                 let bound = self.bindings.resolve(&self.identity, openid, false).await?;
                 if self.binding_allows(&bound.persons, subject).await? {
@@ -146,7 +146,7 @@ impl Ledger {
                         return Ok(());
                     }
                 }
-                Err(LedgerError::Forbidden("只能查询本人或本户的补贴信息"))
+                Err(LedgerError::forbidden("只能查询本人或本户的补贴信息"))
             }
             Role::Town => {
                 let town: Option<String> = match subject {
@@ -165,7 +165,7 @@ impl Ledger {
                 };
                 match town {
                     Some(town) if !caller.covers_town(&town) => {
-                        Err(LedgerError::Forbidden("该人员不在您的管辖范围内"))
+                        Err(LedgerError::forbidden("该人员不在您的管辖范围内"))
                     }
                     _ => Ok(()),
                 }
@@ -173,7 +173,7 @@ impl Ledger {
             Role::Admin | Role::Inspector | Role::Department | Role::Auditor | Role::Service => {
                 Ok(())
             }
-            Role::Provincial => Err(LedgerError::Forbidden("当前角色无权执行此操作")),
+            Role::Provincial => Err(LedgerError::forbidden("当前角色无权执行此操作")),
         }
     }
 
@@ -276,7 +276,7 @@ impl Ledger {
         let programs = self.programs().await?;
         let program = programs
             .get(program)
-            .ok_or(LedgerError::NotFound("项目不存在"))?;
+            .ok_or(LedgerError::not_found("项目不存在"))?;
         let period = crate::domain::Period::parse(program.kind()?, period)
             .map_err(|e| LedgerError::invalid("period", e.message_zh()))?;
         let key = format!(

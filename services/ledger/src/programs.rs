@@ -22,7 +22,7 @@ pub struct Program {
 impl Program {
     pub fn kind(&self) -> Result<PeriodKind, LedgerError> {
         self.period_kind.parse().map_err(|_| {
-            LedgerError::Internal(anyhow::anyhow!(
+            LedgerError::internal(anyhow::anyhow!(
                 "program {} has a bad period kind",
                 self.code
             ))

@@ -419,7 +419,7 @@ impl RegistryService for RegistryApi {
         let code = request.into_inner().code;
         let code = code.trim();
         if !valid_code(code) {
-            return Err(RegistryError::NotFound("项目不存在").into());
+            return Err(RegistryError::not_found("项目不存在").into());
         }
         let found = self.registry.public_project(code).await?;
         Ok(Response::new(pb::PublicProjectResponse {

@@ -27,7 +27,7 @@ impl Registry {
                 parent_code: town.to_owned(),
             })
             .await
-            .map_err(RegistryError::IdentityUnavailable)?
+            .map_err(|status| RegistryError::peer_unavailable("identity", status))?
             .into_inner()
             .divisions
             .into_iter()

@@ -114,7 +114,7 @@ impl Whistle {
         let uploads = report.photos;
         let cleaned = tokio::task::spawn_blocking(move || clean_photos(&uploads, 0))
             .await
-            .map_err(|e| WhistleError::Internal(e.into()))??;
+            .map_err(|e| WhistleError::internal(e.into()))??;
         let anonymous = report.reporter_openid.is_none();
         // A citizen's anonymous report: its own trail waits for day's end.
         let hidden = anonymous && report.source == Source::Citizen;
@@ -144,7 +144,7 @@ impl Whistle {
 
         let code = receipt::new_code();
         let receipt_hash = receipt::hash(&code).ok_or_else(|| {
-            WhistleError::Internal(anyhow::anyhow!("fresh receipt code does not hash"))
+            WhistleError::internal(anyhow::anyhow!("fresh receipt code does not hash"))
         })?;
         let mut tx = self.pool.begin().await?;
         OUTBOX.lock_writers(&mut tx).await?;
@@ -363,7 +363,7 @@ impl Whistle {
     /// A real-name report comes from an openid bound to a registered person.
     async fn check_bound(&self, openid: &str) -> Result<(), WhistleError> {
         let Some(identity) = &self.identity else {
-            return Err(WhistleError::Internal(anyhow::anyhow!(
+            return Err(WhistleError::internal(anyhow::anyhow!(
                 "identity is not configured"
             )));
         };
@@ -376,7 +376,7 @@ impl Whistle {
                 "openid",
                 "实名举报须先绑定本人身份信息，也可选择匿名举报",
             )),
-            Err(status) => Err(WhistleError::IdentityUnavailable(status)),
+            Err(status) => Err(WhistleError::peer_unavailable("identity", status)),
         }
     }
 
@@ -547,7 +547,7 @@ impl Whistle {
                     .bind(&client)
                     .execute(&self.pool)
                     .await?;
-                Err(WhistleError::NotFound("回执码不正确，请核对后重试"))
+                Err(WhistleError::not_found("回执码不正确，请核对后重试"))
             }
         }
     }
@@ -615,7 +615,7 @@ impl Whistle {
         let already = usize::try_from(existing).unwrap_or(usize::MAX);
         let cleaned = tokio::task::spawn_blocking(move || clean_photos(&photos, already))
             .await
-            .map_err(|e| WhistleError::Internal(e.into()))??;
+            .map_err(|e| WhistleError::internal(e.into()))??;
         let day = today();
         let at = if anonymous { midnight(day) } else { Utc::now() };
         let mut tx = self.pool.begin().await?;

@@ -3,10 +3,53 @@
 //! transaction), and the cursor sent with a batch is its last id, so a
 //! client that reconnects with it loses and repeats nothing.
 
-use std::future::Future;
+use std::{future::Future, pin::Pin, sync::Arc};
 
 use tokio::sync::mpsc;
+use tokio_stream::{StreamExt as _, wrappers::ReceiverStream};
 use tonic::Status;
+
+/// What a resumable export reads: a table in id order, under the caller's filter.
+pub trait Export: Send + Sync + 'static {
+    type Row: Send + 'static;
+    type Error: Into<Status> + Send;
+
+    /// A row's id, the cursor of the batch it ends.
+    fn id(row: &Self::Row) -> i64;
+
+    /// At most `size` rows whose id is above `after`, in id order.
+    fn batch(
+        &self,
+        after: i64,
+        size: i64,
+    ) -> impl Future<Output = Result<Vec<Self::Row>, Self::Error>> + Send;
+}
+
+/// What an export RPC returns.
+pub type ExportStream<M> = Pin<Box<dyn futures::Stream<Item = Result<M, Status>> + Send>>;
+
+/// The one export handler: batches of `size` rows of `source` after the request's
+/// cursor, each sent as `message(rows, cursor)`, until the rows run out or the client
+/// goes away.
+pub fn export<S, M>(
+    source: S,
+    after_cursor: i64,
+    size: i64,
+    message: fn(Vec<S::Row>, i64) -> M,
+) -> ExportStream<M>
+where
+    S: Export,
+    M: Send + 'static,
+{
+    let source = Arc::new(source);
+    let rx = batches(after_cursor.max(0), size, S::id, move |cursor| {
+        let source = source.clone();
+        async move { source.batch(cursor, size).await }
+    });
+    Box::pin(
+        ReceiverStream::new(rx).map(move |batch| batch.map(|(rows, cursor)| message(rows, cursor))),
+    )
+}
 
 /// Sends batches of `size` rows after `cursor` until `fetch` returns a short
 /// one or the receiver goes away. `fetch(cursor)` returns the rows whose id

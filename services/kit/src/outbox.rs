@@ -135,30 +135,28 @@ struct EventRow {
 pub type EventStream =
     std::pin::Pin<Box<dyn futures::Stream<Item = Result<common::Event, Status>> + Send>>;
 
-/// Streams events after the request's cursor, then new ones as they commit,
-/// until the client goes away. `unavailable` maps a database error for it.
-pub fn watch(
-    pool: PgPool,
-    request: common::WatchEventsRequest,
-    unavailable: fn(sqlx::Error) -> Status,
-) -> EventStream {
-    watch_expanding(pool, request, unavailable, None)
+/// The one `WatchEvents` handler: streams events after the request's cursor, then
+/// new ones as they commit, until the client goes away. A database failure ends the
+/// stream with the status [`CoreError`](crate::error::CoreError) gives it.
+pub fn watch(pool: PgPool, request: common::WatchEventsRequest) -> EventStream {
+    stream(pool, request, None)
 }
 
 /// [`watch`] for an outbox with span rows, which `expand` builds the events of.
 pub fn watch_expanding(
     pool: PgPool,
     request: common::WatchEventsRequest,
-    unavailable: fn(sqlx::Error) -> Status,
+    expand: Arc<dyn Expand>,
+) -> EventStream {
+    stream(pool, request, Some(expand))
+}
+
+fn stream(
+    pool: PgPool,
+    request: common::WatchEventsRequest,
     expand: Option<Arc<dyn Expand>>,
 ) -> EventStream {
-    let rx = follow(
-        pool,
-        request.after_cursor.max(0),
-        request.kinds,
-        unavailable,
-        expand,
-    );
+    let rx = follow(pool, request.after_cursor.max(0), request.kinds, expand);
     Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))
 }
 
@@ -166,7 +164,6 @@ fn follow(
     pool: PgPool,
     mut after: i64,
     kinds: Vec<String>,
-    unavailable: fn(sqlx::Error) -> Status,
     expand: Option<Arc<dyn Expand>>,
 ) -> mpsc::Receiver<Result<common::Event, Status>> {
     let (tx, rx) = mpsc::channel(PAGE as usize);
@@ -179,7 +176,8 @@ fn follow(
             let page = match next {
                 Ok(page) => page,
                 Err(error) => {
-                    let _ = tx.send(Err(unavailable(error))).await;
+                    let status = crate::error::CoreError::from(error).into();
+                    let _ = tx.send(Err(status)).await;
                     return;
                 }
             };

@@ -1,12 +1,11 @@
 //! ledger's gRPC edge: protobuf in, domain types, protobuf out. Access rules
 //! per RPC are in [`policy`].
 
-use std::pin::Pin;
-
-use futures::Stream;
 use huimin_kit::wire::{non_empty, timestamp};
 use huimin_kit::{
     auth::{Access, Policy, Role, caller},
+    keyset::{self, ExportStream},
+    outbox,
     pii::PersonKey,
 };
 use huimin_proto::{
@@ -16,12 +15,11 @@ use huimin_proto::{
         ledger_service_server::{LedgerService, LedgerServiceServer},
     },
 };
-use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::{
     Ledger, LedgerError,
-    export::{ExportFilter, parse_bound},
+    export::{ExportFilter, PaymentExport, parse_bound},
     lookup::{PaymentView, Subject},
 };
 
@@ -113,8 +111,6 @@ fn department(caller: &huimin_kit::auth::Caller) -> Option<&str> {
         None
     }
 }
-
-type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
 
 impl LedgerApi {
     /// A page of a person's or household's payments, once the caller is
@@ -317,46 +313,45 @@ impl LedgerService for LedgerApi {
         }))
     }
 
-    type ExportPaymentsStream = BoxStream<pb::ExportPaymentsResponse>;
+    type ExportPaymentsStream = ExportStream<pb::ExportPaymentsResponse>;
 
     async fn export_payments(
         &self,
         request: Request<pb::ExportPaymentsRequest>,
     ) -> Result<Response<Self::ExportPaymentsStream>, Status> {
         let request = request.into_inner();
-        let filter = ExportFilter {
-            period_from: parse_bound(&request.period_from, false)?,
-            period_to: parse_bound(&request.period_to, true)?,
-            program: non_empty(&request.program_code),
-            town: non_empty(&request.town_code),
+        let source = PaymentExport {
+            ledger: self.ledger.clone(),
+            filter: ExportFilter {
+                period_from: parse_bound(&request.period_from, false)?,
+                period_to: parse_bound(&request.period_to, true)?,
+                program: non_empty(&request.program_code),
+                town: non_empty(&request.town_code),
+            },
         };
-        let size = match request.batch_size {
-            0 => 1000,
-            n => i64::from(n.min(10_000)),
-        };
-        let batches = self
-            .ledger
-            .export(filter, request.after_cursor.max(0), size);
-        let stream = tokio_stream::StreamExt::map(ReceiverStream::new(batches), |batch| {
-            batch.map(|(payments, cursor)| pb::ExportPaymentsResponse {
+        let size = huimin_kit::page::size(request.batch_size, 1000, 10_000);
+        Ok(Response::new(keyset::export(
+            source,
+            request.after_cursor,
+            i64::from(size),
+            |payments, cursor| pb::ExportPaymentsResponse {
                 payments: payments.into_iter().map(payment).collect(),
                 cursor,
-            })
-        });
-        Ok(Response::new(Box::pin(stream)))
+            },
+        )))
     }
 
-    type WatchEventsStream = huimin_kit::outbox::EventStream;
+    type WatchEventsStream = outbox::EventStream;
 
     async fn watch_events(
         &self,
         request: Request<common::WatchEventsRequest>,
     ) -> Result<Response<Self::WatchEventsStream>, Status> {
-        Ok(Response::new(huimin_kit::outbox::watch_expanding(
+        let expand = std::sync::Arc::new(crate::events::PaymentsPosted);
+        Ok(Response::new(outbox::watch_expanding(
             self.ledger.pool.clone(),
             request.into_inner(),
-            |error| LedgerError::from(error).into(),
-            Some(std::sync::Arc::new(crate::events::PaymentsPosted)),
+            expand,
         )))
     }
 }

@@ -4,8 +4,7 @@
 //! dropped connection loses and repeats nothing.
 
 use chrono::NaiveDate;
-use tokio::sync::mpsc;
-use tonic::Status;
+use huimin_kit::keyset::Export;
 
 use crate::{Ledger, LedgerError, lookup::PaymentView};
 
@@ -78,24 +77,27 @@ impl Ledger {
         .fetch_all(&self.pool)
         .await?)
     }
+}
 
-    /// Streams batches after `cursor` until the filter is exhausted.
-    pub fn export(
+/// The payments one export reads.
+pub struct PaymentExport {
+    pub ledger: Ledger,
+    pub filter: ExportFilter,
+}
+
+impl Export for PaymentExport {
+    type Row = PaymentView;
+    type Error = LedgerError;
+
+    fn id(payment: &PaymentView) -> i64 {
+        payment.id
+    }
+
+    fn batch(
         &self,
-        filter: ExportFilter,
-        cursor: i64,
+        after: i64,
         size: i64,
-    ) -> mpsc::Receiver<Result<(Vec<PaymentView>, i64), Status>> {
-        let ledger = self.clone();
-        huimin_kit::keyset::batches(
-            cursor,
-            size,
-            |row| row.id,
-            move |cursor| {
-                let ledger = ledger.clone();
-                let filter = filter.clone();
-                async move { ledger.export_batch(&filter, cursor, size).await }
-            },
-        )
+    ) -> impl Future<Output = Result<Vec<PaymentView>, LedgerError>> + Send {
+        self.ledger.export_batch(&self.filter, after, size)
     }
 }

@@ -1,12 +1,11 @@
 //! registry's gRPC edge: protobuf in, domain types, protobuf out. Access rules
 //! per RPC are in [`policy`]; scope within a role is checked by the domain.
 
-use std::pin::Pin;
-
-use futures::Stream;
 use huimin_kit::wire::{non_empty, timestamp};
 use huimin_kit::{
     auth::{Access, Policy, Role, caller},
+    keyset::{self, ExportStream},
+    outbox,
     status::FieldViolation,
 };
 use huimin_proto::{
@@ -16,13 +15,12 @@ use huimin_proto::{
         registry_service_server::{RegistryService, RegistryServiceServer},
     },
 };
-use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::{
     Registry, RegistryError,
     domain::{Details, Funding, Kind, Milestone, Status as ProjectStatus, parse_date, valid_code},
-    export::ExportFilter,
+    export::{ExportFilter, ProjectExport},
     lookup::Search,
     projects::{Project, Version, today},
 };
@@ -263,8 +261,6 @@ fn version_to_pb(v: Version) -> pb::ProjectVersion {
     }
 }
 
-type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
-
 #[tonic::async_trait]
 impl RegistryService for RegistryApi {
     async fn create_project(
@@ -437,43 +433,39 @@ impl RegistryService for RegistryApi {
         }))
     }
 
-    type ExportProjectsStream = BoxStream<pb::ExportProjectsResponse>;
+    type ExportProjectsStream = ExportStream<pb::ExportProjectsResponse>;
 
     async fn export_projects(
         &self,
         request: Request<pb::ExportProjectsRequest>,
     ) -> Result<Response<Self::ExportProjectsStream>, Status> {
         let request = request.into_inner();
-        let filter = ExportFilter {
-            town: non_empty(&request.town_code),
-            year: (request.year != 0).then_some(request.year),
+        let source = ProjectExport {
+            registry: self.registry.clone(),
+            filter: ExportFilter {
+                town: non_empty(&request.town_code),
+                year: (request.year != 0).then_some(request.year),
+            },
         };
-        let size = match request.batch_size {
-            0 => 500,
-            n => i64::from(n.min(5_000)),
-        };
-        let batches = self
-            .registry
-            .export(filter, request.after_cursor.max(0), size);
-        let stream = tokio_stream::StreamExt::map(ReceiverStream::new(batches), |batch| {
-            batch.map(|(projects, cursor)| pb::ExportProjectsResponse {
+        let size = huimin_kit::page::size(request.batch_size, 500, 5_000);
+        Ok(Response::new(keyset::export(
+            source,
+            request.after_cursor,
+            i64::from(size),
+            |projects, cursor| pb::ExportProjectsResponse {
                 projects: projects.into_iter().map(project_to_pb).collect(),
                 cursor,
-            })
-        });
-        Ok(Response::new(Box::pin(stream)))
+            },
+        )))
     }
 
-    type WatchEventsStream = huimin_kit::outbox::EventStream;
+    type WatchEventsStream = outbox::EventStream;
 
     async fn watch_events(
         &self,
         request: Request<common::WatchEventsRequest>,
     ) -> Result<Response<Self::WatchEventsStream>, Status> {
-        Ok(Response::new(huimin_kit::outbox::watch(
-            self.registry.pool.clone(),
-            request.into_inner(),
-            |error| RegistryError::from(error).into(),
-        )))
+        let pool = self.registry.pool.clone();
+        Ok(Response::new(outbox::watch(pool, request.into_inner())))
     }
 }

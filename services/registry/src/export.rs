@@ -4,8 +4,7 @@
 //! under the writers' lock, so a resumed export misses no project created
 //! while it ran.
 
-use tokio::sync::mpsc;
-use tonic::Status;
+use huimin_kit::keyset::Export;
 
 use crate::{
     Registry, RegistryError,
@@ -40,24 +39,27 @@ impl Registry {
         .await?;
         rows.into_iter().map(Project::try_from).collect()
     }
+}
 
-    /// Streams batches after `cursor` until the filter is exhausted.
-    pub fn export(
+/// The projects one export reads.
+pub struct ProjectExport {
+    pub registry: Registry,
+    pub filter: ExportFilter,
+}
+
+impl Export for ProjectExport {
+    type Row = Project;
+    type Error = RegistryError;
+
+    fn id(project: &Project) -> i64 {
+        project.id
+    }
+
+    fn batch(
         &self,
-        filter: ExportFilter,
-        cursor: i64,
+        after: i64,
         size: i64,
-    ) -> mpsc::Receiver<Result<(Vec<Project>, i64), Status>> {
-        let registry = self.clone();
-        huimin_kit::keyset::batches(
-            cursor,
-            size,
-            |row| row.id,
-            move |cursor| {
-                let registry = registry.clone();
-                let filter = filter.clone();
-                async move { registry.export_batch(&filter, cursor, size).await }
-            },
-        )
+    ) -> impl Future<Output = Result<Vec<Project>, RegistryError>> + Send {
+        self.registry.export_batch(&self.filter, after, size)
     }
 }

@@ -143,7 +143,7 @@ impl Whistle {
         json: &str,
     ) -> Result<triage::Rules, WhistleError> {
         let rules = triage::parse_rules(json)
-            .map_err(|e| WhistleError::invalid("json", &format!("研判规则有误：{e}")))?;
+            .map_err(|e| WhistleError::invalid("json", format!("研判规则有误：{e}")))?;
         let value: serde_json::Value =
             serde_json::from_str(&rules.to_json()).map_err(|e| WhistleError::internal(e.into()))?;
         let mut tx = self.pool.begin().await?;

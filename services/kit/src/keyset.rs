@@ -13,6 +13,11 @@ use tonic::Status;
 pub trait Export: Send + Sync + 'static {
     type Row: Send + 'static;
     type Error: Into<Status> + Send;
+    /// The response message that carries one batch.
+    type Message: Send + 'static;
+    /// Rows a batch holds when the client does not say, and at most.
+    const DEFAULT_BATCH: u32;
+    const MAX_BATCH: u32;
 
     /// A row's id, the cursor of the batch it ends.
     fn id(row: &Self::Row) -> i64;
@@ -23,31 +28,35 @@ pub trait Export: Send + Sync + 'static {
         after: i64,
         size: i64,
     ) -> impl Future<Output = Result<Vec<Self::Row>, Self::Error>> + Send;
+
+    /// The message of a batch whose last row has id `cursor`.
+    fn message(rows: Vec<Self::Row>, cursor: i64) -> Self::Message;
 }
 
 /// What an export RPC returns.
 pub type ExportStream<M> = Pin<Box<dyn futures::Stream<Item = Result<M, Status>> + Send>>;
 
-/// The one export handler: batches of `size` rows of `source` after the request's
-/// cursor, each sent as `message(rows, cursor)`, until the rows run out or the client
-/// goes away.
-pub fn export<S, M>(
+/// The one export handler: batches of rows of `source` after the request's cursor (as
+/// many as the request asks, within the source's bounds), each sent as
+/// [`Export::message`], until the rows run out or the client goes away.
+pub fn export<S: Export>(
     source: S,
     after_cursor: i64,
-    size: i64,
-    message: fn(Vec<S::Row>, i64) -> M,
-) -> ExportStream<M>
-where
-    S: Export,
-    M: Send + 'static,
-{
+    batch_size: u32,
+) -> ExportStream<S::Message> {
+    let size = i64::from(crate::page::size(
+        batch_size,
+        S::DEFAULT_BATCH,
+        S::MAX_BATCH,
+    ));
     let source = Arc::new(source);
     let rx = batches(after_cursor.max(0), size, S::id, move |cursor| {
         let source = source.clone();
         async move { source.batch(cursor, size).await }
     });
     Box::pin(
-        ReceiverStream::new(rx).map(move |batch| batch.map(|(rows, cursor)| message(rows, cursor))),
+        ReceiverStream::new(rx)
+            .map(move |batch| batch.map(|(rows, cursor)| S::message(rows, cursor))),
     )
 }
 

@@ -19,7 +19,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use crate::{
     Ledger, LedgerError,
-    export::{ExportFilter, PaymentExport, parse_bound},
+    export::{ExportFilter, parse_bound},
     lookup::{PaymentView, Subject},
 };
 
@@ -320,24 +320,20 @@ impl LedgerService for LedgerApi {
         request: Request<pb::ExportPaymentsRequest>,
     ) -> Result<Response<Self::ExportPaymentsStream>, Status> {
         let request = request.into_inner();
+        let filter = ExportFilter {
+            period_from: parse_bound(&request.period_from, false)?,
+            period_to: parse_bound(&request.period_to, true)?,
+            program: non_empty(&request.program_code),
+            town: non_empty(&request.town_code),
+        };
         let source = PaymentExport {
             ledger: self.ledger.clone(),
-            filter: ExportFilter {
-                period_from: parse_bound(&request.period_from, false)?,
-                period_to: parse_bound(&request.period_to, true)?,
-                program: non_empty(&request.program_code),
-                town: non_empty(&request.town_code),
-            },
+            filter,
         };
-        let size = huimin_kit::page::size(request.batch_size, 1000, 10_000);
         Ok(Response::new(keyset::export(
             source,
             request.after_cursor,
-            i64::from(size),
-            |payments, cursor| pb::ExportPaymentsResponse {
-                payments: payments.into_iter().map(payment).collect(),
-                cursor,
-            },
+            request.batch_size,
         )))
     }
 
@@ -353,5 +349,38 @@ impl LedgerService for LedgerApi {
             request.into_inner(),
             expand,
         )))
+    }
+}
+
+/// The payments one export reads.
+struct PaymentExport {
+    ledger: Ledger,
+    filter: ExportFilter,
+}
+
+impl keyset::Export for PaymentExport {
+    type Row = PaymentView;
+    type Error = LedgerError;
+    type Message = pb::ExportPaymentsResponse;
+    const DEFAULT_BATCH: u32 = 1000;
+    const MAX_BATCH: u32 = 10_000;
+
+    fn id(row: &PaymentView) -> i64 {
+        row.id
+    }
+
+    fn batch(
+        &self,
+        after: i64,
+        size: i64,
+    ) -> impl Future<Output = Result<Vec<PaymentView>, LedgerError>> + Send {
+        self.ledger.export_batch(&self.filter, after, size)
+    }
+
+    fn message(rows: Vec<PaymentView>, cursor: i64) -> pb::ExportPaymentsResponse {
+        pb::ExportPaymentsResponse {
+            payments: rows.into_iter().map(payment).collect(),
+            cursor,
+        }
     }
 }

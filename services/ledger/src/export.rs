@@ -3,10 +3,8 @@
 //! out in commit order (imports hold the writers' lock), so resuming after a
 //! dropped connection loses and repeats nothing.
 
-use chrono::NaiveDate;
-use huimin_kit::keyset::Export;
-
 use crate::{Ledger, LedgerError, lookup::PaymentView};
+use chrono::NaiveDate;
 
 /// What to export.
 #[derive(Debug, Clone, Default)]
@@ -76,28 +74,5 @@ impl Ledger {
         .bind(size)
         .fetch_all(&self.pool)
         .await?)
-    }
-}
-
-/// The payments one export reads.
-pub struct PaymentExport {
-    pub ledger: Ledger,
-    pub filter: ExportFilter,
-}
-
-impl Export for PaymentExport {
-    type Row = PaymentView;
-    type Error = LedgerError;
-
-    fn id(payment: &PaymentView) -> i64 {
-        payment.id
-    }
-
-    fn batch(
-        &self,
-        after: i64,
-        size: i64,
-    ) -> impl Future<Output = Result<Vec<PaymentView>, LedgerError>> + Send {
-        self.ledger.export_batch(&self.filter, after, size)
     }
 }

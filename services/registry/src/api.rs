@@ -20,7 +20,7 @@ use tonic::{Request, Response, Status, Streaming};
 use crate::{
     Registry, RegistryError,
     domain::{Details, Funding, Kind, Milestone, Status as ProjectStatus, parse_date, valid_code},
-    export::{ExportFilter, ProjectExport},
+    export::ExportFilter,
     lookup::Search,
     projects::{Project, Version, today},
 };
@@ -440,22 +440,18 @@ impl RegistryService for RegistryApi {
         request: Request<pb::ExportProjectsRequest>,
     ) -> Result<Response<Self::ExportProjectsStream>, Status> {
         let request = request.into_inner();
+        let filter = ExportFilter {
+            town: non_empty(&request.town_code),
+            year: (request.year != 0).then_some(request.year),
+        };
         let source = ProjectExport {
             registry: self.registry.clone(),
-            filter: ExportFilter {
-                town: non_empty(&request.town_code),
-                year: (request.year != 0).then_some(request.year),
-            },
+            filter,
         };
-        let size = huimin_kit::page::size(request.batch_size, 500, 5_000);
         Ok(Response::new(keyset::export(
             source,
             request.after_cursor,
-            i64::from(size),
-            |projects, cursor| pb::ExportProjectsResponse {
-                projects: projects.into_iter().map(project_to_pb).collect(),
-                cursor,
-            },
+            request.batch_size,
         )))
     }
 
@@ -467,5 +463,38 @@ impl RegistryService for RegistryApi {
     ) -> Result<Response<Self::WatchEventsStream>, Status> {
         let pool = self.registry.pool.clone();
         Ok(Response::new(outbox::watch(pool, request.into_inner())))
+    }
+}
+
+/// The projects one export reads.
+struct ProjectExport {
+    registry: Registry,
+    filter: ExportFilter,
+}
+
+impl keyset::Export for ProjectExport {
+    type Row = Project;
+    type Error = RegistryError;
+    type Message = pb::ExportProjectsResponse;
+    const DEFAULT_BATCH: u32 = 500;
+    const MAX_BATCH: u32 = 5_000;
+
+    fn id(row: &Project) -> i64 {
+        row.id
+    }
+
+    fn batch(
+        &self,
+        after: i64,
+        size: i64,
+    ) -> impl Future<Output = Result<Vec<Project>, RegistryError>> + Send {
+        self.registry.export_batch(&self.filter, after, size)
+    }
+
+    fn message(rows: Vec<Project>, cursor: i64) -> pb::ExportProjectsResponse {
+        pb::ExportProjectsResponse {
+            projects: rows.into_iter().map(project_to_pb).collect(),
+            cursor,
+        }
     }
 }

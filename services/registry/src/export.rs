@@ -4,8 +4,6 @@
 //! under the writers' lock, so a resumed export misses no project created
 //! while it ran.
 
-use huimin_kit::keyset::Export;
-
 use crate::{
     Registry, RegistryError,
     projects::{PROJECT_COLUMNS, Project, ProjectRow},
@@ -38,28 +36,5 @@ impl Registry {
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter().map(Project::try_from).collect()
-    }
-}
-
-/// The projects one export reads.
-pub struct ProjectExport {
-    pub registry: Registry,
-    pub filter: ExportFilter,
-}
-
-impl Export for ProjectExport {
-    type Row = Project;
-    type Error = RegistryError;
-
-    fn id(project: &Project) -> i64 {
-        project.id
-    }
-
-    fn batch(
-        &self,
-        after: i64,
-        size: i64,
-    ) -> impl Future<Output = Result<Vec<Project>, RegistryError>> + Send {
-        self.registry.export_batch(&self.filter, after, size)
     }
 }

@@ -15,6 +15,7 @@ mod health;
 mod ledger_crash;
 mod ledger_import;
 mod ledger_lookup;
+mod outbox;
 mod persons;
 mod privacy;
 mod reflection;

@@ -12,6 +12,7 @@ pub mod config;
 pub mod db;
 pub mod deadline;
 pub mod error;
+pub mod follower;
 pub mod keyset;
 pub mod money;
 pub mod observe;

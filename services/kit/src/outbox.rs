@@ -1,7 +1,9 @@
 //! The transactional outbox every event-producing service shares: events are
 //! written in the transaction of the change they describe (into the
 //! service's own `events` table) and served in cursor order by
-//! `WatchEvents`.
+//! `WatchEvents`. The table has one shape, [`EVENTS_SQL`], which each producer
+//! applies as a migration of its own (a link to `kit/sql/outbox_events.sql`);
+//! the other side, a follower of a feed, is [`crate::follower`].
 //!
 //! Every writer takes [`Outbox::lock_writers`] before inserting, so cursors
 //! are handed out in commit order and a follower that has seen cursor N has
@@ -23,6 +25,9 @@ use huimin_proto::common::v1 as common;
 use sqlx::{PgConnection, PgPool};
 use tokio::sync::mpsc;
 use tonic::Status;
+
+/// The one definition of a producer's `events` table (see the file's comments).
+pub const EVENTS_SQL: &str = include_str!("../sql/outbox_events.sql");
 
 const POLL_EVERY: Duration = Duration::from_millis(300);
 const PAGE: i64 = 1000;
@@ -83,7 +88,6 @@ impl Outbox {
 
     /// Appends a span of `span` events of one kind, built on reading by the
     /// service's [`Expand`] from `payload`; call with the writers' lock held.
-    /// The table needs a `span bigint` column, NULL on ordinary rows.
     pub async fn append_span(
         &self,
         tx: &mut PgConnection,
@@ -216,17 +220,12 @@ async fn next_events(
     expand: Option<&dyn Expand>,
     maybe_inside: bool,
 ) -> Result<Page, sqlx::Error> {
-    let span = if expand.is_some() {
-        "span"
-    } else {
-        "NULL::bigint AS span"
-    };
     if let Some(expand) = expand.filter(|_| maybe_inside) {
         // The last row at or before the cursor tells whether it is inside a span.
-        let last: Option<EventRow> = sqlx::query_as(&format!(
-            "SELECT cursor, {span}, event_id, kind, payload, occurred_at FROM events
-             WHERE cursor <= $1 ORDER BY cursor DESC LIMIT 1"
-        ))
+        let last: Option<EventRow> = sqlx::query_as(
+            "SELECT cursor, span, event_id, kind, payload, occurred_at FROM events
+             WHERE cursor <= $1 ORDER BY cursor DESC LIMIT 1",
+        )
         .bind(after)
         .fetch_optional(pool)
         .await?;
@@ -238,11 +237,11 @@ async fn next_events(
             return expand_span(pool, expand, &row, length, after - row.cursor + 1).await;
         }
     }
-    let rows: Vec<EventRow> = sqlx::query_as(&format!(
-        "SELECT cursor, {span}, event_id, kind, payload, occurred_at FROM events
+    let rows: Vec<EventRow> = sqlx::query_as(
+        "SELECT cursor, span, event_id, kind, payload, occurred_at FROM events
          WHERE cursor > $1 AND (cardinality($2::text[]) = 0 OR kind = ANY($2))
-         ORDER BY cursor LIMIT $3"
-    ))
+         ORDER BY cursor LIMIT $3",
+    )
     .bind(after)
     .bind(kinds)
     .bind(PAGE)

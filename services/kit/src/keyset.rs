@@ -23,15 +23,15 @@ pub trait Export: Send + Sync + 'static {
     fn id(row: &Self::Row) -> i64;
 
     /// At most `size` rows whose id is above `after`, in id order.
-    fn batch(
-        &self,
-        after: i64,
-        size: i64,
-    ) -> impl Future<Output = Result<Vec<Self::Row>, Self::Error>> + Send;
+    fn batch(&self, after: i64, size: i64) -> Batch<'_, Self>;
 
     /// The message of a batch whose last row has id `cursor`.
     fn message(rows: Vec<Self::Row>, cursor: i64) -> Self::Message;
 }
+
+/// The rows of one batch, as [`Export::batch`] reads them.
+pub type Batch<'a, S> =
+    futures::future::BoxFuture<'a, Result<Vec<<S as Export>::Row>, <S as Export>::Error>>;
 
 /// What an export RPC returns.
 pub type ExportStream<M> = Pin<Box<dyn futures::Stream<Item = Result<M, Status>> + Send>>;

@@ -369,12 +369,8 @@ impl keyset::Export for PaymentExport {
         row.id
     }
 
-    fn batch(
-        &self,
-        after: i64,
-        size: i64,
-    ) -> impl Future<Output = Result<Vec<PaymentView>, LedgerError>> + Send {
-        self.ledger.export_batch(&self.filter, after, size)
+    fn batch(&self, after: i64, size: i64) -> keyset::Batch<'_, Self> {
+        Box::pin(self.ledger.export_batch(&self.filter, after, size))
     }
 
     fn message(rows: Vec<PaymentView>, cursor: i64) -> pb::ExportPaymentsResponse {

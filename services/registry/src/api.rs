@@ -483,12 +483,8 @@ impl keyset::Export for ProjectExport {
         row.id
     }
 
-    fn batch(
-        &self,
-        after: i64,
-        size: i64,
-    ) -> impl Future<Output = Result<Vec<Project>, RegistryError>> + Send {
-        self.registry.export_batch(&self.filter, after, size)
+    fn batch(&self, after: i64, size: i64) -> keyset::Batch<'_, Self> {
+        Box::pin(self.registry.export_batch(&self.filter, after, size))
     }
 
     fn message(rows: Vec<Project>, cursor: i64) -> pb::ExportProjectsResponse {

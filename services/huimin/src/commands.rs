@@ -310,10 +310,10 @@ fn identity(env: &Env) -> anyhow::Result<Identity> {
 /// Spells out every field violation, one per line, for a terminal user.
 fn describe(error: huimin_identity::IdentityError) -> anyhow::Error {
     match error {
-        huimin_identity::IdentityError::Invalid {
+        huimin_identity::IdentityError::Core(huimin_kit::error::CoreError::Invalid {
             message,
             violations,
-        } => {
+        }) => {
             let mut text = message;
             for v in violations {
                 text.push_str(&format!("\n  {}: {}", v.field, v.description));

@@ -283,7 +283,7 @@ const BOUND_SELECT: &str =
 
 fn non_empty(persons: Vec<BoundPerson>) -> Result<Vec<BoundPerson>, IdentityError> {
     if persons.is_empty() {
-        Err(IdentityError::NotFound("该微信号尚未绑定任何人员"))
+        Err(IdentityError::not_found("该微信号尚未绑定任何人员"))
     } else {
         Ok(persons)
     }

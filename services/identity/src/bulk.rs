@@ -258,7 +258,7 @@ async fn copy(
 ) -> Result<(), IdentityError> {
     let data = std::mem::replace(writer, csv_writer())
         .into_inner()
-        .map_err(|e| IdentityError::Internal(anyhow::anyhow!("csv buffer: {e}")))?;
+        .map_err(|e| IdentityError::internal(anyhow::anyhow!("csv buffer: {e}")))?;
     if data.is_empty() {
         return Ok(());
     }

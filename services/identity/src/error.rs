@@ -1,18 +1,14 @@
-//! identity's error type and its one mapping to `tonic::Status`.
+//! identity's error type: the kit core, identity's own failures (throttles, binding limits,
+//! credentials), and its one mapping to `tonic::Status`.
 
-use huimin_kit::status::{self, FieldViolation};
+use huimin_kit::error::CoreError;
 use tonic::Status;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IdentityError {
-    /// The request (or an imported file) is wrong in ways the caller can fix.
-    #[error("invalid argument: {message}")]
-    Invalid {
-        message: String,
-        violations: Vec<FieldViolation>,
-    },
-    #[error("not found: {0}")]
-    NotFound(&'static str),
+    /// Invalid requests or files, not found, forbidden, the database down, internal faults.
+    #[error(transparent)]
+    Core(#[from] CoreError),
     /// Too many failed bind attempts from one openid.
     #[error("too many failed attempts")]
     Throttled,
@@ -24,41 +20,14 @@ pub enum IdentityError {
     /// Too many failed logins for one username.
     #[error("login throttled")]
     LoginThrottled,
-    #[error("permission denied: {0}")]
-    Forbidden(&'static str),
-    #[error("database unavailable")]
-    Unavailable(#[source] sqlx::Error),
-    #[error(transparent)]
-    Internal(#[from] anyhow::Error),
 }
 
-impl IdentityError {
-    pub fn invalid(field: &str, description: &str) -> Self {
-        Self::Invalid {
-            message: description.to_owned(),
-            violations: vec![FieldViolation::new(field, description)],
-        }
-    }
-}
-
-impl From<sqlx::Error> for IdentityError {
-    fn from(error: sqlx::Error) -> Self {
-        if huimin_kit::db::is_unavailable(&error) {
-            Self::Unavailable(error)
-        } else {
-            Self::Internal(anyhow::Error::new(error).context("database"))
-        }
-    }
-}
+huimin_kit::extend_core_error!(IdentityError);
 
 impl From<IdentityError> for Status {
     fn from(error: IdentityError) -> Self {
         match error {
-            IdentityError::Invalid {
-                message,
-                violations,
-            } => status::invalid_argument(message, &violations),
-            IdentityError::NotFound(what) => Status::not_found(what),
+            IdentityError::Core(core) => core.into(),
             IdentityError::Throttled => Status::resource_exhausted("尝试次数过多，请一小时后再试"),
             IdentityError::BindingLimit => Status::failed_precondition(format!(
                 "每个微信号最多绑定{}人",
@@ -68,9 +37,6 @@ impl From<IdentityError> for Status {
             IdentityError::LoginThrottled => {
                 Status::resource_exhausted("登录失败次数过多，请15分钟后再试")
             }
-            IdentityError::Forbidden(why) => Status::permission_denied(why),
-            IdentityError::Unavailable(error) => status::database_unavailable(&error),
-            IdentityError::Internal(error) => status::internal_error(&error),
         }
     }
 }

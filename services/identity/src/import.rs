@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use huimin_kit::{pii::IdNumber, status::FieldViolation};
+use huimin_kit::{pii::IdNumber, problems::Problems};
 
 use crate::{Identity, IdentityError};
 
@@ -34,8 +34,8 @@ pub const RELATIONS: &[&str] = &[
     "其他",
 ];
 
-/// At most this many problems are listed; the rest are counted.
-const MAX_REPORTED: usize = 200;
+/// What a persons file is called in the summary of its problems.
+const SUBJECT: &str = "文件";
 
 /// One valid row, ready to store.
 #[derive(Debug)]
@@ -63,29 +63,10 @@ pub fn parse_persons(
     bytes: &[u8],
     villages: &HashSet<String>,
 ) -> Result<Vec<PersonRow>, IdentityError> {
-    let table = huimin_kit::table::read_table(file_name, bytes).map_err(|file_problems| {
-        // A file that can't be read at all says so in the message itself.
-        if let [only] = file_problems.as_slice()
-            && only.line == 0
-        {
-            return IdentityError::invalid(&only.column, &only.message);
-        }
-        let total = huimin_kit::table::FileProblem::count(&file_problems);
-        let listed = file_problems
-            .into_iter()
-            .map(|p| {
-                let field = if p.line == 0 {
-                    p.column
-                } else {
-                    format!("第{}行/{}", p.line, p.column)
-                };
-                FieldViolation::new(field, p.message)
-            })
-            .collect();
-        report(listed, total)
-    })?;
+    let table = huimin_kit::table::read_table(file_name, bytes)
+        .map_err(|problems| problems.report(SUBJECT))?;
     let mut index = HashMap::new();
-    let mut problems = Vec::new();
+    let mut problems = Problems::default();
     for column in COLUMNS {
         match table
             .headers
@@ -95,34 +76,16 @@ pub fn parse_persons(
             Some(i) => {
                 index.insert(column, i);
             }
-            None => problems.push(FieldViolation::new(
-                format!("第{}行（表头）", table.header_line),
-                format!("缺少列「{column}」"),
-            )),
+            None => problems.add(table.header_line, column, format!("缺少列「{column}」")),
         }
     }
     if !problems.is_empty() {
-        return Err(report(problems, 0));
+        return Err(problems.report(SUBJECT).into());
     }
 
     let mut rows = Vec::new();
     let mut seen_ids: HashMap<String, usize> = HashMap::new();
     let mut household_village: HashMap<String, (String, usize)> = HashMap::new();
-    let mut total_problems = 0usize;
-    let mut listed_bytes = 0usize;
-    let mut push = |problems: &mut Vec<FieldViolation>,
-                    total: &mut usize,
-                    line: usize,
-                    column: &str,
-                    what: String| {
-        *total += 1;
-        let field = format!("第{line}行/{column}");
-        if problems.len() < MAX_REPORTED
-            && huimin_kit::status::fits(&mut listed_bytes, &field, &what)
-        {
-            problems.push(FieldViolation::new(field, what));
-        }
-    };
     for row in &table.rows {
         let line = row.line;
         let cell = |column: &str| {
@@ -137,12 +100,10 @@ pub fn parse_persons(
         if let Some(huimin_kit::table::Cell::Float(_) | huimin_kit::table::Cell::Int(_)) =
             row.cells.get(index[ID_NUMBER])
         {
-            push(
-                &mut problems,
-                &mut total_problems,
+            problems.add(
                 line,
                 ID_NUMBER,
-                "身份证号请以文本格式保存（数字格式会丢失末位）".to_owned(),
+                "身份证号请以文本格式保存（数字格式会丢失末位）",
             );
             continue;
         }
@@ -153,83 +114,45 @@ pub fn parse_persons(
             cell(RELATION),
             cell(VILLAGE),
         );
-        let problems_before = total_problems;
+        let problems_before = problems.total();
 
         if household_code.is_empty() || household_code.chars().count() > 40 {
-            push(
-                &mut problems,
-                &mut total_problems,
-                line,
-                HOUSEHOLD,
-                "户编号不能为空，且不超过40个字符".to_owned(),
-            );
+            problems.add(line, HOUSEHOLD, "户编号不能为空，且不超过40个字符");
         }
         if name.is_empty() || name.chars().count() > 50 || name.chars().any(|c| c.is_ascii_digit())
         {
-            push(
-                &mut problems,
-                &mut total_problems,
-                line,
-                NAME,
-                "姓名不能为空、不能含数字，且不超过50个字".to_owned(),
-            );
+            problems.add(line, NAME, "姓名不能为空、不能含数字，且不超过50个字");
         }
         let id_number = match IdNumber::parse(&id_text) {
             Ok(id) => Some(id),
             Err(error) => {
-                push(
-                    &mut problems,
-                    &mut total_problems,
-                    line,
-                    ID_NUMBER,
-                    error.message_zh().to_owned(),
-                );
+                problems.add(line, ID_NUMBER, error.message_zh());
                 None
             }
         };
         if let Some(id) = &id_number
             && let Some(first) = seen_ids.insert(id.expose().to_owned(), line)
         {
-            push(
-                &mut problems,
-                &mut total_problems,
-                line,
-                ID_NUMBER,
-                format!("与第{first}行的身份证号重复"),
-            );
+            problems.add(line, ID_NUMBER, format!("与第{first}行的身份证号重复"));
         }
         if !RELATIONS.contains(&relation.as_str()) {
-            push(
-                &mut problems,
-                &mut total_problems,
+            problems.add(
                 line,
                 RELATION,
                 format!("应为以下之一：{}", RELATIONS.join("、")),
             );
         }
         if !villages.contains(&village_code) {
-            push(
-                &mut problems,
-                &mut total_problems,
-                line,
-                VILLAGE,
-                "不是本县的村级行政区划代码（12位）".to_owned(),
-            );
+            problems.add(line, VILLAGE, "不是本县的村级行政区划代码（12位）");
         } else if let Some((other, first)) = household_village.get(&household_code) {
             if *other != village_code {
-                push(
-                    &mut problems,
-                    &mut total_problems,
-                    line,
-                    VILLAGE,
-                    format!("同一户在第{first}行登记为另一个村"),
-                );
+                problems.add(line, VILLAGE, format!("同一户在第{first}行登记为另一个村"));
             }
         } else {
             household_village.insert(household_code.clone(), (village_code.clone(), line));
         }
 
-        if let (Some(id_number), true) = (id_number, total_problems == problems_before) {
+        if let (Some(id_number), true) = (id_number, problems.total() == problems_before) {
             rows.push(PersonRow {
                 household_code,
                 name,
@@ -239,25 +162,13 @@ pub fn parse_persons(
             });
         }
     }
-    if total_problems > 0 {
-        return Err(report(problems, total_problems));
+    if !problems.is_empty() {
+        return Err(problems.report(SUBJECT).into());
     }
     if rows.is_empty() {
         return Err(IdentityError::invalid("file", "文件中没有数据行"));
     }
     Ok(rows)
-}
-
-fn report(problems: Vec<FieldViolation>, total: usize) -> IdentityError {
-    let total = total.max(problems.len());
-    let mut message = format!("文件有{total}处错误，未导入任何数据");
-    if total > problems.len() {
-        message.push_str(&format!("（仅列出前{}处）", problems.len()));
-    }
-    IdentityError::Invalid {
-        message,
-        violations: problems,
-    }
 }
 
 impl Identity {
@@ -283,7 +194,7 @@ impl Identity {
         let rows =
             tokio::task::spawn_blocking(move || parse_persons(&file_name, &bytes, &villages))
                 .await
-                .map_err(|e| IdentityError::Internal(e.into()))??;
+                .map_err(|e| IdentityError::internal(e.into()))??;
         let summary = self.store_persons(&rows).await?;
         tracing::info!(
             persons = summary.persons,
@@ -377,6 +288,8 @@ impl Identity {
 
 #[cfg(test)]
 mod tests {
+    use huimin_kit::error::CoreError;
+
     use super::*;
 
     fn villages() -> HashSet<String> {
@@ -398,7 +311,7 @@ mod tests {
         let text = format!(
             "{HEADER}H1,张三,110105194912310021,户主,450923100201\nH1,李四,11010519491231002X,表哥,450923999999\n"
         );
-        let Err(IdentityError::Invalid { violations, .. }) =
+        let Err(IdentityError::Core(CoreError::Invalid { violations, .. })) =
             parse_persons("persons.csv", text.as_bytes(), &villages())
         else {
             panic!("expected a report");
@@ -416,7 +329,7 @@ mod tests {
         let text = format!(
             "{HEADER}H1,张三,11010519491231002X,户主,450923100201\nH2,张三,11010519491231002X,户主,450923100201\n"
         );
-        let Err(IdentityError::Invalid { violations, .. }) =
+        let Err(IdentityError::Core(CoreError::Invalid { violations, .. })) =
             parse_persons("persons.csv", text.as_bytes(), &villages())
         else {
             panic!("expected a report");
@@ -426,7 +339,7 @@ mod tests {
 
     #[test]
     fn missing_column_is_reported() {
-        let Err(IdentityError::Invalid { violations, .. }) =
+        let Err(IdentityError::Core(CoreError::Invalid { violations, .. })) =
             parse_persons("persons.csv", "姓名,身份证号\n".as_bytes(), &villages())
         else {
             panic!("expected a report");

@@ -90,7 +90,7 @@ fn hash_password(password: &str) -> Result<String, IdentityError> {
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())
-        .map_err(|e| IdentityError::Internal(anyhow::anyhow!("hashing password: {e}")))
+        .map_err(|e| IdentityError::internal(anyhow::anyhow!("hashing password: {e}")))
 }
 
 /// A valid hash of nothing in particular, verified against when the username
@@ -109,7 +109,7 @@ impl Identity {
         let password = staff.password.to_owned();
         let hash = tokio::task::spawn_blocking(move || hash_password(&password))
             .await
-            .map_err(|e| IdentityError::Internal(e.into()))??;
+            .map_err(|e| IdentityError::internal(e.into()))??;
         let inserted = sqlx::query(
             "INSERT INTO staff (username, password_hash, role, scope) VALUES ($1, $2, $3, $4)
              ON CONFLICT (username) DO NOTHING",
@@ -157,7 +157,7 @@ impl Identity {
             .password_checks
             .acquire()
             .await
-            .map_err(|e| IdentityError::Internal(e.into()))?;
+            .map_err(|e| IdentityError::internal(e.into()))?;
         let matches = tokio::task::spawn_blocking(move || {
             PasswordHash::new(&hash)
                 .map(|parsed| {
@@ -168,7 +168,7 @@ impl Identity {
                 .unwrap_or(false)
         })
         .await
-        .map_err(|e| IdentityError::Internal(e.into()))?;
+        .map_err(|e| IdentityError::internal(e.into()))?;
         let Some((_, role, scope)) = row.filter(|_| matches) else {
             sqlx::query("INSERT INTO login_failures (username) VALUES ($1)")
                 .bind(username)
@@ -179,7 +179,7 @@ impl Identity {
         };
         let role: Role = role
             .parse()
-            .map_err(|e: String| IdentityError::Internal(anyhow::anyhow!(e)))?;
+            .map_err(|e: String| IdentityError::internal(anyhow::anyhow!(e)))?;
         let (token, expires_at) =
             self.signer
                 .issue(username, role, scope.as_deref(), STAFF_TOKEN_TTL);
@@ -227,10 +227,10 @@ impl Identity {
             village_code,
         }) = row
         else {
-            return Err(IdentityError::NotFound("未找到该人员"));
+            return Err(IdentityError::not_found("未找到该人员"));
         };
         if !caller.covers_town(&village_code[..village_code.len().min(9)]) {
-            return Err(IdentityError::Forbidden("该人员不在您的管辖范围内"));
+            return Err(IdentityError::forbidden("该人员不在您的管辖范围内"));
         }
         sqlx::query(
             "INSERT INTO personal_data_access (staff, role, person_id, method, reason) VALUES ($1, $2, $3, $4, $5)",
@@ -250,7 +250,7 @@ impl Identity {
         .await?;
         tx.commit().await?;
         let id_number = self.pii.sealer.open_id(&sealed).map_err(|e| {
-            IdentityError::Internal(anyhow::anyhow!("decrypting a stored id number: {e}"))
+            IdentityError::internal(anyhow::anyhow!("decrypting a stored id number: {e}"))
         })?;
         Ok(PersonRecord {
             person_key: *key,
@@ -356,7 +356,7 @@ mod tests {
         let refused = validate_new_staff(&town_officer("450923100"), &rong)
             .expect_err("a 博白县 town is outside 容县");
         assert!(
-            matches!(&refused, IdentityError::Invalid { message, .. } if message == "乡镇代码应为9位，且属于本县"),
+            matches!(&refused, IdentityError::Core(huimin_kit::error::CoreError::Invalid { message, .. }) if message == "乡镇代码应为9位，且属于本县"),
             "{refused:?}"
         );
         assert!(validate_new_staff(&town_officer("450921"), &rong).is_err());

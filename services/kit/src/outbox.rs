@@ -1,7 +1,9 @@
 //! The transactional outbox every event-producing service shares: events are
 //! written in the transaction of the change they describe (into the
 //! service's own `events` table) and served in cursor order by
-//! `WatchEvents`.
+//! `WatchEvents`. The table has one shape, [`EVENTS_SQL`], which each producer
+//! applies as a migration of its own (a link to `kit/sql/outbox_events.sql`);
+//! the other side, a follower of a feed, is [`crate::follower`].
 //!
 //! Every writer takes [`Outbox::lock_writers`] before inserting, so cursors
 //! are handed out in commit order and a follower that has seen cursor N has
@@ -23,6 +25,9 @@ use huimin_proto::common::v1 as common;
 use sqlx::{PgConnection, PgPool};
 use tokio::sync::mpsc;
 use tonic::Status;
+
+/// The one definition of a producer's `events` table (see the file's comments).
+pub const EVENTS_SQL: &str = include_str!("../sql/outbox_events.sql");
 
 const POLL_EVERY: Duration = Duration::from_millis(300);
 const PAGE: i64 = 1000;
@@ -83,7 +88,6 @@ impl Outbox {
 
     /// Appends a span of `span` events of one kind, built on reading by the
     /// service's [`Expand`] from `payload`; call with the writers' lock held.
-    /// The table needs a `span bigint` column, NULL on ordinary rows.
     pub async fn append_span(
         &self,
         tx: &mut PgConnection,
@@ -135,30 +139,28 @@ struct EventRow {
 pub type EventStream =
     std::pin::Pin<Box<dyn futures::Stream<Item = Result<common::Event, Status>> + Send>>;
 
-/// Streams events after the request's cursor, then new ones as they commit,
-/// until the client goes away. `unavailable` maps a database error for it.
-pub fn watch(
-    pool: PgPool,
-    request: common::WatchEventsRequest,
-    unavailable: fn(sqlx::Error) -> Status,
-) -> EventStream {
-    watch_expanding(pool, request, unavailable, None)
+/// The one `WatchEvents` handler: streams events after the request's cursor, then
+/// new ones as they commit, until the client goes away. A database failure ends the
+/// stream with the status [`CoreError`](crate::error::CoreError) gives it.
+pub fn watch(pool: PgPool, request: common::WatchEventsRequest) -> EventStream {
+    stream(pool, request, None)
 }
 
 /// [`watch`] for an outbox with span rows, which `expand` builds the events of.
 pub fn watch_expanding(
     pool: PgPool,
     request: common::WatchEventsRequest,
-    unavailable: fn(sqlx::Error) -> Status,
+    expand: Arc<dyn Expand>,
+) -> EventStream {
+    stream(pool, request, Some(expand))
+}
+
+fn stream(
+    pool: PgPool,
+    request: common::WatchEventsRequest,
     expand: Option<Arc<dyn Expand>>,
 ) -> EventStream {
-    let rx = follow(
-        pool,
-        request.after_cursor.max(0),
-        request.kinds,
-        unavailable,
-        expand,
-    );
+    let rx = follow(pool, request.after_cursor.max(0), request.kinds, expand);
     Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))
 }
 
@@ -166,7 +168,6 @@ fn follow(
     pool: PgPool,
     mut after: i64,
     kinds: Vec<String>,
-    unavailable: fn(sqlx::Error) -> Status,
     expand: Option<Arc<dyn Expand>>,
 ) -> mpsc::Receiver<Result<common::Event, Status>> {
     let (tx, rx) = mpsc::channel(PAGE as usize);
@@ -179,7 +180,8 @@ fn follow(
             let page = match next {
                 Ok(page) => page,
                 Err(error) => {
-                    let _ = tx.send(Err(unavailable(error))).await;
+                    let status = crate::error::CoreError::from(error).into();
+                    let _ = tx.send(Err(status)).await;
                     return;
                 }
             };
@@ -218,17 +220,12 @@ async fn next_events(
     expand: Option<&dyn Expand>,
     maybe_inside: bool,
 ) -> Result<Page, sqlx::Error> {
-    let span = if expand.is_some() {
-        "span"
-    } else {
-        "NULL::bigint AS span"
-    };
     if let Some(expand) = expand.filter(|_| maybe_inside) {
         // The last row at or before the cursor tells whether it is inside a span.
-        let last: Option<EventRow> = sqlx::query_as(&format!(
-            "SELECT cursor, {span}, event_id, kind, payload, occurred_at FROM events
-             WHERE cursor <= $1 ORDER BY cursor DESC LIMIT 1"
-        ))
+        let last: Option<EventRow> = sqlx::query_as(
+            "SELECT cursor, span, event_id, kind, payload, occurred_at FROM events
+             WHERE cursor <= $1 ORDER BY cursor DESC LIMIT 1",
+        )
         .bind(after)
         .fetch_optional(pool)
         .await?;
@@ -240,11 +237,11 @@ async fn next_events(
             return expand_span(pool, expand, &row, length, after - row.cursor + 1).await;
         }
     }
-    let rows: Vec<EventRow> = sqlx::query_as(&format!(
-        "SELECT cursor, {span}, event_id, kind, payload, occurred_at FROM events
+    let rows: Vec<EventRow> = sqlx::query_as(
+        "SELECT cursor, span, event_id, kind, payload, occurred_at FROM events
          WHERE cursor > $1 AND (cardinality($2::text[]) = 0 OR kind = ANY($2))
-         ORDER BY cursor LIMIT $3"
-    ))
+         ORDER BY cursor LIMIT $3",
+    )
     .bind(after)
     .bind(kinds)
     .bind(PAGE)

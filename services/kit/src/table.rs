@@ -9,101 +9,12 @@ use std::io::Cursor;
 
 use calamine::{Reader, Xlsx, open_workbook_from_rs};
 
+use crate::problems::Problems;
+
 /// A cell as read: text for CSV, typed for XLSX (numbers, dates).
 pub use calamine::Data as Cell;
 
-/// A problem with the whole file rather than a cell.
-pub const FILE: &str = "文件";
-/// A problem with a whole row.
-pub const ROW: &str = "整行";
-
-/// At most this many problems are listed; the rest are counted in a last line.
-const MAX_REPORTED: usize = 200;
-
-/// Something wrong with a file, for county staff to fix.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FileProblem {
-    /// The row number a spreadsheet shows; 0 for the file as a whole.
-    pub line: usize,
-    /// The column's Chinese header, or [`FILE`] / [`ROW`].
-    pub column: String,
-    /// What is wrong, in Simplified Chinese. Never repeats a cell's content.
-    pub message: String,
-    /// On the last line of a long list: how many problems it stands for
-    /// that were not listed. 0 on every other problem.
-    pub unlisted: usize,
-}
-
-impl FileProblem {
-    pub fn new(line: usize, column: &str, message: impl Into<String>) -> FileProblem {
-        FileProblem {
-            line,
-            column: column.to_owned(),
-            message: message.into(),
-            unlisted: 0,
-        }
-    }
-
-    /// How many problems `problems` stands for: each listed one, and those a
-    /// last line counts without listing.
-    pub fn count(problems: &[FileProblem]) -> usize {
-        problems
-            .iter()
-            .map(|p| if p.unlisted > 0 { p.unlisted } else { 1 })
-            .sum()
-    }
-
-    /// The one problem of a file that cannot be read at all.
-    pub fn file(message: impl Into<String>) -> Vec<FileProblem> {
-        vec![FileProblem::new(0, FILE, message)]
-    }
-}
-
-/// Collects problems, keeping the first 200 (fewer if their text is long:
-/// [`crate::status::DETAILS_BUDGET`]) and counting the rest.
-#[derive(Debug, Default)]
-pub struct Problems {
-    listed: Vec<FileProblem>,
-    listed_bytes: usize,
-    total: usize,
-}
-
-impl Problems {
-    pub fn add(&mut self, line: usize, column: &str, message: impl Into<String>) {
-        self.total += 1;
-        if self.listed.len() >= MAX_REPORTED {
-            return;
-        }
-        let message = message.into();
-        // Reported as `第{line}行/{column}`: about 20 bytes besides the column.
-        let field = format!("第{line}行/{column}");
-        if crate::status::fits(&mut self.listed_bytes, &field, &message) {
-            self.listed.push(FileProblem::new(line, column, message));
-        }
-    }
-
-    /// How many problems were added, listed or not.
-    pub fn total(&self) -> usize {
-        self.total
-    }
-
-    /// `value` when there were no problems; otherwise the listed ones and, if some
-    /// were left out, a last line counting them.
-    pub fn into_result<T>(self, value: T) -> Result<T, Vec<FileProblem>> {
-        if self.total == 0 {
-            return Ok(value);
-        }
-        let mut listed = self.listed;
-        if self.total > listed.len() {
-            let more = self.total - listed.len();
-            listed.push(FileProblem {
-                unlisted: more,
-                ..FileProblem::new(0, FILE, format!("另有{more}处问题未列出"))
-            });
-        }
-        Err(listed)
-    }
-}
+pub use crate::problems::{FILE, ROW};
 
 /// One data row: its spreadsheet line and its cells (CSV cells as trimmed text).
 #[derive(Debug, Clone, PartialEq)]
@@ -134,21 +45,21 @@ pub fn normalise_header(header: &str) -> String {
 
 /// Reads a file: XLSX if it is a ZIP archive, CSV otherwise. Blank rows are skipped;
 /// a file without a header is a problem (one without data rows is the caller's call).
-pub fn read_table(file_name: &str, bytes: &[u8]) -> Result<Table, Vec<FileProblem>> {
+pub fn read_table(file_name: &str, bytes: &[u8]) -> Result<Table, Problems> {
     let lower_name = file_name.trim().to_lowercase();
     let table = if bytes.starts_with(b"\xD0\xCF\x11\xE0") || lower_name.ends_with(".xls") {
         // The old binary format, or (as some systems export) an HTML page named .xls.
-        return Err(FileProblem::file("不支持 .xls，请另存为 .xlsx 或 CSV"));
+        return Err(Problems::file("不支持 .xls，请另存为 .xlsx 或 CSV"));
     } else if bytes.starts_with(b"PK\x03\x04") {
         read_xlsx(bytes)?
     } else if lower_name.ends_with(".xlsx") {
-        return Err(FileProblem::file(
+        return Err(Problems::file(
             "文件不是有效的 .xlsx 文件，请在 Excel 中重新另存为 .xlsx 或 CSV",
         ));
     } else {
         read_csv(bytes)?
     };
-    table.ok_or_else(|| FileProblem::file("文件是空的，没有表头"))
+    table.ok_or_else(|| Problems::file("文件是空的，没有表头"))
 }
 
 /// Starts a table at its header row.
@@ -166,7 +77,7 @@ fn start(line: usize, cells: &[Cell]) -> Table {
 
 /// Decodes CSV text: UTF-8 (with or without BOM), else GB18030, which covers GBK and
 /// GB2312 — what Excel on a Chinese Windows saves as "CSV".
-fn decode_text(bytes: &[u8]) -> Result<String, Vec<FileProblem>> {
+fn decode_text(bytes: &[u8]) -> Result<String, Problems> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     if let Ok(text) = std::str::from_utf8(bytes) {
         return Ok(text.to_owned());
@@ -175,14 +86,14 @@ fn decode_text(bytes: &[u8]) -> Result<String, Vec<FileProblem>> {
     // and then half-read as comma-separated text.
     let (text, had_errors) = encoding_rs::GB18030.decode_without_bom_handling(bytes);
     if had_errors {
-        return Err(FileProblem::file(
+        return Err(Problems::file(
             "文件编码无法识别，请使用 UTF-8 或 GBK 编码的 CSV，或 XLSX",
         ));
     }
     Ok(text.into_owned())
 }
 
-fn read_csv(bytes: &[u8]) -> Result<Option<Table>, Vec<FileProblem>> {
+fn read_csv(bytes: &[u8]) -> Result<Option<Table>, Problems> {
     let text = decode_text(bytes)?;
     // The header is read as an ordinary record so that leading blank lines and line
     // numbers work the same way as for XLSX.
@@ -260,14 +171,14 @@ impl<'a> LineCounter<'a> {
 // XLSX
 // ---------------------------------------------------------------------------------------
 
-fn read_xlsx(bytes: &[u8]) -> Result<Option<Table>, Vec<FileProblem>> {
-    let unreadable = || FileProblem::file("无法读取该 XLSX 文件，请确认文件完好，或另存为 CSV");
+fn read_xlsx(bytes: &[u8]) -> Result<Option<Table>, Problems> {
+    let unreadable = || Problems::file("无法读取该 XLSX 文件，请确认文件完好，或另存为 CSV");
     let mut workbook: Xlsx<_> = open_workbook_from_rs(Cursor::new(bytes)).map_err(|error| {
         tracing::info!(%error, "xlsx unreadable");
         unreadable()
     })?;
     let range = match workbook.worksheet_range_at(0) {
-        None => return Err(FileProblem::file("XLSX 文件中没有工作表")),
+        None => return Err(Problems::file("XLSX 文件中没有工作表")),
         Some(Err(error)) => {
             tracing::info!(%error, "xlsx first sheet unreadable");
             return Err(unreadable());
@@ -352,8 +263,12 @@ mod tests {
     #[test]
     fn an_empty_file_has_no_header() {
         assert_eq!(
-            read_table("t.csv", b" \n").unwrap_err(),
-            FileProblem::file("文件是空的，没有表头")
+            read_table("t.csv", b" \n").unwrap_err().listed(),
+            [crate::problems::FileProblem::new(
+                0,
+                FILE,
+                "文件是空的，没有表头"
+            )]
         );
     }
 
@@ -362,22 +277,6 @@ mod tests {
         for header in ["金额", "金额（元）", "金额(元)", " * 金额 "] {
             assert_eq!(normalise_header(header), "金额", "{header}");
         }
-    }
-
-    #[test]
-    fn problems_beyond_what_a_response_carries_are_counted_not_listed() {
-        let mut problems = Problems::default();
-        for line in 0..250 {
-            problems.add(line + 2, ROW, "无法解析该行");
-        }
-        assert_eq!(problems.total(), 250);
-        let listed = problems.into_result(()).unwrap_err();
-        let last = listed.last().expect("a last line");
-        let shown = listed.len() - 1;
-        assert!(shown < 250, "{shown} listed");
-        assert_eq!(last.message, format!("另有{}处问题未列出", 250 - shown));
-        assert_eq!((last.line, last.unlisted), (0, 250 - shown));
-        assert_eq!(FileProblem::count(&listed), 250);
     }
 
     #[test]

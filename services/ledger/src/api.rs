@@ -1,12 +1,11 @@
 //! ledger's gRPC edge: protobuf in, domain types, protobuf out. Access rules
 //! per RPC are in [`policy`].
 
-use std::pin::Pin;
-
-use futures::Stream;
 use huimin_kit::wire::{non_empty, timestamp};
 use huimin_kit::{
     auth::{Access, Policy, Role, caller},
+    keyset::{self, ExportStream},
+    outbox,
     pii::PersonKey,
 };
 use huimin_proto::{
@@ -16,7 +15,6 @@ use huimin_proto::{
         ledger_service_server::{LedgerService, LedgerServiceServer},
     },
 };
-use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::{
@@ -113,8 +111,6 @@ fn department(caller: &huimin_kit::auth::Caller) -> Option<&str> {
         None
     }
 }
-
-type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
 
 impl LedgerApi {
     /// A page of a person's or household's payments, once the caller is
@@ -317,7 +313,7 @@ impl LedgerService for LedgerApi {
         }))
     }
 
-    type ExportPaymentsStream = BoxStream<pb::ExportPaymentsResponse>;
+    type ExportPaymentsStream = ExportStream<pb::ExportPaymentsResponse>;
 
     async fn export_payments(
         &self,
@@ -330,33 +326,57 @@ impl LedgerService for LedgerApi {
             program: non_empty(&request.program_code),
             town: non_empty(&request.town_code),
         };
-        let size = match request.batch_size {
-            0 => 1000,
-            n => i64::from(n.min(10_000)),
+        let source = PaymentExport {
+            ledger: self.ledger.clone(),
+            filter,
         };
-        let batches = self
-            .ledger
-            .export(filter, request.after_cursor.max(0), size);
-        let stream = tokio_stream::StreamExt::map(ReceiverStream::new(batches), |batch| {
-            batch.map(|(payments, cursor)| pb::ExportPaymentsResponse {
-                payments: payments.into_iter().map(payment).collect(),
-                cursor,
-            })
-        });
-        Ok(Response::new(Box::pin(stream)))
+        Ok(Response::new(keyset::export(
+            source,
+            request.after_cursor,
+            request.batch_size,
+        )))
     }
 
-    type WatchEventsStream = huimin_kit::outbox::EventStream;
+    type WatchEventsStream = outbox::EventStream;
 
     async fn watch_events(
         &self,
         request: Request<common::WatchEventsRequest>,
     ) -> Result<Response<Self::WatchEventsStream>, Status> {
-        Ok(Response::new(huimin_kit::outbox::watch_expanding(
+        let expand = std::sync::Arc::new(crate::events::PaymentsPosted);
+        Ok(Response::new(outbox::watch_expanding(
             self.ledger.pool.clone(),
             request.into_inner(),
-            |error| LedgerError::from(error).into(),
-            Some(std::sync::Arc::new(crate::events::PaymentsPosted)),
+            expand,
         )))
+    }
+}
+
+/// The payments one export reads.
+struct PaymentExport {
+    ledger: Ledger,
+    filter: ExportFilter,
+}
+
+impl keyset::Export for PaymentExport {
+    type Row = PaymentView;
+    type Error = LedgerError;
+    type Message = pb::ExportPaymentsResponse;
+    const DEFAULT_BATCH: u32 = 1000;
+    const MAX_BATCH: u32 = 10_000;
+
+    fn id(row: &PaymentView) -> i64 {
+        row.id
+    }
+
+    fn batch(&self, after: i64, size: i64) -> keyset::Batch<'_, Self> {
+        Box::pin(self.ledger.export_batch(&self.filter, after, size))
+    }
+
+    fn message(rows: Vec<PaymentView>, cursor: i64) -> pb::ExportPaymentsResponse {
+        pb::ExportPaymentsResponse {
+            payments: rows.into_iter().map(payment).collect(),
+            cursor,
+        }
     }
 }

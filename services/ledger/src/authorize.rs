@@ -31,11 +31,11 @@ impl Ledger {
         match caller.role {
             Role::Gateway => {
                 let openid = OpenId::parse(openid)
-                    .map_err(|_| LedgerError::Forbidden("请先绑定本人身份信息"))?;
+                    .map_err(|_| LedgerError::forbidden("请先绑定本人身份信息"))?;
                 if self.openid_may_read(&openid, subject).await? {
                     Ok(())
                 } else {
-                    Err(LedgerError::Forbidden("只能查询本人或本户的补贴信息"))
+                    Err(LedgerError::forbidden("只能查询本人或本户的补贴信息"))
                 }
             }
             Role::Town => {
@@ -55,7 +55,7 @@ impl Ledger {
                 };
                 match town {
                     Some(town) if !caller.covers_town(&town) => {
-                        Err(LedgerError::Forbidden("该人员不在您的管辖范围内"))
+                        Err(LedgerError::forbidden("该人员不在您的管辖范围内"))
                     }
                     _ => Ok(()),
                 }
@@ -63,7 +63,7 @@ impl Ledger {
             Role::Admin | Role::Inspector | Role::Department | Role::Auditor | Role::Service => {
                 Ok(())
             }
-            Role::Provincial => Err(LedgerError::Forbidden("当前角色无权执行此操作")),
+            Role::Provincial => Err(LedgerError::forbidden("当前角色无权执行此操作")),
         }
     }
 
@@ -96,7 +96,7 @@ impl Ledger {
                 })
                 .await
                 .map(|answer| answer.into_inner().allowed)
-                .map_err(LedgerError::IdentityUnavailable)
+                .map_err(|status| LedgerError::peer_unavailable("identity", status))
         };
         self.cache
             .current_or(

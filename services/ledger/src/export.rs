@@ -3,11 +3,8 @@
 //! out in commit order (imports hold the writers' lock), so resuming after a
 //! dropped connection loses and repeats nothing.
 
-use chrono::NaiveDate;
-use tokio::sync::mpsc;
-use tonic::Status;
-
 use crate::{Ledger, LedgerError, lookup::PaymentView};
+use chrono::NaiveDate;
 
 /// What to export.
 #[derive(Debug, Clone, Default)]
@@ -77,25 +74,5 @@ impl Ledger {
         .bind(size)
         .fetch_all(&self.pool)
         .await?)
-    }
-
-    /// Streams batches after `cursor` until the filter is exhausted.
-    pub fn export(
-        &self,
-        filter: ExportFilter,
-        cursor: i64,
-        size: i64,
-    ) -> mpsc::Receiver<Result<(Vec<PaymentView>, i64), Status>> {
-        let ledger = self.clone();
-        huimin_kit::keyset::batches(
-            cursor,
-            size,
-            |row| row.id,
-            move |cursor| {
-                let ledger = ledger.clone();
-                let filter = filter.clone();
-                async move { ledger.export_batch(&filter, cursor, size).await }
-            },
-        )
     }
 }

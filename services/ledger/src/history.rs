@@ -94,7 +94,7 @@ impl Ledger {
                     EntryKind::Payment.as_str(),
                     &p.bank_masked,
                 ])
-                .map_err(|e| LedgerError::Internal(e.into()))?;
+                .map_err(|e| LedgerError::internal(e.into()))?;
             rows += 1;
             count += 1;
             total_fen += p.amount_fen;
@@ -132,7 +132,7 @@ async fn copy_payments(
 ) -> Result<(), LedgerError> {
     let data = writer
         .into_inner()
-        .map_err(|e| LedgerError::Internal(anyhow::anyhow!("csv buffer: {e}")))?;
+        .map_err(|e| LedgerError::internal(anyhow::anyhow!("csv buffer: {e}")))?;
     if data.is_empty() {
         return Ok(());
     }

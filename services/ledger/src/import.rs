@@ -19,7 +19,7 @@ use futures::{StreamExt as _, TryStreamExt as _};
 use huimin_kit::{
     auth::Caller,
     pii::{IdNumber, PersonKey},
-    status::FieldViolation,
+    problems::Problems,
 };
 use huimin_proto::identity::v1::{CheckOutcome, CheckPersonsRequest, PersonClaim};
 use sha2::{Digest as _, Sha256};
@@ -35,14 +35,12 @@ use crate::{
     domain::{EntryKind, Period},
     events,
     programs::Program,
-    rollfile::{FileProblem, read_roll},
+    rollfile::read_roll,
 };
 
 /// Claims sent to identity per call, and calls in flight at once.
 const CHECK_BATCH: usize = 5_000;
 const CHECKS_IN_FLIGHT: usize = 4;
-/// Problems listed in a report at most (fewer if their text is long); the rest are counted.
-const MAX_REPORTED: usize = 200;
 
 /// What an import did (or, for a file seen before, what the first import did).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,58 +73,8 @@ struct Checked {
     household_code: String,
 }
 
-/// Problems of one file, capped for the report but all counted.
-#[derive(Default)]
-struct Problems {
-    listed: Vec<FieldViolation>,
-    listed_bytes: usize,
-    total: usize,
-}
-
-impl Problems {
-    fn add(&mut self, line: usize, column: &str, message: impl Into<String>) {
-        self.total += 1;
-        if self.listed.len() >= MAX_REPORTED {
-            return;
-        }
-        let field = if line == 0 {
-            column.to_owned()
-        } else {
-            format!("第{line}行/{column}")
-        };
-        let message = message.into();
-        if huimin_kit::status::fits(&mut self.listed_bytes, &field, &message) {
-            self.listed.push(FieldViolation::new(field, message));
-        }
-    }
-
-    fn from_file(problems: Vec<FileProblem>) -> Self {
-        let mut all = Self::default();
-        for p in problems {
-            if p.unlisted > 0 {
-                // The file's own count of what it did not list.
-                all.total += p.unlisted;
-            } else {
-                all.add(p.line, &p.column, p.message);
-            }
-        }
-        all
-    }
-
-    fn into_result(self) -> Result<(), LedgerError> {
-        if self.total == 0 {
-            return Ok(());
-        }
-        let mut message = format!("花名册有{}处错误，未导入任何数据", self.total);
-        if self.total > self.listed.len() {
-            message.push_str(&format!("（仅列出前{}处）", self.listed.len()));
-        }
-        Err(LedgerError::Invalid {
-            message,
-            violations: self.listed,
-        })
-    }
-}
+/// What a roll is called in the summary of its problems.
+const SUBJECT: &str = "花名册";
 
 impl Ledger {
     /// Checks and applies a roll file for `caller`.
@@ -144,7 +92,7 @@ impl Ledger {
             (digest, bytes)
         })
         .await
-        .map_err(|e| LedgerError::Internal(e.into()))?;
+        .map_err(|e| LedgerError::internal(e.into()))?;
         if let Some(first) = self
             .roll_by_digest(&mut *self.pool.acquire().await?, &digest)
             .await?
@@ -158,12 +106,7 @@ impl Ledger {
         let programs = self.programs().await?;
         let (name, who, known) = (file_name.to_owned(), caller.clone(), programs.clone());
         let (entries, mut problems) = tokio::task::spawn_blocking(move || {
-            let raw = read_roll(&name, &bytes).map_err(|problems| {
-                match Problems::from_file(problems).into_result() {
-                    Err(error) => error,
-                    Ok(()) => LedgerError::invalid("文件", "无法读取花名册"),
-                }
-            })?;
+            let raw = read_roll(&name, &bytes).map_err(|problems| problems.report(SUBJECT))?;
             if raw.is_empty() {
                 return Err(LedgerError::invalid("文件", "花名册中没有数据行"));
             }
@@ -177,7 +120,7 @@ impl Ledger {
             Ok((entries, problems))
         })
         .await
-        .map_err(|e| LedgerError::Internal(e.into()))??;
+        .map_err(|e| LedgerError::internal(e.into()))??;
         tracing::debug!(
             elapsed_ms = started.elapsed().as_millis() as u64,
             "rows checked"
@@ -188,7 +131,9 @@ impl Ledger {
             "persons checked with identity"
         );
         check_duplicates(&checked, &programs, &mut problems);
-        problems.into_result()?;
+        problems
+            .into_result(())
+            .map_err(|problems| problems.report(SUBJECT))?;
 
         let outcome = self
             .apply(caller, file_name, &digest, &checked, &programs)
@@ -262,11 +207,11 @@ impl Ledger {
                         let checks = identity
                             .check_persons(CheckPersonsRequest { claims })
                             .await
-                            .map_err(LedgerError::IdentityUnavailable)?
+                            .map_err(|status| LedgerError::peer_unavailable("identity", status))?
                             .into_inner()
                             .checks;
                         if checks.len() != asked {
-                            return Err(LedgerError::Internal(anyhow::anyhow!(
+                            return Err(LedgerError::internal(anyhow::anyhow!(
                                 "identity answered {} of {asked} claims",
                                 checks.len()
                             )));
@@ -286,7 +231,7 @@ impl Ledger {
             })
             .collect::<Result<Vec<Option<PersonKey>>, _>>()
             .map_err(|_| {
-                LedgerError::Internal(anyhow::anyhow!("identity sent a malformed person key"))
+                LedgerError::internal(anyhow::anyhow!("identity sent a malformed person key"))
             })?;
 
         let mut checked = Vec::with_capacity(entries.len());
@@ -343,7 +288,9 @@ impl Ledger {
         let live = live_payments(&mut tx, checked, programs).await?;
         let mut problems = Problems::default();
         let reverses = check_against_live(checked, programs, &live, &mut problems);
-        problems.into_result()?;
+        problems
+            .into_result(())
+            .map_err(|problems| problems.report(SUBJECT))?;
 
         let payments = checked
             .iter()

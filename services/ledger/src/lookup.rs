@@ -183,7 +183,7 @@ impl Ledger {
         let programs = self.programs().await?;
         let program = programs
             .get(program)
-            .ok_or(LedgerError::NotFound("项目不存在"))?;
+            .ok_or(LedgerError::not_found("项目不存在"))?;
         let period = crate::domain::Period::parse(program.period_kind, period)
             .map_err(|e| LedgerError::invalid("period", e.message_zh()))?;
         let key = format!(

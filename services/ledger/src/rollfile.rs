@@ -6,9 +6,10 @@
 //! this module maps its columns to a roll's fields. XLSX parsing is CPU work: call
 //! [`read_roll`] from `spawn_blocking`.
 
-use huimin_kit::table::{Cell as Data, Problems, amount_text, normalise_header, plain_text};
-
-pub use huimin_kit::table::FileProblem;
+use huimin_kit::{
+    problems::{FileProblem, Problems},
+    table::{Cell as Data, amount_text, normalise_header, plain_text},
+};
 
 /// The columns of a roll, by their Chinese headers. Problems name columns by these.
 pub mod column {
@@ -97,9 +98,9 @@ struct Columns {
 impl Columns {
     /// Maps the header row; a missing required column or a field named twice is a problem
     /// at `line`.
-    fn from_header(headers: &[String], line: usize) -> Result<Columns, Vec<FileProblem>> {
+    fn from_header(headers: &[String], line: usize) -> Result<Columns, Problems> {
         let mut positions: Vec<(Field, usize)> = Vec::new();
-        let mut problems = Vec::new();
+        let mut problems = Problems::default();
         for (index, header) in headers.iter().enumerate() {
             let Some(field) = field_of(header) else {
                 continue;
@@ -107,8 +108,9 @@ impl Columns {
             if positions.iter().any(|(f, _)| *f == field) {
                 let name = canonical_name(field);
                 let message = format!("有多列都对应「{name}」，请只保留一列");
-                if !problems.contains(&FileProblem::new(line, name, message.clone())) {
-                    problems.push(FileProblem::new(line, name, message));
+                let problem = FileProblem::new(line, name, message);
+                if !problems.listed().contains(&problem) {
+                    problems.add(line, name, problem.message);
                 }
                 continue;
             }
@@ -116,14 +118,10 @@ impl Columns {
         }
         for (field, name, required, _) in FIELDS {
             if required && !positions.iter().any(|(f, _)| *f == field) {
-                problems.push(FileProblem::new(line, name, format!("缺少列「{name}」")));
+                problems.add(line, name, format!("缺少列「{name}」"));
             }
         }
-        if problems.is_empty() {
-            Ok(Columns { positions })
-        } else {
-            Err(problems)
-        }
+        problems.into_result(Columns { positions })
     }
 
     fn field_at(&self, index: usize) -> Option<Field> {
@@ -150,7 +148,7 @@ fn set(row: &mut RawRow, field: Field, value: String) {
 
 /// Reads a roll file: XLSX if it is a ZIP archive, CSV otherwise. Returns every data row
 /// (blank rows skipped), or every problem that stops the file from being read.
-pub fn read_roll(file_name: &str, bytes: &[u8]) -> Result<Vec<RawRow>, Vec<FileProblem>> {
+pub fn read_roll(file_name: &str, bytes: &[u8]) -> Result<Vec<RawRow>, Problems> {
     let table = huimin_kit::table::read_table(file_name, bytes)?;
     let columns = Columns::from_header(&table.headers, table.header_line)?;
     let mut problems = Problems::default();
@@ -174,7 +172,7 @@ pub fn read_roll(file_name: &str, bytes: &[u8]) -> Result<Vec<RawRow>, Vec<FileP
     }
     let rows = problems.into_result(rows)?;
     if rows.is_empty() {
-        return Err(FileProblem::file("文件中没有数据行"));
+        return Err(Problems::file("文件中没有数据行"));
     }
     Ok(rows)
 }
@@ -231,11 +229,12 @@ mod tests {
     const HEADER: &str = "姓名,身份证号,村代码,项目代码,发放期间,金额,银行账号,类型";
     const ROW: &str = "张三,11010519491231002X,450923100201,DB01,2026-07,170.50,6228480012345678,";
 
-    fn problems(result: Result<Vec<RawRow>, Vec<FileProblem>>) -> Vec<(usize, String, String)> {
+    fn problems(result: Result<Vec<RawRow>, Problems>) -> Vec<(usize, String, String)> {
         result
             .unwrap_err()
-            .into_iter()
-            .map(|p| (p.line, p.column, p.message))
+            .listed()
+            .iter()
+            .map(|p| (p.line, p.column.clone(), p.message.clone()))
             .collect()
     }
 

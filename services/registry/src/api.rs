@@ -1,12 +1,11 @@
 //! registry's gRPC edge: protobuf in, domain types, protobuf out. Access rules
 //! per RPC are in [`policy`]; scope within a role is checked by the domain.
 
-use std::pin::Pin;
-
-use futures::Stream;
 use huimin_kit::wire::{non_empty, timestamp};
 use huimin_kit::{
     auth::{Access, Policy, Role, caller},
+    keyset::{self, ExportStream},
+    outbox,
     status::FieldViolation,
 };
 use huimin_proto::{
@@ -16,7 +15,6 @@ use huimin_proto::{
         registry_service_server::{RegistryService, RegistryServiceServer},
     },
 };
-use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::{
@@ -263,8 +261,6 @@ fn version_to_pb(v: Version) -> pb::ProjectVersion {
     }
 }
 
-type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
-
 #[tonic::async_trait]
 impl RegistryService for RegistryApi {
     async fn create_project(
@@ -419,7 +415,7 @@ impl RegistryService for RegistryApi {
         let code = request.into_inner().code;
         let code = code.trim();
         if !valid_code(code) {
-            return Err(RegistryError::NotFound("项目不存在").into());
+            return Err(RegistryError::not_found("项目不存在").into());
         }
         let found = self.registry.public_project(code).await?;
         Ok(Response::new(pb::PublicProjectResponse {
@@ -437,7 +433,7 @@ impl RegistryService for RegistryApi {
         }))
     }
 
-    type ExportProjectsStream = BoxStream<pb::ExportProjectsResponse>;
+    type ExportProjectsStream = ExportStream<pb::ExportProjectsResponse>;
 
     async fn export_projects(
         &self,
@@ -448,32 +444,53 @@ impl RegistryService for RegistryApi {
             town: non_empty(&request.town_code),
             year: (request.year != 0).then_some(request.year),
         };
-        let size = match request.batch_size {
-            0 => 500,
-            n => i64::from(n.min(5_000)),
+        let source = ProjectExport {
+            registry: self.registry.clone(),
+            filter,
         };
-        let batches = self
-            .registry
-            .export(filter, request.after_cursor.max(0), size);
-        let stream = tokio_stream::StreamExt::map(ReceiverStream::new(batches), |batch| {
-            batch.map(|(projects, cursor)| pb::ExportProjectsResponse {
-                projects: projects.into_iter().map(project_to_pb).collect(),
-                cursor,
-            })
-        });
-        Ok(Response::new(Box::pin(stream)))
+        Ok(Response::new(keyset::export(
+            source,
+            request.after_cursor,
+            request.batch_size,
+        )))
     }
 
-    type WatchEventsStream = huimin_kit::outbox::EventStream;
+    type WatchEventsStream = outbox::EventStream;
 
     async fn watch_events(
         &self,
         request: Request<common::WatchEventsRequest>,
     ) -> Result<Response<Self::WatchEventsStream>, Status> {
-        Ok(Response::new(huimin_kit::outbox::watch(
-            self.registry.pool.clone(),
-            request.into_inner(),
-            |error| RegistryError::from(error).into(),
-        )))
+        let pool = self.registry.pool.clone();
+        Ok(Response::new(outbox::watch(pool, request.into_inner())))
+    }
+}
+
+/// The projects one export reads.
+struct ProjectExport {
+    registry: Registry,
+    filter: ExportFilter,
+}
+
+impl keyset::Export for ProjectExport {
+    type Row = Project;
+    type Error = RegistryError;
+    type Message = pb::ExportProjectsResponse;
+    const DEFAULT_BATCH: u32 = 500;
+    const MAX_BATCH: u32 = 5_000;
+
+    fn id(row: &Project) -> i64 {
+        row.id
+    }
+
+    fn batch(&self, after: i64, size: i64) -> keyset::Batch<'_, Self> {
+        Box::pin(self.registry.export_batch(&self.filter, after, size))
+    }
+
+    fn message(rows: Vec<Project>, cursor: i64) -> pb::ExportProjectsResponse {
+        pb::ExportProjectsResponse {
+            projects: rows.into_iter().map(project_to_pb).collect(),
+            cursor,
+        }
     }
 }

@@ -30,7 +30,7 @@ impl Registry {
                 async move { identity.list_divisions(request).await }
             })
             .await
-            .map_err(RegistryError::IdentityUnavailable)?
+            .map_err(|status| RegistryError::peer_unavailable("identity", status))?
             .into_inner()
             .divisions
             .into_iter()

@@ -4,9 +4,6 @@
 //! under the writers' lock, so a resumed export misses no project created
 //! while it ran.
 
-use tokio::sync::mpsc;
-use tonic::Status;
-
 use crate::{
     Registry, RegistryError,
     projects::{PROJECT_COLUMNS, Project, ProjectRow},
@@ -39,25 +36,5 @@ impl Registry {
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter().map(Project::try_from).collect()
-    }
-
-    /// Streams batches after `cursor` until the filter is exhausted.
-    pub fn export(
-        &self,
-        filter: ExportFilter,
-        cursor: i64,
-        size: i64,
-    ) -> mpsc::Receiver<Result<(Vec<Project>, i64), Status>> {
-        let registry = self.clone();
-        huimin_kit::keyset::batches(
-            cursor,
-            size,
-            |row| row.id,
-            move |cursor| {
-                let registry = registry.clone();
-                let filter = filter.clone();
-                async move { registry.export_batch(&filter, cursor, size).await }
-            },
-        )
     }
 }

@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use huimin_kit::{
     auth::Caller,
     money::Fen,
-    status::FieldViolation,
-    table::{Cell, FileProblem, Problems, amount_text, normalise_header, plain_text, read_table},
+    problems::{Problems, ROW},
+    table::{Cell, amount_text, normalise_header, plain_text, read_table},
 };
 
 use crate::{
@@ -49,7 +49,7 @@ fn column_of(field: &str) -> &'static str {
         other => COLUMNS
             .iter()
             .find(|(_, f, ..)| *f == other)
-            .map_or(huimin_kit::table::ROW, |(header, ..)| header),
+            .map_or(ROW, |(header, ..)| header),
     }
 }
 
@@ -67,23 +67,11 @@ struct Row {
     details: Details,
 }
 
-fn into_error(problems: Vec<FileProblem>) -> RegistryError {
-    let total = FileProblem::count(&problems).max(1);
-    let violations = problems
-        .into_iter()
-        .map(|p| {
-            let field = if p.line == 0 {
-                p.column
-            } else {
-                format!("第{}行/{}", p.line, p.column)
-            };
-            FieldViolation::new(field, p.message)
-        })
-        .collect();
-    RegistryError::Invalid {
-        message: format!("项目表有{total}处错误，未导入任何数据"),
-        violations,
-    }
+/// What a project file is called in the summary of its problems.
+const SUBJECT: &str = "项目表";
+
+fn into_error(problems: Problems) -> RegistryError {
+    problems.report(SUBJECT).into()
 }
 
 impl Registry {
@@ -98,7 +86,7 @@ impl Registry {
         let name = file_name.to_owned();
         let table = tokio::task::spawn_blocking(move || read_table(&name, &bytes))
             .await
-            .map_err(|e| RegistryError::Internal(e.into()))?
+            .map_err(|e| RegistryError::internal(e.into()))?
             .map_err(into_error)?;
         let mut problems = Problems::default();
         let rows = read_rows(caller, table, &mut problems)?;

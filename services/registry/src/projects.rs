@@ -79,7 +79,7 @@ impl TryFrom<ProjectRow> for Project {
     type Error = RegistryError;
     fn try_from(row: ProjectRow) -> Result<Self, Self::Error> {
         let corrupt = |what: &str| {
-            RegistryError::Internal(anyhow::anyhow!("project {} has a bad {what}", row.id))
+            RegistryError::internal(anyhow::anyhow!("project {} has a bad {what}", row.id))
         };
         let kind: Kind = row.kind.parse().map_err(|_| corrupt("kind"))?;
         let status: Status = row.status.parse().map_err(|()| corrupt("status"))?;
@@ -127,7 +127,7 @@ const OUT_OF_SCOPE: &str = "只能登记和修改本乡镇或本单位的项目"
 /// A project's state as versions compare it: its details and its status.
 fn snapshot(details: &Details, status: Status) -> Result<serde_json::Value, RegistryError> {
     let mut value = serde_json::to_value(details)
-        .map_err(|e| RegistryError::Internal(anyhow::Error::new(e).context("snapshot")))?;
+        .map_err(|e| RegistryError::internal(anyhow::Error::new(e).context("snapshot")))?;
     if let Some(object) = value.as_object_mut() {
         object.insert("status".into(), status.as_str().into());
     }
@@ -199,7 +199,7 @@ pub async fn insert(
 
 fn milestones_json(milestones: &[Milestone]) -> Result<serde_json::Value, RegistryError> {
     serde_json::to_value(milestones)
-        .map_err(|e| RegistryError::Internal(anyhow::Error::new(e).context("milestones")))
+        .map_err(|e| RegistryError::internal(anyhow::Error::new(e).context("milestones")))
 }
 
 async fn write_version(
@@ -304,7 +304,8 @@ impl Registry {
         .bind(code)
         .fetch_optional(&self.pool)
         .await?;
-        row.ok_or(RegistryError::NotFound("项目不存在"))?.try_into()
+        row.ok_or(RegistryError::not_found("项目不存在"))?
+            .try_into()
     }
 
     async fn project_for_update(
@@ -317,14 +318,15 @@ impl Registry {
         .bind(code)
         .fetch_optional(&mut *tx)
         .await?;
-        row.ok_or(RegistryError::NotFound("项目不存在"))?.try_into()
+        row.ok_or(RegistryError::not_found("项目不存在"))?
+            .try_into()
     }
 
     /// A staff member's view of a project: in their scope, or an auditor's.
     pub async fn project_for(&self, caller: &Caller, code: &str) -> Result<Project, RegistryError> {
         let project = self.project(code).await?;
         if !may_read(caller, &project.details) {
-            return Err(RegistryError::Forbidden("该项目不在您的管辖范围内"));
+            return Err(RegistryError::forbidden("该项目不在您的管辖范围内"));
         }
         Ok(project)
     }
@@ -360,7 +362,7 @@ impl Registry {
             ));
         }
         if !may_write(caller, &details) {
-            return Err(RegistryError::Forbidden(OUT_OF_SCOPE));
+            return Err(RegistryError::forbidden(OUT_OF_SCOPE));
         }
         self.checked(&details).await?;
         let mut tx = self.pool.begin().await?;
@@ -382,14 +384,14 @@ impl Registry {
         details: Details,
     ) -> Result<Project, RegistryError> {
         if !may_write(caller, &details) {
-            return Err(RegistryError::Forbidden(OUT_OF_SCOPE));
+            return Err(RegistryError::forbidden(OUT_OF_SCOPE));
         }
         self.checked(&details).await?;
         let mut tx = self.pool.begin().await?;
         OUTBOX.lock_writers(&mut tx).await?;
         let current = Self::project_for_update(&mut tx, code).await?;
         if !may_write(caller, &current.details) {
-            return Err(RegistryError::Forbidden(OUT_OF_SCOPE));
+            return Err(RegistryError::forbidden(OUT_OF_SCOPE));
         }
         if current.version != expected_version {
             return Err(RegistryError::Stale);
@@ -450,7 +452,7 @@ impl Registry {
         OUTBOX.lock_writers(&mut tx).await?;
         let current = Self::project_for_update(&mut tx, code).await?;
         if !may_write(caller, &current.details) {
-            return Err(RegistryError::Forbidden(OUT_OF_SCOPE));
+            return Err(RegistryError::forbidden(OUT_OF_SCOPE));
         }
         if current.version != expected_version {
             return Err(RegistryError::Stale);

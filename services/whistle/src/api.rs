@@ -375,10 +375,10 @@ impl WhistleService for WhistleApi {
         &self,
         request: Request<common::WatchEventsRequest>,
     ) -> Result<Response<Self::WatchEventsStream>, Status> {
+        let pool = self.whistle.pool.clone();
         Ok(Response::new(huimin_kit::outbox::watch(
-            self.whistle.pool.clone(),
+            pool,
             request.into_inner(),
-            |error| WhistleError::from(error).into(),
         )))
     }
 }

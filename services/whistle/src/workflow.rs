@@ -136,9 +136,9 @@ impl Whistle {
             .bind(id)
             .fetch_optional(&self.pool)
             .await?
-            .ok_or(WhistleError::NotFound("举报不存在"))?;
+            .ok_or(WhistleError::not_found("举报不存在"))?;
         if !may_see(caller, &report) {
-            return Err(WhistleError::Forbidden("无权查看该举报"));
+            return Err(WhistleError::forbidden("无权查看该举报"));
         }
         Ok(report)
     }
@@ -197,7 +197,7 @@ impl Whistle {
                 .bind(photo_id)
                 .fetch_optional(&self.pool)
                 .await?
-                .ok_or(WhistleError::NotFound("照片不存在"))?;
+                .ok_or(WhistleError::not_found("照片不存在"))?;
         self.visible(caller, report_id).await?;
         let bytes = self
             .attachments
@@ -237,9 +237,9 @@ impl Whistle {
             .bind(id)
             .fetch_optional(&mut *tx)
             .await?
-            .ok_or(WhistleError::NotFound("举报不存在"))?;
+            .ok_or(WhistleError::not_found("举报不存在"))?;
         if !may_see(caller, &report) {
-            return Err(WhistleError::Forbidden("无权办理该举报"));
+            return Err(WhistleError::forbidden("无权办理该举报"));
         }
         let allowed = match (caller.role, action) {
             (Role::Admin | Role::Inspector, _) => true,
@@ -250,7 +250,7 @@ impl Whistle {
             _ => false,
         };
         if !allowed {
-            return Err(WhistleError::Forbidden("当前角色无权执行此办理操作"));
+            return Err(WhistleError::forbidden("当前角色无权执行此办理操作"));
         }
         let Some(to) = report.status.after(action) else {
             return Err(WhistleError::NotAllowed(format!(

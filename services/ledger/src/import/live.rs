@@ -282,7 +282,7 @@ mod tests {
     }
 
     fn lines(problems: &Problems) -> Vec<String> {
-        problems.listed.iter().map(|v| v.field.clone()).collect()
+        problems.listed().iter().map(|p| p.field()).collect()
     }
 
     #[test]
@@ -300,7 +300,7 @@ mod tests {
         let reverses = check_against_live(&corrected, &programs(), &paid, &mut allowed);
 
         assert_eq!(lines(&refused), ["第2行/发放期间"]);
-        assert_eq!(allowed.total, 0);
+        assert_eq!(allowed.total(), 0);
         assert_eq!(reverses, [Some(10), None]);
     }
 

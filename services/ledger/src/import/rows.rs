@@ -25,7 +25,7 @@ pub(super) fn check_rows(
 ) -> Vec<Entry> {
     let mut entries = Vec::with_capacity(raw.len());
     for row in raw {
-        let before = problems.total;
+        let before = problems.total();
         let line = row.line;
         let kind = EntryKind::parse(&row.kind)
             .map_err(|e| problems.add(line, "类型", e.message_zh()))
@@ -91,7 +91,7 @@ pub(super) fn check_rows(
                 .map_err(|e| problems.add(line, "银行账号", e.message_zh()))
                 .ok()
         };
-        if problems.total != before {
+        if problems.total() != before {
             continue;
         }
         if let (

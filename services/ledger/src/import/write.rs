@@ -36,7 +36,7 @@ pub(super) async fn copy_payments(
                 c.entry.line,
                 c.person_key.to_hex()
             )
-            .map_err(|e| LedgerError::Internal(e.into()))?;
+            .map_err(|e| LedgerError::internal(e.into()))?;
             for text in [
                 mask_name(&c.entry.name).as_str(),
                 &c.id_masked,
@@ -55,7 +55,7 @@ pub(super) async fn copy_payments(
                 c.signed_amount(),
                 c.entry.kind.as_str(),
             )
-            .map_err(|e| LedgerError::Internal(e.into()))?;
+            .map_err(|e| LedgerError::internal(e.into()))?;
             push_csv_text(&mut out, &c.entry.bank_masked);
             out.push(b'\n');
             id += 1;

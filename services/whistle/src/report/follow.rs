@@ -53,7 +53,7 @@ impl Whistle {
                     .bind(&client)
                     .execute(&self.pool)
                     .await?;
-                Err(WhistleError::NotFound("回执码不正确，请核对后重试"))
+                Err(WhistleError::not_found("回执码不正确，请核对后重试"))
             }
         }
     }
@@ -74,7 +74,7 @@ impl Whistle {
                 .await?;
         let status: Status = status
             .parse()
-            .map_err(|e| WhistleError::Internal(anyhow::Error::new(e).context("reports.status")))?;
+            .map_err(|e| WhistleError::internal(anyhow::Error::new(e).context("reports.status")))?;
         let day = today();
         let trail = Trail {
             hidden: anonymous,

@@ -87,7 +87,7 @@ async fn clean_photos_blocking(
 ) -> Result<Vec<CleanPhoto>, WhistleError> {
     tokio::task::spawn_blocking(move || clean_photos(&uploads, already))
         .await
-        .map_err(|e| WhistleError::Internal(e.into()))?
+        .map_err(|e| WhistleError::internal(e.into()))?
 }
 
 /// When a reporter-side step happened, as the report may record it: the

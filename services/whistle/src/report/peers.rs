@@ -24,7 +24,7 @@ impl Whistle {
                 "openid",
                 "实名举报须先绑定本人身份信息，也可选择匿名举报",
             )),
-            Err(status) => Err(WhistleError::IdentityUnavailable(status)),
+            Err(status) => Err(WhistleError::peer_unavailable("identity", status)),
         }
     }
 

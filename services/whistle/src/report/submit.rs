@@ -61,7 +61,7 @@ impl Whistle {
         let facts = self.ledger_facts(&subject).await;
         let code = receipt::new_code();
         let receipt_hash = receipt::hash(&code).ok_or_else(|| {
-            WhistleError::Internal(anyhow::anyhow!("fresh receipt code does not hash"))
+            WhistleError::internal(anyhow::anyhow!("fresh receipt code does not hash"))
         })?;
 
         let mut tx = self.pool.begin().await?;

@@ -20,7 +20,7 @@ impl Whistle {
                 .await?;
         match stored {
             Some(json) => parse_rules(&json.to_string()).map_err(|e| {
-                WhistleError::Internal(anyhow::anyhow!("stored triage rules are invalid: {e}"))
+                WhistleError::internal(anyhow::anyhow!("stored triage rules are invalid: {e}"))
             }),
             None => Ok(default_rules().for_county(&self.county)),
         }
@@ -31,7 +31,7 @@ impl Whistle {
         let rules = parse_rules(json)
             .map_err(|e| WhistleError::invalid("json", &format!("研判规则有误：{e}")))?;
         let value: serde_json::Value =
-            serde_json::from_str(&rules.to_json()).map_err(|e| WhistleError::Internal(e.into()))?;
+            serde_json::from_str(&rules.to_json()).map_err(|e| WhistleError::internal(e.into()))?;
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO triage_rules (id, rules, updated_by) VALUES (1, $1, $2)

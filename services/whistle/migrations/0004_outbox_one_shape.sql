@@ -1,0 +1,1 @@
+../../kit/sql/outbox_events.sql

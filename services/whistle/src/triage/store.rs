@@ -29,7 +29,7 @@ impl Whistle {
     /// Replaces the triage rules after checking them; recorded in the audit trail.
     pub async fn set_rules(&self, caller: &Caller, json: &str) -> Result<Rules, WhistleError> {
         let rules = parse_rules(json)
-            .map_err(|e| WhistleError::invalid("json", &format!("研判规则有误：{e}")))?;
+            .map_err(|e| WhistleError::invalid("json", format!("研判规则有误：{e}")))?;
         let value: serde_json::Value =
             serde_json::from_str(&rules.to_json()).map_err(|e| WhistleError::internal(e.into()))?;
         let mut tx = self.pool.begin().await?;

@@ -6,16 +6,14 @@
 //! database kept with `--keep` can be reused with `--reuse` (its person keys only match under
 //! the same HMAC key). They are throwaway keys over synthetic persons, never production ones.
 
+use huimin_identity::TokenSigner;
 use std::{net::SocketAddr, str::FromStr as _, time::Duration};
 
 use anyhow::{Context as _, bail};
 use base64::{Engine as _, engine::general_purpose::STANDARD as B64};
 use chrono::NaiveDate;
 use huimin::Services;
-use huimin_kit::{
-    auth::{Role, TokenSigner},
-    config::Env,
-};
+use huimin_kit::{auth::Role, config::Env};
 use rand::RngCore as _;
 use sqlx::{Connection as _, Executor as _, PgConnection, postgres::PgConnectOptions};
 use tokio::{sync::oneshot, task::JoinHandle};

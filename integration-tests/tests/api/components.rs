@@ -14,7 +14,7 @@ use crate::helpers::{TestApp, random_keys};
 /// attempt to connect or migrate.
 fn lone_env() -> Env {
     let mut env = Env::from_pairs(random_keys());
-    let signer = huimin_kit::auth::TokenSigner::generate();
+    let signer = huimin_identity::TokenSigner::generate();
     env.set(
         "HUIMIN_TOKEN_PUBLIC_KEY",
         base64::Engine::encode(

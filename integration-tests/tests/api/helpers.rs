@@ -2,6 +2,7 @@
 //! template), its own Redis key prefix, and the real huimin process code
 //! serving on 127.0.0.1 port 0.
 
+use huimin_identity::TokenSigner;
 use std::{
     io::Write,
     net::SocketAddr,
@@ -13,7 +14,7 @@ use std::{
 use base64::{Engine as _, engine::general_purpose::STANDARD as B64};
 use huimin::Services;
 use huimin_kit::{
-    auth::{Role, TokenSigner},
+    auth::Role,
     config::{Env, LogFormat, TelemetryConfig},
     pii::IdNumber,
 };

@@ -2,6 +2,7 @@
 //! behind, and the same file imports cleanly afterwards. Uses the real
 //! `huimin` binary (its `serve all`, `staff add` and `import payments`).
 
+use huimin_identity::TokenSigner;
 use std::{
     io::Write as _,
     net::SocketAddr,
@@ -10,7 +11,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use huimin_kit::auth::{Role, TokenSigner};
+use huimin_kit::auth::Role;
 use sqlx::{Connection as _, PgConnection, postgres::PgConnectOptions};
 
 use crate::{

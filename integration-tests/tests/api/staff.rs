@@ -1,11 +1,9 @@
 //! Staff login, token checks per RPC, scope, and the record of personal-data reads.
 
 use crate::helpers::app_with_residents;
+use huimin_identity::TokenSigner;
 use huimin_identity::{Identity, IdentityConfig, staff::NewStaff};
-use huimin_kit::{
-    auth::{Role, TokenSigner},
-    config::Env,
-};
+use huimin_kit::{auth::Role, config::Env};
 use huimin_proto::identity::v1::{
     ImportPersonsChunk, ListPersonalDataAccessRequest, LoginRequest, LookupPersonRequest,
     lookup_person_request::Subject,

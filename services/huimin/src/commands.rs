@@ -1,6 +1,7 @@
 //! The command line: `serve`, `migrate`, `seed`, `staff add`, `keys generate`,
 //! `import persons`.
 
+use huimin_identity::TokenSigner;
 use std::{io::BufRead as _, path::PathBuf};
 
 use base64::{Engine as _, engine::general_purpose::STANDARD as B64};
@@ -8,7 +9,7 @@ use clap::{Parser, Subcommand};
 use huimin_demo::seed::Scale;
 use huimin_identity::{Identity, IdentityConfig, staff::NewStaff};
 use huimin_kit::{
-    auth::{Role, TokenSigner},
+    auth::Role,
     config::{Env, TelemetryConfig},
     telemetry,
 };

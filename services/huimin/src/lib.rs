@@ -6,10 +6,11 @@
 pub mod client;
 pub mod commands;
 
+use huimin_identity::TokenSigner;
 use std::str::FromStr;
 
 use huimin_kit::{
-    auth::{Role, TokenSigner},
+    auth::Role,
     component::{Component, Schema},
     config::Env,
 };

@@ -1,8 +1,8 @@
 //! identity's configuration, read once from the environment.
 
+use crate::TokenSigner;
 use crate::keys::PiiKeys;
 use huimin_kit::{
-    auth::TokenSigner,
     config::{ConfigError, DatabaseConfig, Env, RedisConfig},
     county::County,
 };

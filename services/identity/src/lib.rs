@@ -12,11 +12,12 @@ pub mod error;
 pub mod import;
 pub mod keys;
 pub mod staff;
+pub mod tokens;
 
 use std::sync::Arc;
 
 use huimin_kit::{
-    auth::{Role, TokenSigner, TokenVerifier},
+    auth::{Role, TokenVerifier},
     cache::Cache,
     component::{Component, Context, Parts, Schema, TokenAuthority},
     county::County,
@@ -25,7 +26,9 @@ use sqlx::PgPool;
 
 use crate::keys::PiiKeys;
 
-pub use crate::{api::IdentityApi, config::IdentityConfig, error::IdentityError};
+pub use crate::{
+    api::IdentityApi, config::IdentityConfig, error::IdentityError, tokens::TokenSigner,
+};
 
 /// identity's PostgreSQL schema.
 pub const SCHEMA: &str = "identity";

@@ -12,11 +12,10 @@ use std::{
     str::FromStr,
     sync::Arc,
     task::{Context, Poll},
-    time::Duration,
 };
 
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD as B64};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use ed25519_dalek::{Signature, Signer as _, SigningKey, Verifier as _, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use tower::{Layer, Service};
@@ -159,64 +158,15 @@ pub enum TokenError {
     Expired,
 }
 
-/// Issues tokens (identity only).
-#[derive(Clone)]
-pub struct TokenSigner {
-    key: Arc<SigningKey>,
-}
-
-impl fmt::Debug for TokenSigner {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("TokenSigner(..)")
-    }
-}
-
-impl TokenSigner {
-    pub fn from_seed(seed: [u8; 32]) -> Self {
-        Self {
-            key: Arc::new(SigningKey::from_bytes(&seed)),
-        }
-    }
-
-    pub fn generate() -> Self {
-        Self {
-            key: Arc::new(SigningKey::generate(&mut rand::rngs::OsRng)),
-        }
-    }
-
-    pub fn seed(&self) -> [u8; 32] {
-        self.key.to_bytes()
-    }
-
-    pub fn verifier(&self) -> TokenVerifier {
-        TokenVerifier::new(self.key.verifying_key())
-    }
-
-    /// Signs a token for `sub` valid for `ttl`; returns it with its expiry.
-    pub fn issue(
-        &self,
-        sub: &str,
-        role: Role,
-        scope: Option<&str>,
-        ttl: Duration,
-    ) -> (String, DateTime<Utc>) {
-        let now = Utc::now();
-        let exp = now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::hours(1));
-        let claims = Caller {
-            sub: sub.to_owned(),
-            role,
-            scope: scope.map(str::to_owned),
-            iat: now.timestamp(),
-            exp: exp.timestamp(),
-        };
-        let payload = B64.encode(serde_json::to_vec(&claims).expect("claims always serialize"));
-        let signed = format!("v1.{payload}");
-        let signature = self.key.sign(signed.as_bytes());
-        (
-            format!("{signed}.{}", B64.encode(signature.to_bytes())),
-            exp,
-        )
-    }
+/// Writes a token in the one format every service verifies: `v1.<claims>.<signature>`,
+/// both base64url, the Ed25519 signature over `v1.<claims>`. Only identity holds a
+/// signing key (`huimin_identity::TokenSigner`); the format lives here beside
+/// [`TokenVerifier::verify`], its one reader.
+pub fn write_token(key: &SigningKey, claims: &Caller) -> String {
+    let payload = B64.encode(serde_json::to_vec(claims).expect("claims always serialize"));
+    let signed = format!("v1.{payload}");
+    let signature = key.sign(signed.as_bytes());
+    format!("{signed}.{}", B64.encode(signature.to_bytes()))
 }
 
 /// Tokens whose signature was checked, remembered per process so a caller
@@ -555,7 +505,34 @@ impl tonic::service::Interceptor for BearerToken {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
+
+    /// identity's signer, as far as these tests need one.
+    struct TokenSigner(SigningKey);
+
+    impl TokenSigner {
+        fn generate() -> Self {
+            Self(SigningKey::generate(&mut rand::rngs::OsRng))
+        }
+
+        fn verifier(&self) -> TokenVerifier {
+            TokenVerifier::new(self.0.verifying_key())
+        }
+
+        fn issue(&self, sub: &str, role: Role, scope: Option<&str>, ttl: Duration) -> (String, ()) {
+            let now = Utc::now().timestamp();
+            let claims = Caller {
+                sub: sub.to_owned(),
+                role,
+                scope: scope.map(str::to_owned),
+                iat: now,
+                exp: now + i64::try_from(ttl.as_secs()).expect("short test lifetimes"),
+            };
+            (write_token(&self.0, &claims), ())
+        }
+    }
 
     #[test]
     fn issued_token_verifies_with_public_key() {

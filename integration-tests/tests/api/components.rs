@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use huimin::Services;
-use huimin_kit::config::Env;
+use huimin_kit::{auth::Role, config::Env};
 
 use crate::helpers::{TestApp, random_keys};
 
@@ -13,6 +13,11 @@ use crate::helpers::{TestApp, random_keys};
 /// database no one can reach: a configuration error must come before any
 /// attempt to connect or migrate.
 fn lone_env() -> Env {
+    lone_env_signed().0
+}
+
+/// [`lone_env`] and the signer whose public key it verifies with.
+fn lone_env_signed() -> (Env, huimin_identity::TokenSigner) {
     let mut env = Env::from_pairs(random_keys());
     let signer = huimin_identity::TokenSigner::generate();
     env.set(
@@ -29,7 +34,7 @@ fn lone_env() -> Env {
     env.set("REDIS_URL", "redis://127.0.0.1:1");
     env.set("HUIMIN_GRPC_ADDR", "127.0.0.1:0");
     env.set("HUIMIN_ADMIN_ADDR", "127.0.0.1:0");
-    env
+    (env, signer)
 }
 
 async fn start_error(env: &Env, name: &str) -> String {
@@ -68,14 +73,44 @@ async fn a_component_without_its_peer_url_stops_startup_naming_the_variable() {
             "one line naming the variable"
         );
     }
-    let mut env = lone_env();
+    let (mut env, signer) = lone_env_signed();
     env.set("HUIMIN_IDENTITY_URL", "http://identity:50051");
-    env.set("HUIMIN_SERVICE_TOKEN", "v1.token");
+    let (token, _) = signer.issue("whistle", Role::Service, None, Duration::from_secs(600));
+    env.set("HUIMIN_SERVICE_TOKEN", token);
     let error = start_error(&env, "whistle").await;
     assert_eq!(
         error,
         "starting whistle: configuration: HUIMIN_LEDGER_URL is required but not set"
     );
+}
+
+#[tokio::test]
+async fn a_wrong_service_token_stops_startup_instead_of_failing_calls() {
+    let (mut env, signer) = lone_env_signed();
+    env.set("HUIMIN_IDENTITY_URL", "http://identity:50051");
+    let (ledgers, _) = signer.issue("ledger", Role::Service, None, Duration::from_secs(600));
+    let (expired, _) = signer.issue("whistle", Role::Service, None, Duration::ZERO);
+    let (foreign, _) = huimin_identity::TokenSigner::generate().issue(
+        "whistle",
+        Role::Service,
+        None,
+        Duration::from_secs(600),
+    );
+    for (token, reason) in [
+        ("garbage".to_owned(), "token is malformed"),
+        (
+            ledgers,
+            "it is ledger's service token; whistle needs its own (service)",
+        ),
+        (expired, "token has expired"),
+        (foreign, "token signature is invalid"),
+    ] {
+        env.set("HUIMIN_SERVICE_TOKEN", token);
+        assert_eq!(
+            start_error(&env, "whistle").await,
+            format!("starting whistle: configuration: HUIMIN_SERVICE_TOKEN is malformed: {reason}")
+        );
+    }
 }
 
 #[tokio::test]

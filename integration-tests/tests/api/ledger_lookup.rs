@@ -193,6 +193,45 @@ async fn an_unbinding_counts_on_the_very_next_lookup() {
 }
 
 #[tokio::test]
+async fn an_unbinding_redis_cannot_announce_fails_so_the_caller_retries() {
+    let app = TestApp::spawn_with(Options {
+        proxy_redis: true,
+        ..Options::default()
+    })
+    .await;
+    let people = residents();
+    import_persons(&app, persons_csv(&people).as_bytes())
+        .await
+        .unwrap();
+    bind(&app, "oWx-grandma", &people[0]).await;
+    let unbind = || {
+        let mut identity = app.identity();
+        let request = authed(
+            huimin_proto::identity::v1::UnbindOpenIdRequest {
+                openid: "oWx-grandma".into(),
+                person_key: String::new(),
+            },
+            &app.token(Role::Gateway, None),
+        );
+        async move { identity.unbind_open_id(request).await }
+    };
+
+    app.redis_proxy.as_ref().unwrap().cut();
+    let while_cut = unbind().await;
+    app.redis_proxy.as_ref().unwrap().restore();
+    // The binding is gone already; the retry is what tells every replica.
+    let mut retried = unbind().await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while retried.is_err() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        retried = unbind().await;
+    }
+
+    assert_eq!(while_cut.unwrap_err().code(), Code::Unavailable);
+    assert_eq!(retried.unwrap().into_inner().removed, 0);
+}
+
+#[tokio::test]
 async fn a_town_officer_reads_payments_only_in_their_town() {
     let (app, people) = app_with_residents().await;
     import_csv(

@@ -35,7 +35,9 @@ pub fn policy() -> Policy {
         .rule(
             service,
             "ResolveOpenId",
-            Access::RolesOrServices(&[Role::Gateway], &["whistle"]),
+            // ledger: only until every ledger asks AuthorizeLookup (one release),
+            // so a rolling upgrade that starts with identity keeps lookups working.
+            Access::RolesOrServices(&[Role::Gateway], &["whistle", "ledger"]),
         )
         .rule(service, "UnbindOpenId", Access::Roles(&[Role::Gateway]))
         .rule(service, "AuthorizeLookup", Access::Services(&["ledger"]))

@@ -167,7 +167,9 @@ impl Identity {
         .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;
-        self.forget_resolved(openid).await;
+        // Unconfirmed, a lookup elsewhere may be refused from a kept answer
+        // for a few seconds more: slower, not wrong (refusals are not kept).
+        let _ = self.forget_resolved(openid).await;
         let total = if already { count } else { count + 1 };
         tracing::info!(already, "openid bound");
         Ok((
@@ -180,12 +182,17 @@ impl Identity {
     /// and once a moment later to catch a lookup that read the database
     /// before the change and filled the cache after the first delete. If
     /// Redis refuses, it keeps trying for as long as an entry could live.
-    async fn forget_resolved(&self, openid: &OpenId) {
+    ///
+    /// Returns whether Redis confirmed the move of the openid's binding
+    /// generation: until it has, another replica may still serve an answer
+    /// kept under the old one (for at most `huimin_kit::cache::BINDING_ANSWER_TTL`).
+    async fn forget_resolved(&self, openid: &OpenId) -> bool {
         // Answers other services keep about this openid are gone before we return.
-        self.cache
-            .invalidate_generation(
+        let confirmed = self
+            .cache
+            .bump_subject_generation(
                 &bindings_generation(openid),
-                huimin_kit::cache::BINDING_ANSWER_TTL,
+                huimin_kit::cache::OPENID_GENERATION_LIFETIME,
             )
             .await;
         let key = cache_key(openid);
@@ -200,6 +207,7 @@ impl Identity {
             }
             tracing::warn!("cached binding could not be invalidated; it expires by TTL");
         });
+        confirmed
     }
 
     /// The persons bound to `openid`, from the cache when it has them.
@@ -271,7 +279,16 @@ impl Identity {
         .execute(&self.pool)
         .await?
         .rows_affected();
-        self.forget_resolved(openid).await;
+        // An unbinding must count everywhere at once: if another replica may
+        // still allow reads from a kept answer, say so, so the caller retries
+        // (the delete is done; repeating it is harmless).
+        if !self.forget_resolved(openid).await {
+            tracing::warn!("unbinding not yet seen by every replica; asking the caller to retry");
+            return Err(IdentityError::peer_unavailable(
+                "redis",
+                tonic::Status::unavailable("binding generation could not be moved on"),
+            ));
+        }
         Ok(removed)
     }
 }

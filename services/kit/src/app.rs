@@ -87,6 +87,7 @@ impl App {
             components.iter().map(|c| c.name).collect(),
             format!("http://{}", listeners.grpc_addr()),
             authority,
+            verifier.clone(),
         );
         let mut built = Vec::with_capacity(components.len());
         for component in components {
@@ -161,6 +162,17 @@ impl App {
         let shutdown = shutdown.shared();
         let token = CancellationToken::new();
         let supervisor = Supervisor::start(self.tasks, token.clone());
+        // Tasks stop when the signal comes, while calls drain: one grace period for both.
+        let grace = self.config.shutdown_grace;
+        let deadline = Arc::new(std::sync::OnceLock::new());
+        let signal = shutdown.clone();
+        let stop_tasks = token.clone();
+        let signalled = deadline.clone();
+        tokio::spawn(async move {
+            signal.await;
+            let _ = signalled.set(tokio::time::Instant::now() + grace);
+            stop_tasks.cancel();
+        });
         let mut http = tokio::task::JoinSet::new();
         for (listener, router) in self.http {
             let shutdown = shutdown.clone();
@@ -176,17 +188,27 @@ impl App {
                 .await
             });
         }
-        let grace = self.config.shutdown_grace;
         let result = self
             .server
             .serve(&self.config, self.listeners, self.verifier, shutdown)
             .await;
-        supervisor.stop(grace).await;
-        let drained = async { while http.join_next().await.is_some() {} };
-        if tokio::time::timeout(grace.max(Duration::from_secs(1)), drained)
-            .await
-            .is_err()
-        {
+        // Tasks and HTTP calls drained beside gRPC: what is left of the same
+        // grace period (at least a second) is all they get now.
+        let rest = deadline
+            .get()
+            .map_or(grace, |at| {
+                at.saturating_duration_since(tokio::time::Instant::now())
+            })
+            .max(Duration::from_secs(1));
+        supervisor.stop(rest).await;
+        let drained = async {
+            while let Some(joined) = http.join_next().await {
+                if let Ok(Err(error)) = joined {
+                    tracing::error!(%error, "HTTP server failed");
+                }
+            }
+        };
+        if tokio::time::timeout(rest, drained).await.is_err() {
             tracing::warn!("HTTP calls still running after the grace period; abandoned");
         }
         result

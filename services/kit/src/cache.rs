@@ -68,6 +68,19 @@ pub fn openid_bindings_generation(openid: &str) -> String {
     format!("identity:openid:{openid}:generation")
 }
 
+/// Moves a counter on: a missing counter starts from the clock (ARGV[1]);
+/// ARGV[2] > 0 sets its lifetime in seconds.
+const BUMP: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('SET', KEYS[1], ARGV[1]) end
+local value = redis.call('INCR', KEYS[1])
+if tonumber(ARGV[2]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+return value
+";
+
+/// How long a per-openid counter outlives its last move: far longer than any
+/// entry kept under it, so an entry never outlives its counter.
+pub const OPENID_GENERATION_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
+
 /// The longest an answer kept under [`openid_bindings_generation`] lives.
 pub const BINDING_ANSWER_TTL: Duration = Duration::from_secs(30);
 
@@ -393,14 +406,30 @@ impl Cache {
     /// Moves a generation counter on, invalidating every entry keyed with
     /// the old value; returns whether Redis confirmed it.
     pub async fn bump_generation(&self, name: &str) -> bool {
+        self.bump(name, None).await
+    }
+
+    /// Moves a counter on; a missing one (evicted, expired, never made)
+    /// starts from the clock, never from 1, so it cannot come back to a value
+    /// an old entry was written under. With `expire`, the counter lives that
+    /// long after its last move (per-openid counters must not pile up).
+    async fn bump(&self, name: &str, expire: Option<Duration>) -> bool {
         let Some(mut conn) = self.connection().await else {
             return false;
         };
         let key = self.key(name);
-        match tokio::time::timeout(OP_TIMEOUT, conn.incr::<_, _, u64>(&key, 1)).await {
+        let start = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(1);
+        // EVAL rather than redis-rs's Script (EVALSHA): one round trip, no extra feature.
+        let mut eval = redis::cmd("EVAL");
+        eval.arg(BUMP)
+            .arg(1)
+            .arg(&key)
+            .arg(start)
+            .arg(expire.map_or(0, |ttl| ttl.as_secs().max(1)));
+        match tokio::time::timeout(OP_TIMEOUT, eval.query_async::<u64>(&mut conn)).await {
             Ok(Ok(_)) => {
                 // Redis sends this connection's own invalidations right after
-                // the INCR's reply; once a later reply is in, they have been
+                // the bump's reply; once a later reply is in, they have been
                 // applied, and this process no longer holds the old entries.
                 let _ = tokio::time::timeout(
                     OP_TIMEOUT,
@@ -418,6 +447,14 @@ impl Cache {
                 false
             }
         }
+    }
+
+    /// Moves the per-subject counter `name` on (kept for `expire` after its
+    /// last move); returns whether Redis confirmed it. The caller decides
+    /// what an unconfirmed bump means: entries of the old value may be served
+    /// by other processes until they expire.
+    pub async fn bump_subject_generation(&self, name: &str, expire: Duration) -> bool {
+        self.bump(name, Some(expire)).await
     }
 
     /// Moves a generation counter on after a committed write; if Redis

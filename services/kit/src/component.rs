@@ -20,7 +20,7 @@ use sqlx::PgPool;
 use tonic::{server::NamedService, service::RoutesBuilder};
 
 use crate::{
-    auth::{Policy, TokenVerifier},
+    auth::{Policy, Role, TokenVerifier},
     cache::Cache,
     config::{ConfigError, Env, RedisConfig},
     peer::{Peer, PeerSpec},
@@ -89,6 +89,8 @@ struct ContextInner {
     /// This process's own gRPC address, for peers that run in it.
     own_grpc: String,
     authority: Option<Arc<dyn TokenAuthority>>,
+    /// The key the process verifies tokens with, to check a configured token at start.
+    verifier: TokenVerifier,
     cache: OnceLock<Cache>,
 }
 
@@ -98,6 +100,7 @@ impl Context {
         local: Vec<&'static str>,
         own_grpc: String,
         authority: Option<Arc<dyn TokenAuthority>>,
+        verifier: TokenVerifier,
     ) -> Self {
         Self {
             inner: Arc::new(ContextInner {
@@ -105,6 +108,7 @@ impl Context {
                 local,
                 own_grpc,
                 authority,
+                verifier,
                 cache: OnceLock::new(),
             }),
             component: "",
@@ -145,9 +149,32 @@ impl Context {
     }
 
     /// This component's service token: `HUIMIN_SERVICE_TOKEN`, or one minted
-    /// in-process when the process also runs the token authority.
+    /// in-process when the process also runs the token authority. A
+    /// configured token is checked now — signed by the county's key, not
+    /// expired, naming this component with a system role — rather than
+    /// found wrong on the first call.
     pub fn service_token(&self) -> Result<SecretString, ConfigError> {
         if let Some(token) = self.inner.env.optional_str("HUIMIN_SERVICE_TOKEN") {
+            let malformed = |reason: String| ConfigError::Malformed {
+                name: "HUIMIN_SERVICE_TOKEN",
+                reason,
+            };
+            let caller = self
+                .inner
+                .verifier
+                .verify(&token)
+                .map_err(|e| malformed(e.to_string()))?;
+            let role = if self.component == "gateway" {
+                Role::Gateway
+            } else {
+                Role::Service
+            };
+            if caller.role != role || caller.sub != self.component {
+                return Err(malformed(format!(
+                    "it is {}'s {} token; {} needs its own ({})",
+                    caller.sub, caller.role, self.component, role
+                )));
+            }
             return Ok(SecretString::from(token));
         }
         match &self.inner.authority {

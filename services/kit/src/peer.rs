@@ -92,6 +92,7 @@ pub struct Peer {
     channel: PeerChannel,
     service: &'static str,
     retries: u32,
+    timeout: Duration,
     budget: Arc<TpsBudget>,
 }
 
@@ -137,6 +138,7 @@ impl Peer {
             channel: InterceptedService::new(channel, PeerAuth(token)),
             service: spec.service,
             retries: spec.retries,
+            timeout: spec.timeout,
             // Retries may add at most a fifth to the calls made (and ten a
             // second regardless), measured over the last ten seconds.
             budget: Arc::new(TpsBudget::new(Duration::from_secs(10), 10, 0.2)),
@@ -156,23 +158,29 @@ impl Peer {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, tonic::Status>>,
     {
-        let mut attempt = 0;
-        loop {
-            match call().await {
-                Err(status) if attempt < self.retries && never_arrived(&status) => {
-                    if !self.budget.withdraw() {
-                        return Err(status);
+        let attempts = async {
+            let mut attempt = 0;
+            loop {
+                match call().await {
+                    Err(status) if attempt < self.retries && never_arrived(&status) => {
+                        if !self.budget.withdraw() {
+                            return Err(status);
+                        }
+                        metrics::counter!(RETRIES, "peer" => self.service).increment(1);
+                        attempt += 1;
+                        tokio::time::sleep(Duration::from_millis(25 << attempt)).await;
                     }
-                    metrics::counter!(RETRIES, "peer" => self.service).increment(1);
-                    attempt += 1;
-                    tokio::time::sleep(Duration::from_millis(25 << attempt)).await;
-                }
-                result => {
-                    self.budget.deposit();
-                    return result;
+                    result => {
+                        self.budget.deposit();
+                        return result;
+                    }
                 }
             }
-        }
+        };
+        // The spec's timeout bounds the call, retries included.
+        tokio::time::timeout(self.timeout, attempts)
+            .await
+            .unwrap_or_else(|_| Err(tonic::Status::deadline_exceeded("peer call timed out")))
     }
 }
 
@@ -218,24 +226,35 @@ impl<C> std::ops::DerefMut for PeerClient<C> {
 }
 
 /// Whether a call failed without reaching the peer's handler: tonic reports
-/// a refused or broken connection as UNAVAILABLE.
+/// a refused or broken connection as UNAVAILABLE carrying the transport
+/// error as its source. An UNAVAILABLE the peer itself answered (its
+/// database is down, say) comes off the wire without one, and is not retried:
+/// the peer did the work, and retrying it would only add load.
 fn never_arrived(status: &tonic::Status) -> bool {
-    status.code() == tonic::Code::Unavailable
+    status.code() == tonic::Code::Unavailable && std::error::Error::source(status).is_some()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn refused() -> tonic::Status {
+        let mut status = tonic::Status::unavailable("tcp connect error");
+        status.set_source(Arc::new(std::io::Error::from(
+            std::io::ErrorKind::ConnectionRefused,
+        )));
+        status
+    }
+
     #[tokio::test]
-    async fn unavailable_calls_are_retried_within_the_limit() {
+    async fn calls_that_never_arrived_are_retried_within_the_limit() {
         let spec = PeerSpec::new("identity", "HUIMIN_IDENTITY_URL");
         let peer = Peer::connect(&spec, "http://127.0.0.1:1", None).expect("valid url");
         let mut calls = 0;
         let result: Result<(), _> = peer
             .retrying(|| {
                 calls += 1;
-                async { Err(tonic::Status::unavailable("down")) }
+                async { Err(refused()) }
             })
             .await;
         assert_eq!(
@@ -246,17 +265,48 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn refusals_are_not_retried() {
+    async fn refusals_and_the_peers_own_unavailable_are_not_retried() {
         let spec = PeerSpec::new("identity", "HUIMIN_IDENTITY_URL");
         let peer = Peer::connect(&spec, "http://127.0.0.1:1", None).expect("valid url");
+        for answer in [
+            tonic::Status::permission_denied("no"),
+            tonic::Status::unavailable("database down"),
+        ] {
+            let mut calls = 0;
+            let _ = peer
+                .retrying(|| {
+                    calls += 1;
+                    let answer = answer.clone();
+                    async move { Err::<(), _>(answer) }
+                })
+                .await;
+            assert_eq!(calls, 1, "{answer:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_is_retried_and_the_timeout_bounds_it_all() {
+        let spec = PeerSpec::new("identity", "HUIMIN_IDENTITY_URL").timeout(Duration::from_secs(3));
+        let peer = Peer::connect(&spec, "http://127.0.0.1:1", None).expect("valid url");
+        let client = PeerClient::new(peer, tonic_health::pb::health_client::HealthClient::new);
         let mut calls = 0;
-        let _ = peer
-            .retrying(|| {
+        let started = std::time::Instant::now();
+        let result = client
+            .call(|mut health| {
                 calls += 1;
-                async { Err::<(), _>(tonic::Status::permission_denied("no")) }
+                async move {
+                    health
+                        .check(tonic_health::pb::HealthCheckRequest::default())
+                        .await
+                }
             })
             .await;
-        assert_eq!(calls, 1);
+        assert_eq!(
+            result.expect_err("nothing listens").code(),
+            tonic::Code::Unavailable
+        );
+        assert_eq!(calls, 3, "a refused connection never reached a handler");
+        assert!(started.elapsed() < Duration::from_secs(3));
     }
 
     #[test]

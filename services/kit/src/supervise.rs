@@ -75,12 +75,23 @@ impl Supervisor {
     }
 }
 
+/// A task's handle that aborts the task when the supervising loop is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<anyhow::Result<()>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 async fn supervise(task: Task, token: CancellationToken) {
     let mut backoff = FIRST_BACKOFF;
     loop {
         let started = tokio::time::Instant::now();
-        // Its own tokio task, so a panic is caught at the join and not here.
-        let outcome = tokio::spawn((task.run)(token.clone())).await;
+        // Its own tokio task, so a panic is caught at the join and not here;
+        // aborted with this loop, so an abandoned task does not run on.
+        let mut running = AbortOnDrop(tokio::spawn((task.run)(token.clone())));
+        let outcome = (&mut running.0).await;
         if token.is_cancelled() {
             return;
         }

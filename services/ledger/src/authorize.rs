@@ -4,14 +4,15 @@
 //! A citizen's lookup is one question to identity (`AuthorizeLookup`),
 //! answered from the register; ledger keeps the answer in the shared cache
 //! under the openid's binding generation, which identity moves on at every
-//! bind and unbind before the call returns. So a hot lookup asks nobody, an
-//! unbinding counts on the very next lookup, and one cache stands between
+//! bind and unbind before the call returns (an unbinding it cannot announce
+//! fails, so the caller retries). Only allowances are kept. So a hot lookup
+//! asks nobody, an unbinding counts on the very next lookup, and one cache stands between
 //! the register and the answer (before, a 5 s per-replica memo of identity's
 //! own cached answer did, and an unbound openid still read for up to 5 s).
 
 use huimin_kit::{
     auth::{Caller, Role},
-    cache::{BINDING_ANSWER_TTL, openid_bindings_generation},
+    cache::{BINDING_ANSWER_TTL, Current, openid_bindings_generation},
     openid::OpenId,
 };
 use huimin_proto::identity::v1::{AuthorizeLookupRequest, authorize_lookup_request};
@@ -98,13 +99,19 @@ impl Ledger {
                 .map(|answer| answer.into_inner().allowed)
                 .map_err(|status| LedgerError::peer_unavailable("identity", status))
         };
-        self.cache
-            .current_or(
-                &openid_bindings_generation(openid),
-                &key,
-                BINDING_ANSWER_TTL,
-                ask,
-            )
-            .await
+        let generation = openid_bindings_generation(openid);
+        let kept = self.cache.get_current::<bool>(&generation, &key).await;
+        if let Current::Hit(true) = kept {
+            return Ok(true);
+        }
+        let allowed = ask.await?;
+        // Only an allowance is kept: a refusal is asked again every time, so a
+        // member the register gains (a binding, a persons import) counts at once.
+        if let (true, Current::Miss(under)) = (allowed, kept) {
+            self.cache
+                .put_current(&key, under, &allowed, BINDING_ANSWER_TTL)
+                .await;
+        }
+        Ok(allowed)
     }
 }

@@ -23,5 +23,7 @@ mod reflection;
 mod registry;
 mod registry_public;
 mod staff;
+mod whistle_anonymity;
+mod whistle_audit;
 mod whistle_submit;
 mod whistle_workflow;

@@ -63,6 +63,40 @@ pub async fn defer(
     Ok(())
 }
 
+/// Adds anonymous report ids a staff member was shown to their one held
+/// listing entry of `day`, which joins the chain when the day is sealed.
+pub async fn defer_listing(
+    tx: &mut PgConnection,
+    day: chrono::NaiveDate,
+    actor: &Actor,
+    reports: &[i64],
+) -> Result<(), WhistleError> {
+    // The union, kept sorted, so the entry says nothing of the order
+    // in which reports were first shown.
+    sqlx::query(
+        "INSERT INTO pending_audit (day, actor, action, detail)
+         VALUES ($1, $2, $3, jsonb_build_object('anonymous_reports', $4::jsonb))
+         ON CONFLICT (day, actor) WHERE action = 'reports.listed' DO UPDATE SET detail =
+             jsonb_build_object('anonymous_reports', (
+                 SELECT jsonb_agg(DISTINCT r ORDER BY r) FROM jsonb_array_elements(
+                     (pending_audit.detail->'anonymous_reports') || (EXCLUDED.detail->'anonymous_reports')) r))",
+    )
+    .bind(day)
+    .bind(actor.name())
+    .bind(AuditAction::ReportsListed.as_str())
+    .bind(serde_json::json!(sorted(reports)))
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+fn sorted(ids: &[i64]) -> Vec<i64> {
+    let mut ids = ids.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
 /// Appends an entry in the caller's transaction, its action as stored
 /// (the sealer moves held entries in as they were written).
 pub(crate) async fn append(

@@ -7,6 +7,8 @@
 //! gateway's openid for an anonymous report is dropped here, unlogged.
 
 mod attachments;
+
+pub(crate) use attachments::PhotoHome;
 mod follow;
 mod peers;
 mod submit;

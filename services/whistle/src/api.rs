@@ -352,7 +352,7 @@ impl WhistleService for WhistleApi {
         &self,
         _request: Request<pb::VerifyAuditRequest>,
     ) -> Result<Response<pb::VerifyAuditResponse>, Status> {
-        let response = match crate::audit::verify(&self.whistle.pool).await? {
+        let response = match self.whistle.verify_audit().await? {
             Ok(entries) => pb::VerifyAuditResponse {
                 intact: true,
                 entries: entries as u64,

@@ -68,6 +68,7 @@ impl Whistle {
         for e in &entries {
             audit::append(
                 &mut tx,
+                &self.audit.key,
                 huimin_kit::clock::china_midnight(e.day),
                 &e.actor,
                 &e.action,

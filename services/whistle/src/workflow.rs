@@ -122,6 +122,7 @@ impl Whistle {
         let mut tx = self.pool.begin().await?;
         audit::record(
             &mut tx,
+            &self.audit.key,
             Utc::now(),
             &actor(caller),
             AuditAction::ReportsListed,
@@ -176,6 +177,7 @@ impl Whistle {
                 .await?;
         audit::record(
             &mut tx,
+            &self.audit.key,
             Utc::now(),
             &actor(caller),
             AuditAction::ReportRead,
@@ -223,6 +225,7 @@ impl Whistle {
         let mut tx = self.pool.begin().await?;
         audit::record(
             &mut tx,
+            &self.audit.key,
             Utc::now(),
             &actor(caller),
             AuditAction::PhotoRead,
@@ -341,6 +344,7 @@ impl Whistle {
         });
         audit::record(
             &mut tx,
+            &self.audit.key,
             now,
             &actor(caller),
             AuditAction::ReportTransition,

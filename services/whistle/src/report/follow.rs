@@ -80,6 +80,7 @@ impl Whistle {
             hidden: anonymous,
             day,
             at: stamp(anonymous, day),
+            key: &self.audit.key,
         };
         trail
             .record(
@@ -145,6 +146,7 @@ impl Whistle {
                 hidden: anonymous,
                 day,
                 at,
+                key: &self.audit.key,
             };
             trail
                 .record(

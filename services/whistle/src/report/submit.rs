@@ -103,7 +103,15 @@ impl Whistle {
             .await?;
         // Files are written before the commit: remove them if it never comes.
         let finished = async {
-            write::record_submission(&mut tx, &row, &linked, cleaned.len(), anonymous).await?;
+            write::record_submission(
+                &mut tx,
+                &self.audit.key,
+                &row,
+                &linked,
+                cleaned.len(),
+                anonymous,
+            )
+            .await?;
             tx.commit().await?;
             Ok::<(), WhistleError>(())
         }

@@ -187,3 +187,115 @@ async fn a_removed_tail_or_an_emptied_table_is_caught_by_the_published_head() {
         assert!(broken.reason.contains("published head"), "{broken:?}");
     }
 }
+
+/// The grants docs/operations.md §8 tells operators to run as the owner.
+fn documented_grants(app_role: &str) -> String {
+    let docs = include_str!("../../../docs/operations.md");
+    let after = docs
+        .split_once("<!-- grants:")
+        .expect("docs/operations.md marks the grants")
+        .1;
+    let block = after
+        .split_once("```sql")
+        .and_then(|(_, rest)| rest.split_once("```"))
+        .expect("a sql block follows the marker")
+        .0;
+    block.replace("huimin_app", app_role)
+}
+
+#[tokio::test]
+async fn with_an_owner_role_for_migrations_the_services_role_may_only_read_and_append_audit_rows() {
+    use sqlx::{Connection as _, postgres::PgConnectOptions};
+    use std::str::FromStr as _;
+
+    let base = PgConnectOptions::from_str(&crate::helpers::database_url()).unwrap();
+    let suffix = uuid::Uuid::new_v4().simple().to_string();
+    let database = format!("huimin_t_{suffix}");
+    let (owner, services) = (
+        format!("huimin_t_owner_{suffix}"),
+        format!("huimin_t_app_{suffix}"),
+    );
+    let mut admin = sqlx::PgConnection::connect_with(&base.clone().database("postgres"))
+        .await
+        .unwrap();
+    for statement in [
+        format!("CREATE DATABASE {database}"),
+        format!("CREATE ROLE {owner} LOGIN PASSWORD 'postgres'"),
+        format!("CREATE ROLE {services} LOGIN PASSWORD 'postgres'"),
+        format!("GRANT CREATE, CONNECT ON DATABASE {database} TO {owner}"),
+        format!("GRANT CONNECT ON DATABASE {database} TO {services}"),
+    ] {
+        admin.execute(statement.as_str()).await.unwrap();
+    }
+    let url = |role: &str| {
+        format!(
+            "postgres://{role}:postgres@{}:{}/{database}",
+            base.get_host(),
+            base.get_port()
+        )
+    };
+    let components = [huimin_whistle::COMPONENT];
+
+    let env = huimin_kit::config::Env::from_pairs([
+        ("DATABASE_URL", url(&services)),
+        ("HUIMIN_MIGRATION_DATABASE_URL", url(&owner)),
+    ]);
+    let migrated = huimin_kit::app::migrate(&env, &components).await;
+    let mut as_owner = sqlx::PgConnection::connect(&url(&owner)).await.unwrap();
+    let granted = as_owner
+        .execute(documented_grants(&services).as_str())
+        .await;
+    // A process started with the services' role alone finds nothing to do.
+    let only_services = huimin_kit::config::Env::from_pairs([("DATABASE_URL", url(&services))]);
+    let restarted = huimin_kit::app::migrate(&only_services, &components).await;
+    let mut as_services = sqlx::PgConnection::connect(&url(&services)).await.unwrap();
+    let appended = sqlx::query(
+        "INSERT INTO whistle.audit_log (seq, at, actor, action, detail, prev_hash, hash, keyed)
+         VALUES (1, now(), 'system', 'x', '{}', $1, $1, true)",
+    )
+    .bind([0u8; 32].as_slice())
+    .execute(&mut as_services)
+    .await;
+    let read = sqlx::query("SELECT seq FROM whistle.audit_log")
+        .fetch_all(&mut as_services)
+        .await;
+    let mut refused = Vec::new();
+    for statement in [
+        "UPDATE whistle.audit_log SET actor = 'staff:nobody'",
+        "DELETE FROM whistle.audit_log",
+        "TRUNCATE whistle.audit_log",
+        "ALTER TABLE whistle.audit_log DISABLE TRIGGER audit_log_append_only",
+    ] {
+        refused.push((
+            statement,
+            as_services
+                .execute(statement)
+                .await
+                .err()
+                .map(|e| e.to_string()),
+        ));
+    }
+    drop((as_owner, as_services));
+    for statement in [
+        format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"),
+        format!("DROP ROLE IF EXISTS {owner}"),
+        format!("DROP ROLE IF EXISTS {services}"),
+    ] {
+        let _ = admin.execute(statement.as_str()).await;
+    }
+
+    migrated.expect("migrations run as the owner");
+    granted.expect("the documented grants run as the owner");
+    restarted.expect("the services' role starts without migrating");
+    appended.expect("the services' role appends");
+    assert_eq!(read.expect("the services' role reads").len(), 1);
+    for (statement, error) in &refused {
+        let error = error
+            .as_deref()
+            .unwrap_or_else(|| panic!("{statement} was allowed"));
+        assert!(
+            error.contains("permission denied") || error.contains("must be owner"),
+            "{statement}: {error}"
+        );
+    }
+}

@@ -25,5 +25,6 @@ mod registry_public;
 mod staff;
 mod whistle_anonymity;
 mod whistle_audit;
+mod whistle_facts;
 mod whistle_submit;
 mod whistle_workflow;

@@ -9,6 +9,7 @@ pub mod chain;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod facts;
 pub mod head;
 pub mod photos;
 pub mod receipt;

@@ -11,22 +11,8 @@ use sqlx::Row as _;
 use crate::{
     helpers::{TestApp, authed, logs},
     reports::{bound_openid, phone_jpeg, report_id, request, submit, with_photo},
+    whistle_submit::walk,
 };
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut files = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                files.extend(walk(&path));
-            } else {
-                files.push(path);
-            }
-        }
-    }
-    files
-}
 
 /// Everything in the attachment store, directories included: a report's
 /// directory keeps its own times.

@@ -202,6 +202,9 @@ impl Scratch {
                 B64.encode(self.keys.encryption),
             ),
             ("HUIMIN_TOKEN_SIGNING_KEY", B64.encode(self.keys.signing)),
+            // Throwaway keys: the audit chain shares the HMAC key, so a database
+            // kept with --keep still verifies under --reuse.
+            ("HUIMIN_AUDIT_HMAC_KEY", B64.encode(self.keys.hmac)),
             // A million-row roll is one request; the default 5 s would cut it off.
             ("HUIMIN_REQUEST_TIMEOUT_MS", "600000".to_owned()),
             ("HUIMIN_SHUTDOWN_GRACE_SECS", "2".to_owned()),

@@ -135,7 +135,10 @@ async fn a_component_alone_needs_a_service_token_for_peers_that_want_one() {
 #[tokio::test]
 async fn background_tasks_run_under_the_app_and_stop_with_it() {
     let mut app = TestApp::spawn().await;
-    assert_eq!(app.tasks, ["whistle.seal_days"]);
+    assert_eq!(
+        app.tasks,
+        ["whistle.seal_days", "whistle.publish_audit_head"]
+    );
     let server = app.begin_shutdown();
     let stopped = tokio::time::timeout(Duration::from_secs(10), server)
         .await

@@ -36,6 +36,8 @@ pub struct TestApp {
     pub redis_prefix: String,
     /// Where whistle keeps this test's photos.
     pub attachments_dir: std::path::PathBuf,
+    /// whistle's HUIMIN_AUDIT_HMAC_KEY, for `huimin audit verify` run beside it.
+    pub audit_hmac_key: String,
     /// Present when the app reaches PostgreSQL through a proxy the test controls.
     pub db_proxy: Option<Proxy>,
     /// Present when the app reaches Redis through a proxy the test controls.
@@ -161,6 +163,7 @@ impl TestApp {
             "huimin-attachments-{}",
             uuid::Uuid::new_v4().simple()
         ));
+        let audit_hmac_key = random_key();
         let mut env = Env::from_pairs([
             ("DATABASE_URL", database_url),
             ("REDIS_URL", redis_url),
@@ -173,6 +176,13 @@ impl TestApp {
             ("HUIMIN_DB_MAX_CONNECTIONS", "5".to_owned()),
             // Seal held anonymous entries of finished days every second.
             ("HUIMIN_AUDIT_SEAL_SECS", "1".to_owned()),
+            ("HUIMIN_AUDIT_HMAC_KEY", audit_hmac_key.clone()),
+            // Publish the audit chain's head every second, next to the photos.
+            ("HUIMIN_AUDIT_HEAD_SECS", "1".to_owned()),
+            (
+                "HUIMIN_AUDIT_HEAD_DIR",
+                format!("{}-audit-head", attachments_dir.to_string_lossy()),
+            ),
             (
                 "HUIMIN_ATTACHMENTS_DIR",
                 attachments_dir.to_string_lossy().into_owned(),
@@ -207,6 +217,7 @@ impl TestApp {
             db_options,
             redis_prefix,
             attachments_dir,
+            audit_hmac_key,
             db_proxy,
             redis_proxy,
             tasks,
@@ -248,6 +259,13 @@ impl TestApp {
     }
 
     /// A token as identity would sign it, for callers that are not staff logins.
+    /// Where whistle publishes the audit chain's head (HUIMIN_AUDIT_HEAD_DIR).
+    pub fn audit_head_dir(&self) -> std::path::PathBuf {
+        let mut dir = self.attachments_dir.clone().into_os_string();
+        dir.push("-audit-head");
+        dir.into()
+    }
+
     pub fn token(&self, role: Role, scope: Option<&str>) -> String {
         self.signer
             .issue(
@@ -300,6 +318,7 @@ impl Drop for TestApp {
             server.abort();
         }
         let _ = std::fs::remove_dir_all(&self.attachments_dir);
+        let _ = std::fs::remove_dir_all(self.audit_head_dir());
         // Drop the database from a separate thread with its own runtime:
         // Drop can't await, and the test's runtime may be shutting down.
         let base = self.db_options.clone();
@@ -340,6 +359,7 @@ pub fn random_keys() -> Vec<(&'static str, String)> {
     vec![
         ("HUIMIN_PII_HMAC_KEY", random_key()),
         ("HUIMIN_PII_ENCRYPTION_KEY", random_key()),
+        ("HUIMIN_AUDIT_HMAC_KEY", random_key()),
         ("HUIMIN_TOKEN_SIGNING_KEY", B64.encode(signer.seed())),
     ]
 }

@@ -24,5 +24,8 @@ mod reflection;
 mod registry;
 mod registry_public;
 mod staff;
+mod whistle_anonymity;
+mod whistle_audit;
+mod whistle_facts;
 mod whistle_submit;
 mod whistle_workflow;

@@ -110,3 +110,71 @@ async fn incoming_trace_context_is_joined_and_logged() {
         "log line carries the caller's trace id: {line}"
     );
 }
+
+#[tokio::test]
+async fn no_table_of_any_schema_holds_an_id_number_in_clear() {
+    let (app, people) = app_with_residents().await;
+    crate::rolls::import_csv(
+        &app,
+        &[crate::rolls::RollRow::pay(
+            &people[0],
+            "DIBAO_RURAL",
+            "2026-07",
+            "170",
+        )],
+    )
+    .await
+    .unwrap();
+    let request = BindOpenIdRequest {
+        openid: "oWx-privacy-dump".into(),
+        id_number: people[0].id_number.expose().into(),
+        name: people[0].name.clone(),
+    };
+    app.identity()
+        .bind_open_id(authed(request, &app.token(Role::Gateway, None)))
+        .await
+        .unwrap();
+    let lookup = LookupPersonRequest {
+        subject: Some(Subject::IdNumber(people[1].id_number.expose().into())),
+        reason: "隐私测试".into(),
+    };
+    app.identity()
+        .lookup_person(authed(lookup, &app.token(Role::Inspector, None)))
+        .await
+        .unwrap();
+
+    let mut db = app.db().await;
+    let tables: Vec<(String, String)> = sqlx::query_as(
+        "SELECT table_schema::text, table_name::text FROM information_schema.tables
+         WHERE table_type = 'BASE TABLE' AND table_schema NOT IN ('pg_catalog', 'information_schema')",
+    )
+    .fetch_all(&mut db)
+    .await
+    .unwrap();
+    let mut dump = String::new();
+    for (schema, table) in &tables {
+        let rows: Vec<String> = sqlx::query_scalar(&format!(
+            "SELECT row_to_json(t)::text FROM \"{schema}\".\"{table}\" t"
+        ))
+        .fetch_all(&mut db)
+        .await
+        .unwrap();
+        dump.extend(rows);
+    }
+
+    let schemas: std::collections::BTreeSet<&str> =
+        tables.iter().map(|(s, _)| s.as_str()).collect();
+    for schema in ["identity", "ledger", "registry", "whistle"] {
+        assert!(schemas.contains(schema), "{schema} dumped: {schemas:?}");
+    }
+    assert!(
+        dump.contains(&people[0].id_number.masked()),
+        "the dump holds the persons"
+    );
+    for person in &people {
+        assert!(
+            !dump.contains(&person.id_number.expose()[..17]),
+            "an ID number in clear in some table"
+        );
+    }
+}

@@ -413,6 +413,8 @@ async fn huimin_audit_verify_names_the_first_bad_entry() {
             .env("DATABASE_URL", &url)
             .env("REDIS_URL", crate::helpers::redis_url())
             .env("HUIMIN_ATTACHMENTS_DIR", &app.attachments_dir)
+            .env("HUIMIN_AUDIT_HMAC_KEY", &app.audit_hmac_key)
+            .env("HUIMIN_AUDIT_HEAD_DIR", app.audit_head_dir())
             .env("RUST_LOG", "error")
             .output()
             .unwrap()

@@ -126,8 +126,9 @@ enum ImportCommand {
 
 #[derive(Debug, Subcommand)]
 enum AuditCommand {
-    /// Recompute the hash chain of the audit trail; exits 1 and names the
-    /// first altered or missing entry if it is broken.
+    /// Recompute the keyed hash chain of the audit trail (HUIMIN_AUDIT_HMAC_KEY)
+    /// and check it against the head last published under HUIMIN_AUDIT_HEAD_DIR;
+    /// exits 1 and names the first altered or missing entry if it is broken.
     Verify,
 }
 
@@ -286,8 +287,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             // Read-only: a plain pool on whistle's schema, no migrations.
             let database = huimin_kit::config::DatabaseConfig::from_env(&env)?;
+            let audit = huimin_whistle::config::AuditConfig::from_env(&env)?;
             let pool = huimin_kit::db::pool(&database, huimin_whistle::SCHEMA)?;
-            match huimin_whistle::audit::verify(&pool)
+            match huimin_whistle::head::verify_published(&pool, &audit)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?
             {
@@ -334,6 +336,7 @@ fn print_new_keys() {
     let signer = TokenSigner::generate();
     println!("HUIMIN_PII_HMAC_KEY={}", random());
     println!("HUIMIN_PII_ENCRYPTION_KEY={}", random());
+    println!("HUIMIN_AUDIT_HMAC_KEY={}", random());
     println!("HUIMIN_TOKEN_SIGNING_KEY={}", B64.encode(signer.seed()));
     println!(
         "HUIMIN_TOKEN_PUBLIC_KEY={}",

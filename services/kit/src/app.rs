@@ -58,7 +58,7 @@ pub async fn migrate(env: &Env, components: &[Component]) -> anyhow::Result<()> 
     for schema in components.iter().filter_map(|c| c.schema) {
         let database = match &database {
             Some(database) => database,
-            None => database.insert(DatabaseConfig::from_env(env)?),
+            None => database.insert(DatabaseConfig::for_migrations(env)?),
         };
         let pool = crate::db::pool(database, schema.name)?;
         let migrated = crate::db::migrate(&pool, schema.name, schema.migrator).await;

@@ -185,6 +185,20 @@ impl DatabaseConfig {
             max_connections: env.parse_or("HUIMIN_DB_MAX_CONNECTIONS", 10)?,
         })
     }
+
+    /// The connection migrations run on: HUIMIN_MIGRATION_DATABASE_URL when set (a role
+    /// that owns the schemas), else DATABASE_URL. With an owner role of their own, the
+    /// services' role needs no more than it is granted, e.g. only SELECT and INSERT on
+    /// an append-only table (see docs/operations.md).
+    pub fn for_migrations(env: &Env) -> Result<Self, ConfigError> {
+        match env.optional_str("HUIMIN_MIGRATION_DATABASE_URL") {
+            Some(url) => Ok(Self {
+                url: url.into(),
+                max_connections: 2,
+            }),
+            None => Self::from_env(env),
+        }
+    }
 }
 
 /// Redis connection settings.

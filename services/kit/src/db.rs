@@ -38,6 +38,12 @@ pub async fn migrate(
     migrator: &Migrator,
 ) -> anyhow::Result<()> {
     let mut conn = pool.acquire().await?;
+    // A services' role without DDL rights (the owner migrated, see
+    // HUIMIN_MIGRATION_DATABASE_URL) could not even run the IF NOT EXISTS
+    // statements below: when everything is applied, touch nothing.
+    if all_applied(&mut conn, schema, migrator).await {
+        return Ok(());
+    }
     // Key derived from the schema name so services migrate in parallel.
     let lock_key = i64::from(crc_of(schema));
     sqlx::query("SELECT pg_advisory_lock($1)")
@@ -56,6 +62,26 @@ pub async fn migrate(
         .execute(&mut *conn)
         .await?;
     migrated
+}
+
+/// Whether every migration of `migrator` is recorded as applied in `schema`,
+/// with the checksum it has now; false when that cannot be read.
+async fn all_applied(conn: &mut sqlx::PgConnection, schema: &str, migrator: &Migrator) -> bool {
+    let applied: Result<Vec<(i64, Vec<u8>)>, _> = sqlx::query_as(&format!(
+        "SELECT version, checksum FROM {schema}._sqlx_migrations WHERE success"
+    ))
+    .fetch_all(&mut *conn)
+    .await;
+    let Ok(applied) = applied else { return false };
+    let applied: std::collections::HashMap<i64, Vec<u8>> = applied.into_iter().collect();
+    migrator
+        .iter()
+        .filter(|m| !m.migration_type.is_down_migration())
+        .all(|m| {
+            applied
+                .get(&m.version)
+                .is_some_and(|c| c[..] == m.checksum[..])
+        })
 }
 
 /// A small stable hash for advisory lock keys (not security relevant).

@@ -64,7 +64,9 @@ impl PeerSpec {
 }
 
 /// Adds the service token (when there is one) and the W3C trace context to
-/// every outgoing call.
+/// every outgoing call. A call that already carries an authorization (a
+/// staff member's own, forwarded so the peer applies their scope and records
+/// the read as theirs) keeps it.
 #[derive(Clone)]
 pub struct PeerAuth(Option<MetadataValue<Ascii>>);
 
@@ -73,7 +75,11 @@ impl tonic::service::Interceptor for PeerAuth {
         &mut self,
         mut request: tonic::Request<()>,
     ) -> Result<tonic::Request<()>, tonic::Status> {
-        if let Some(token) = &self.0 {
+        if let Some(token) = self
+            .0
+            .as_ref()
+            .filter(|_| !request.metadata().contains_key("authorization"))
+        {
             request
                 .metadata_mut()
                 .insert("authorization", token.clone());

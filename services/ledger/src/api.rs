@@ -49,12 +49,9 @@ pub fn policy() -> Policy {
             Access::Roles(&[Role::Admin, Role::Department]),
         )
         .long_running(service, "ImportRoll")
-        // whistle attaches a report subject's payments for the staff who read it.
-        .rule(
-            service,
-            "PersonPayments",
-            Access::RolesOrServices(real_name, &["whistle"]),
-        )
+        // whistle shows a report subject's payments with the reader's own
+        // token (forwarded), never with its service token.
+        .rule(service, "PersonPayments", Access::Roles(real_name))
         .rule(service, "HouseholdPayments", Access::Roles(real_name))
         .rule(service, "ExportPayments", Access::Roles(feeds))
         .rule(

@@ -285,7 +285,18 @@ impl WhistleService for WhistleApi {
         request: Request<pb::GetReportRequest>,
     ) -> Result<Response<pb::Report>, Status> {
         let caller = caller(&request)?.clone();
-        let (view, detail) = self.whistle.get(&caller, request.into_inner().id).await?;
+        let authorization = request.metadata().get("authorization").cloned();
+        let (mut view, detail) = self.whistle.get(&caller, request.into_inner().id).await?;
+        // A named person's payments: read as this reader, never stored (see facts.rs).
+        if let (Some(person_key), Some(authorization)) = (&view.subject_person_key, authorization)
+            && let Some(payments) = self
+                .whistle
+                .payments_for_reader(&authorization, person_key)
+                .await
+            && let Some(facts) = view.ledger_facts.as_object_mut()
+        {
+            facts.insert("person_payments".to_owned(), payments);
+        }
         Ok(Response::new(report(view, detail)))
     }
 
@@ -352,7 +363,7 @@ impl WhistleService for WhistleApi {
         &self,
         _request: Request<pb::VerifyAuditRequest>,
     ) -> Result<Response<pb::VerifyAuditResponse>, Status> {
-        let response = match crate::audit::verify(&self.whistle.pool).await? {
+        let response = match self.whistle.verify_audit().await? {
             Ok(entries) => pb::VerifyAuditResponse {
                 intact: true,
                 entries: entries as u64,

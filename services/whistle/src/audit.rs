@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 
 use crate::{
-    chain::{self, AuditEntry, ChainBreak},
+    chain::{self, AuditEntry, ChainBreak, ChainKey, Head},
     domain::AuditAction,
     error::WhistleError,
 };
@@ -34,13 +34,23 @@ impl Actor {
 /// Appends an entry in the caller's transaction.
 pub async fn record(
     tx: &mut PgConnection,
+    key: &ChainKey,
     at: DateTime<Utc>,
     actor: &Actor,
     action: AuditAction,
     report_id: Option<i64>,
     detail: serde_json::Value,
 ) -> Result<(), WhistleError> {
-    append(tx, at, &actor.name(), action.as_str(), report_id, detail).await
+    append(
+        tx,
+        key,
+        at,
+        &actor.name(),
+        action.as_str(),
+        report_id,
+        detail,
+    )
+    .await
 }
 
 /// Holds an entry until `day` is over (see the `pending_audit` migration).
@@ -63,10 +73,45 @@ pub async fn defer(
     Ok(())
 }
 
+/// Adds anonymous report ids a staff member was shown to their one held
+/// listing entry of `day`, which joins the chain when the day is sealed.
+pub async fn defer_listing(
+    tx: &mut PgConnection,
+    day: chrono::NaiveDate,
+    actor: &Actor,
+    reports: &[i64],
+) -> Result<(), WhistleError> {
+    // The union, kept sorted, so the entry says nothing of the order
+    // in which reports were first shown.
+    sqlx::query(
+        "INSERT INTO pending_audit (day, actor, action, detail)
+         VALUES ($1, $2, $3, jsonb_build_object('anonymous_reports', $4::jsonb))
+         ON CONFLICT (day, actor) WHERE action = 'reports.listed' DO UPDATE SET detail =
+             jsonb_build_object('anonymous_reports', (
+                 SELECT jsonb_agg(DISTINCT r ORDER BY r) FROM jsonb_array_elements(
+                     (pending_audit.detail->'anonymous_reports') || (EXCLUDED.detail->'anonymous_reports')) r))",
+    )
+    .bind(day)
+    .bind(actor.name())
+    .bind(AuditAction::ReportsListed.as_str())
+    .bind(serde_json::json!(sorted(reports)))
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+fn sorted(ids: &[i64]) -> Vec<i64> {
+    let mut ids = ids.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
 /// Appends an entry in the caller's transaction, its action as stored
 /// (the sealer moves held entries in as they were written).
 pub(crate) async fn append(
     tx: &mut PgConnection,
+    key: &ChainKey,
     at: DateTime<Utc>,
     actor: &str,
     action: &str,
@@ -90,10 +135,19 @@ pub(crate) async fn append(
     };
     // PostgreSQL keeps microseconds: hash exactly what will be read back.
     let at = DateTime::from_timestamp_micros(at.timestamp_micros()).unwrap_or(at);
-    let hash = chain::entry_hash(seq, at, actor, action, report_id, &detail, &prev_hash);
+    let fields = chain::Fields {
+        seq,
+        at,
+        actor,
+        action,
+        report_id,
+        detail: &detail,
+        prev_hash: &prev_hash,
+    };
+    let hash = chain::entry_mac(key, &fields);
     sqlx::query(
-        "INSERT INTO audit_log (seq, at, actor, action, report_id, detail, prev_hash, hash)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO audit_log (seq, at, actor, action, report_id, detail, prev_hash, hash, keyed)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, true)",
     )
     .bind(seq)
     .bind(at)
@@ -118,15 +172,34 @@ struct Row {
     detail: serde_json::Value,
     prev_hash: Vec<u8>,
     hash: Vec<u8>,
+    keyed: bool,
 }
 
-/// Recomputes the whole chain; the inner result names the first bad entry.
-pub async fn verify(pool: &PgPool) -> Result<Result<usize, ChainBreak>, WhistleError> {
+/// The chain's last entry, as the head publisher reads it.
+pub async fn head(pool: &PgPool) -> Result<Option<Head>, WhistleError> {
+    let last: Option<(i64, Vec<u8>)> =
+        sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(pool)
+            .await?;
+    Ok(last.map(|(seq, hash)| Head {
+        seq,
+        hash: <[u8; 32]>::try_from(hash.as_slice()).unwrap_or([0; 32]),
+    }))
+}
+
+/// Recomputes the whole chain and checks it against the head last
+/// published (`published`); the inner result names the first bad entry.
+pub async fn verify(
+    pool: &PgPool,
+    key: &ChainKey,
+    unkeyed_until: i64,
+    published: Option<&Head>,
+) -> Result<Result<usize, ChainBreak>, WhistleError> {
     let mut entries = Vec::new();
     let mut after = 0i64;
     loop {
         let page: Vec<Row> = sqlx::query_as(
-            "SELECT seq, at, actor, action, report_id, detail, prev_hash, hash FROM audit_log
+            "SELECT seq, at, actor, action, report_id, detail, prev_hash, hash, keyed FROM audit_log
              WHERE seq > $1 ORDER BY seq LIMIT 10000",
         )
         .bind(after)
@@ -143,7 +216,8 @@ pub async fn verify(pool: &PgPool) -> Result<Result<usize, ChainBreak>, WhistleE
             detail: r.detail,
             prev_hash: <[u8; 32]>::try_from(r.prev_hash.as_slice()).unwrap_or([0; 32]),
             hash: <[u8; 32]>::try_from(r.hash.as_slice()).unwrap_or([0; 32]),
+            keyed: r.keyed,
         }));
     }
-    Ok(chain::verify(entries.iter()))
+    Ok(chain::verify(entries.iter(), key, unkeyed_until, published))
 }

@@ -1,15 +1,25 @@
-//! The hash chain behind the audit trail (全程留痕): each entry's hash covers its contents and
-//! the previous entry's hash, so editing, deleting or reordering a stored entry is detectable.
+//! The hash chain behind the audit trail (全程留痕): each entry's MAC covers its contents and
+//! the previous entry's MAC, so editing, deleting or reordering a stored entry is detectable.
 //!
-//! This module only computes and checks hashes; storing entries is [`crate::audit`]'s job.
+//! This module only computes and checks MACs; storing entries is [`crate::audit`]'s job.
 //!
-//! What the chain cannot show: entries removed from the *end* leave a shorter chain that still
-//! verifies. Publishing or exporting the latest hash now and then (and comparing it later)
-//! closes that gap.
+//! Entries are keyed: HMAC-SHA-256 under [`ChainKey`] (HUIMIN_AUDIT_HMAC_KEY), which lives
+//! outside the database. An unkeyed SHA-256 chain stopped no one with database access: they
+//! rewrote an entry and recomputed every later hash. Entries written before the key existed
+//! keep their SHA-256 (`keyed = false`) and verify as such only up to a seq the operator
+//! configures (HUIMIN_AUDIT_UNKEYED_UNTIL, 0 by default): a flag in the database alone would
+//! let a rewriter mark the whole chain unkeyed.
+//!
+//! What a chain alone cannot show: entries removed from the *end* leave a shorter chain that
+//! still verifies. The head (last seq and MAC) is therefore published out of the database now
+//! and then ([`Head`], see `crate::head`) and [`verify`] checks the chain against it.
+
+use std::fmt;
 
 use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac as _};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
+use sha2::{Digest, Sha256, digest::Update};
 
 /// `prev_hash` of the first entry.
 pub const GENESIS_PREV_HASH: [u8; 32] = [0; 32];
@@ -19,6 +29,49 @@ pub const FIRST_SEQ: i64 = 1;
 /// Names the encoding, so a future change of format can never produce a hash equal to one
 /// made by this version.
 const DOMAIN: &[u8] = b"huimin.whistle.audit.v1";
+/// The keyed encoding's name: a keyed MAC never equals an unkeyed hash of the same entry.
+const KEYED_DOMAIN: &[u8] = b"huimin.whistle.audit.v2.hmac";
+/// A published head's MAC is over this name, the seq and the entry MAC.
+const HEAD_DOMAIN: &[u8] = b"huimin.whistle.audit-head.v1";
+
+/// The key of the chain's MACs; never stored in the database, never printed.
+#[derive(Clone)]
+pub struct ChainKey([u8; 32]);
+
+impl ChainKey {
+    pub fn new(key: [u8; 32]) -> Self {
+        Self(key)
+    }
+
+    fn mac(&self) -> Hmac<Sha256> {
+        <Hmac<Sha256> as hmac::Mac>::new_from_slice(&self.0)
+            .expect("HMAC takes a key of any length")
+    }
+}
+
+impl fmt::Debug for ChainKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ChainKey(..)")
+    }
+}
+
+/// The last entry of the chain as published out of the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Head {
+    pub seq: i64,
+    pub hash: [u8; 32],
+}
+
+impl Head {
+    /// The head's own MAC, so a published head cannot be made up without the key either.
+    pub fn mac(&self, key: &ChainKey) -> [u8; 32] {
+        let mut mac = key.mac();
+        put_bytes(&mut mac, HEAD_DOMAIN);
+        Update::update(&mut mac, &self.seq.to_be_bytes());
+        Update::update(&mut mac, &self.hash);
+        mac.finalize().into_bytes().into()
+    }
+}
 
 /// One entry of the audit trail as stored.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,21 +85,56 @@ pub struct AuditEntry {
     pub detail: Value,
     pub prev_hash: [u8; 32],
     pub hash: [u8; 32],
+    /// Whether `hash` is an HMAC under the chain key (every entry since the key came in).
+    pub keyed: bool,
 }
 
 impl AuditEntry {
-    /// The hash this entry's contents should have.
-    pub fn expected_hash(&self) -> [u8; 32] {
-        entry_hash(
-            self.seq,
-            self.at,
-            &self.actor,
-            &self.action,
-            self.report_id,
-            &self.detail,
-            &self.prev_hash,
-        )
+    /// The hash or MAC this entry's contents should have.
+    pub fn expected_hash(&self, key: &ChainKey) -> [u8; 32] {
+        let fields = Fields {
+            seq: self.seq,
+            at: self.at,
+            actor: &self.actor,
+            action: &self.action,
+            report_id: self.report_id,
+            detail: &self.detail,
+            prev_hash: &self.prev_hash,
+        };
+        if self.keyed {
+            entry_mac(key, &fields)
+        } else {
+            entry_hash(
+                fields.seq,
+                fields.at,
+                fields.actor,
+                fields.action,
+                fields.report_id,
+                fields.detail,
+                fields.prev_hash,
+            )
+        }
     }
+}
+
+/// An entry's contents, as hashed.
+#[derive(Debug, Clone, Copy)]
+pub struct Fields<'a> {
+    pub seq: i64,
+    pub at: DateTime<Utc>,
+    pub actor: &'a str,
+    pub action: &'a str,
+    pub report_id: Option<i64>,
+    pub detail: &'a Value,
+    pub prev_hash: &'a [u8; 32],
+}
+
+/// HMAC-SHA-256 under `key` over the same encoding as [`entry_hash`]: what every new
+/// entry carries.
+pub fn entry_mac(key: &ChainKey, fields: &Fields<'_>) -> [u8; 32] {
+    let mut mac = key.mac();
+    encode(&mut mac, KEYED_DOMAIN, fields);
+    mac.finalize().into_bytes().into()
 }
 
 /// SHA-256 over an unambiguous encoding of the entry.
@@ -66,26 +154,39 @@ pub fn entry_hash(
     prev_hash: &[u8; 32],
 ) -> [u8; 32] {
     let mut hasher = Sha256::new();
-    put_bytes(&mut hasher, DOMAIN);
-    hasher.update(seq.to_be_bytes());
-    hasher.update(at.timestamp_micros().to_be_bytes());
-    put_bytes(&mut hasher, actor.as_bytes());
-    put_bytes(&mut hasher, action.as_bytes());
-    match report_id {
-        None => hasher.update([0]),
-        Some(id) => {
-            hasher.update([1]);
-            hasher.update(id.to_be_bytes());
-        }
-    }
-    put_bytes(&mut hasher, canonical_json(detail).as_bytes());
-    hasher.update(prev_hash);
+    let fields = Fields {
+        seq,
+        at,
+        actor,
+        action,
+        report_id,
+        detail,
+        prev_hash,
+    };
+    encode(&mut hasher, DOMAIN, &fields);
     hasher.finalize().into()
 }
 
-fn put_bytes(hasher: &mut Sha256, bytes: &[u8]) {
+fn encode(hasher: &mut impl Update, domain: &[u8], f: &Fields<'_>) {
+    put_bytes(hasher, domain);
+    hasher.update(&f.seq.to_be_bytes());
+    hasher.update(&f.at.timestamp_micros().to_be_bytes());
+    put_bytes(hasher, f.actor.as_bytes());
+    put_bytes(hasher, f.action.as_bytes());
+    match f.report_id {
+        None => hasher.update(&[0]),
+        Some(id) => {
+            hasher.update(&[1]);
+            hasher.update(&id.to_be_bytes());
+        }
+    }
+    put_bytes(hasher, canonical_json(f.detail).as_bytes());
+    hasher.update(f.prev_hash);
+}
+
+fn put_bytes(hasher: &mut impl Update, bytes: &[u8]) {
     let length = u64::try_from(bytes.len()).expect("a length always fits in u64");
-    hasher.update(length.to_be_bytes());
+    hasher.update(&length.to_be_bytes());
     hasher.update(bytes);
 }
 
@@ -160,22 +261,46 @@ pub enum BreakReason {
     /// One or more entries before this one are missing.
     #[error("entry {expected_seq} is missing")]
     Gap { expected_seq: i64 },
+    /// An unkeyed entry past the configured last unkeyed seq: someone without the key
+    /// rewrote the chain.
+    #[error("entry not keyed with the chain key")]
+    Unkeyed,
+    /// The chain ends before the head published earlier: entries were removed from its end.
+    #[error("the chain ends before the published head (entry {published_seq})")]
+    ShorterThanPublished { published_seq: i64 },
+    /// The entry at the published head's seq is not the one published.
+    #[error("not the entry published as the head")]
+    NotThePublishedHead,
+    /// The published head's MAC is not made with the chain key.
+    #[error("the published head is not signed with the chain key")]
+    HeadNotSigned,
 }
 
-/// Checks a whole chain, in `seq` order from the first entry; returns how many entries were
-/// checked, or the first entry that does not check out.
+/// Checks a whole chain, in `seq` order from the first entry, and against the head last
+/// published, if any; returns how many entries were checked, or the first entry that does
+/// not check out.
 ///
 /// The first entry must be seq [`FIRST_SEQ`] with [`GENESIS_PREV_HASH`], so deleting entries
-/// from the start is caught like deleting them from the middle. An empty chain verifies.
-pub fn verify<'a>(entries: impl IntoIterator<Item = &'a AuditEntry>) -> Result<usize, ChainBreak> {
+/// from the start is caught like deleting them from the middle. An empty chain verifies only
+/// when no head was ever published. Unkeyed entries are accepted up to `unkeyed_until`.
+pub fn verify<'a>(
+    entries: impl IntoIterator<Item = &'a AuditEntry>,
+    key: &ChainKey,
+    unkeyed_until: i64,
+    published: Option<&Head>,
+) -> Result<usize, ChainBreak> {
     let mut prev_hash = GENESIS_PREV_HASH;
     let mut checked = 0;
+    let mut head_seen = false;
     for (expected_seq, entry) in (FIRST_SEQ..).zip(entries) {
         let broken = |reason| ChainBreak {
             seq: entry.seq,
             reason,
         };
-        if entry.expected_hash() != entry.hash {
+        if !entry.keyed && entry.seq > unkeyed_until {
+            return Err(broken(BreakReason::Unkeyed));
+        }
+        if entry.expected_hash(key) != entry.hash {
             return Err(broken(BreakReason::Altered));
         }
         if entry.seq > expected_seq {
@@ -186,10 +311,24 @@ pub fn verify<'a>(entries: impl IntoIterator<Item = &'a AuditEntry>) -> Result<u
         if entry.seq != expected_seq || entry.prev_hash != prev_hash {
             return Err(broken(BreakReason::Unlinked));
         }
+        if let Some(head) = published.filter(|h| h.seq == entry.seq) {
+            if head.hash != entry.hash {
+                return Err(broken(BreakReason::NotThePublishedHead));
+            }
+            head_seen = true;
+        }
         prev_hash = entry.hash;
         checked += 1;
     }
-    Ok(checked)
+    match published {
+        Some(head) if !head_seen => Err(ChainBreak {
+            seq: head.seq,
+            reason: BreakReason::ShorterThanPublished {
+                published_seq: head.seq,
+            },
+        }),
+        _ => Ok(checked),
+    }
 }
 
 #[cfg(test)]
@@ -199,7 +338,11 @@ mod tests {
 
     use super::*;
 
-    /// Appends an entry the way the service does: next seq, linked to the last hash.
+    fn key() -> ChainKey {
+        ChainKey::new([7; 32])
+    }
+
+    /// Appends an entry the way the service does: next seq, linked to the last MAC.
     fn append(chain: &mut Vec<AuditEntry>, action: &str, detail: Value) {
         let (seq, prev_hash) = chain.last().map_or((FIRST_SEQ, GENESIS_PREV_HASH), |last| {
             (last.seq + 1, last.hash)
@@ -211,8 +354,7 @@ mod tests {
             + chrono::Duration::microseconds(seq * 1_000_123);
         let report_id = (seq % 3 != 0).then_some(1000 + seq);
         let actor = format!("staff:clerk{}", seq % 2);
-        let hash = entry_hash(seq, at, &actor, action, report_id, &detail, &prev_hash);
-        chain.push(AuditEntry {
+        let mut entry = AuditEntry {
             seq,
             at,
             actor,
@@ -220,8 +362,11 @@ mod tests {
             report_id,
             detail,
             prev_hash,
-            hash,
-        });
+            hash: [0; 32],
+            keyed: true,
+        };
+        entry.hash = entry.expected_hash(&key());
+        chain.push(entry);
     }
 
     fn chain_of_ten() -> Vec<AuditEntry> {
@@ -242,8 +387,8 @@ mod tests {
 
     #[test]
     fn intact_chain_verifies() {
-        assert_eq!(verify(&chain_of_ten()), Ok(10));
-        assert_eq!(verify(&[]), Ok(0));
+        assert_eq!(verify(&chain_of_ten(), &key(), 0, None), Ok(10));
+        assert_eq!(verify(&[], &key(), 0, None), Ok(0));
     }
 
     #[test]
@@ -251,7 +396,7 @@ mod tests {
         let mut chain = chain_of_ten();
         chain[index_of(5)].detail["to"] = json!("closed");
 
-        let error = verify(&chain).expect_err("altered chain is broken");
+        let error = verify(&chain, &key(), 0, None).expect_err("altered chain is broken");
 
         assert_eq!(
             error,
@@ -271,7 +416,7 @@ mod tests {
         let mut chain = chain_of_ten();
         chain.remove(index_of(5));
 
-        let error = verify(&chain).expect_err("chain with a hole is broken");
+        let error = verify(&chain, &key(), 0, None).expect_err("chain with a hole is broken");
 
         assert_eq!(
             error,
@@ -291,7 +436,7 @@ mod tests {
         let mut chain = chain_of_ten();
         chain.remove(0);
         assert_eq!(
-            verify(&chain),
+            verify(&chain, &key(), 0, None),
             Err(ChainBreak {
                 seq: 2,
                 reason: BreakReason::Gap { expected_seq: 1 }
@@ -304,9 +449,9 @@ mod tests {
         let mut chain = chain_of_ten();
         let entry = &mut chain[index_of(5)];
         entry.detail["to"] = json!("closed");
-        entry.hash = entry.expected_hash();
+        entry.hash = entry.expected_hash(&key());
 
-        let error = verify(&chain).expect_err("rehashed chain is broken");
+        let error = verify(&chain, &key(), 0, None).expect_err("rehashed chain is broken");
 
         assert_eq!(
             error,
@@ -326,7 +471,7 @@ mod tests {
         let mut chain = chain_of_ten();
         chain.swap(index_of(4), index_of(5));
         assert_eq!(
-            verify(&chain),
+            verify(&chain, &key(), 0, None),
             Err(ChainBreak {
                 seq: 5,
                 reason: BreakReason::Gap { expected_seq: 4 }
@@ -344,7 +489,7 @@ mod tests {
         assert_eq!(reordered, chain[index_of(5)].detail);
         chain[index_of(5)].detail = reordered;
 
-        assert_eq!(verify(&chain), Ok(10));
+        assert_eq!(verify(&chain, &key(), 0, None), Ok(10));
     }
 
     #[test]
@@ -396,5 +541,141 @@ mod tests {
             )
         };
         assert_ne!(with_report(None), with_report(Some(0)));
+    }
+
+    /// Rewrites entry `from` and recomputes every later hash the way someone without the
+    /// key can: unkeyed SHA-256, or HMAC under a key of their own.
+    fn rewrite_from(chain: &mut [AuditEntry], from: i64, with: Option<&ChainKey>) {
+        chain[index_of(from)].detail["to"] = json!("closed");
+        let mut prev = chain[index_of(from) - 1].hash;
+        for entry in &mut chain[index_of(from)..] {
+            entry.prev_hash = prev;
+            match with {
+                Some(key) => entry.hash = entry.expected_hash(key),
+                None => {
+                    entry.keyed = false;
+                    entry.hash = entry_hash(
+                        entry.seq,
+                        entry.at,
+                        &entry.actor,
+                        &entry.action,
+                        entry.report_id,
+                        &entry.detail,
+                        &entry.prev_hash,
+                    );
+                }
+            }
+            prev = entry.hash;
+        }
+    }
+
+    #[test]
+    fn a_rewritten_chain_with_recomputed_hashes_is_caught_without_the_key() {
+        let mut unkeyed = chain_of_ten();
+        rewrite_from(&mut unkeyed, 5, None);
+        let mut other_key = chain_of_ten();
+        rewrite_from(&mut other_key, 5, Some(&ChainKey::new([8; 32])));
+
+        assert_eq!(
+            verify(&unkeyed, &key(), 0, None),
+            Err(ChainBreak {
+                seq: 5,
+                reason: BreakReason::Unkeyed
+            })
+        );
+        assert_eq!(
+            verify(&other_key, &key(), 0, None),
+            Err(ChainBreak {
+                seq: 5,
+                reason: BreakReason::Altered
+            })
+        );
+    }
+
+    #[test]
+    fn unkeyed_entries_verify_only_up_to_the_configured_seq() {
+        let mut chain = Vec::new();
+        let mut prev = GENESIS_PREV_HASH;
+        for seq in 1..=3 {
+            let hash = entry_hash(
+                seq,
+                DateTime::UNIX_EPOCH,
+                "system",
+                "x",
+                None,
+                &json!({}),
+                &prev,
+            );
+            chain.push(AuditEntry {
+                seq,
+                at: DateTime::UNIX_EPOCH,
+                actor: "system".to_owned(),
+                action: "x".to_owned(),
+                report_id: None,
+                detail: json!({}),
+                prev_hash: prev,
+                hash,
+                keyed: false,
+            });
+            prev = hash;
+        }
+        append(&mut chain, "y", json!({}));
+
+        assert_eq!(verify(&chain, &key(), 3, None), Ok(4));
+        assert_eq!(
+            verify(&chain, &key(), 2, None),
+            Err(ChainBreak {
+                seq: 3,
+                reason: BreakReason::Unkeyed
+            })
+        );
+    }
+
+    #[test]
+    fn a_removed_tail_or_an_emptied_chain_is_caught_by_the_published_head() {
+        let mut chain = chain_of_ten();
+        let head = Head {
+            seq: 8,
+            hash: chain[index_of(8)].hash,
+        };
+        assert_eq!(verify(&chain, &key(), 0, Some(&head)), Ok(10));
+        chain.truncate(7);
+
+        let shortened = verify(&chain, &key(), 0, Some(&head));
+        let emptied = verify(&[], &key(), 0, Some(&head));
+
+        let expected = Err(ChainBreak {
+            seq: 8,
+            reason: BreakReason::ShorterThanPublished { published_seq: 8 },
+        });
+        assert_eq!(shortened, expected);
+        assert_eq!(emptied, expected);
+    }
+
+    #[test]
+    fn a_chain_that_is_not_the_published_one_is_caught_at_the_head() {
+        let chain = chain_of_ten();
+        let head = Head {
+            seq: 6,
+            hash: [9; 32],
+        };
+        assert_eq!(
+            verify(&chain, &key(), 0, Some(&head)),
+            Err(ChainBreak {
+                seq: 6,
+                reason: BreakReason::NotThePublishedHead
+            })
+        );
+    }
+
+    #[test]
+    fn a_heads_mac_depends_on_the_key_and_its_contents() {
+        let head = Head {
+            seq: 3,
+            hash: [1; 32],
+        };
+        let later = Head { seq: 4, ..head };
+        assert_ne!(head.mac(&key()), head.mac(&ChainKey::new([8; 32])));
+        assert_ne!(head.mac(&key()), later.mac(&key()));
     }
 }

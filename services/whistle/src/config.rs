@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use crate::chain::ChainKey;
 use huimin_kit::{
     config::{ConfigError, DatabaseConfig, Env, RedisConfig},
     county::County,
@@ -18,6 +19,36 @@ pub struct WhistleConfig {
     /// The county served: its commission takes escalated reports, and the
     /// built-in triage rules name its departments.
     pub county: County,
+    pub audit: AuditConfig,
+}
+
+/// The audit chain's key and where its head is published.
+#[derive(Debug, Clone)]
+pub struct AuditConfig {
+    /// HUIMIN_AUDIT_HMAC_KEY: base64 of 32 random bytes, never in the database.
+    pub key: ChainKey,
+    /// HUIMIN_AUDIT_HEAD_DIR: where the head is published (default data/audit-head).
+    pub head_dir: PathBuf,
+    /// HUIMIN_AUDIT_HEAD_SECS: how often (default 300).
+    pub head_every: std::time::Duration,
+    /// HUIMIN_AUDIT_UNKEYED_UNTIL: the last seq written before entries were keyed, on a
+    /// deployment that had a chain then (default 0: every entry must be keyed).
+    pub unkeyed_until: i64,
+}
+
+impl AuditConfig {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            key: ChainKey::new(env.key32("HUIMIN_AUDIT_HMAC_KEY")?),
+            head_dir: env
+                .optional_str("HUIMIN_AUDIT_HEAD_DIR")
+                .map_or_else(|| PathBuf::from("data/audit-head"), PathBuf::from),
+            head_every: std::time::Duration::from_secs(
+                env.parse_or("HUIMIN_AUDIT_HEAD_SECS", 300)?,
+            ),
+            unkeyed_until: env.parse_or("HUIMIN_AUDIT_UNKEYED_UNTIL", 0)?,
+        })
+    }
 }
 
 impl WhistleConfig {
@@ -32,6 +63,7 @@ impl WhistleConfig {
                 env.parse_or("HUIMIN_AUDIT_SEAL_SECS", 600)?,
             ),
             county: County::from_env(env)?,
+            audit: AuditConfig::from_env(env)?,
         })
     }
 }

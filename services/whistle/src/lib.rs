@@ -9,6 +9,8 @@ pub mod chain;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod facts;
+pub mod head;
 pub mod photos;
 pub mod receipt;
 pub mod report;
@@ -77,6 +79,7 @@ async fn build(context: Context) -> anyhow::Result<Parts> {
     let whistle = Whistle::new(config, context.cache()?, identity, ledger)?;
     let pool = whistle.pool.clone();
     let sealer = whistle.clone();
+    let publisher = whistle.clone();
     Ok(Parts::new()
         .grpc(WhistleApi::new(whistle).into_server())
         .ready_when(pool)
@@ -84,6 +87,13 @@ async fn build(context: Context) -> anyhow::Result<Parts> {
             let whistle = sealer.clone();
             async move {
                 whistle.seal_until(stop).await;
+                Ok(())
+            }
+        }))
+        .task(Task::new("whistle.publish_audit_head", move |stop| {
+            let whistle = publisher.clone();
+            async move {
+                whistle.publish_heads_until(stop).await;
                 Ok(())
             }
         })))
@@ -103,6 +113,9 @@ pub struct Whistle {
     pub seal_every: std::time::Duration,
     /// The county served: escalated reports go to its commission.
     pub county: County,
+    /// The audit chain's key (kept out of the database), and where and
+    /// how often the chain's head is published.
+    pub audit: config::AuditConfig,
 }
 
 impl Whistle {
@@ -132,6 +145,7 @@ impl Whistle {
             identity,
             seal_every: config.seal_every,
             county: config.county,
+            audit: config.audit,
         })
     }
 

@@ -23,6 +23,34 @@ struct PendingEvent {
     payload: serde_json::Value,
 }
 
+/// Writes the sealed anonymous reports' rows again, so each row's
+/// transaction id (`xmin`, which any reader of the table can select) is
+/// the seal's rather than one that sits between the ids of timed rows.
+/// Only rows of finished days: a photo or addition of today waits for
+/// today's seal. The dead versions stay until vacuum; see docs/security.md.
+async fn rewrite_rows(
+    tx: &mut sqlx::PgConnection,
+    reports: &[i64],
+    today: chrono::NaiveDate,
+) -> Result<(), WhistleError> {
+    sqlx::query("UPDATE reports SET anonymous = anonymous WHERE id = ANY($1) AND anonymous AND received_on < $2")
+        .bind(reports)
+        .bind(today)
+        .execute(&mut *tx)
+        .await?;
+    for table in ["report_photos", "report_additions"] {
+        sqlx::query(&format!(
+            "UPDATE {table} t SET added_on = t.added_on FROM reports r
+             WHERE r.id = t.report_id AND r.anonymous AND t.report_id = ANY($1) AND t.added_on < $2"
+        ))
+        .bind(reports)
+        .bind(today)
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(())
+}
+
 impl Whistle {
     /// Moves anonymous reports' held entries and events of days that are
     /// over into the audit chain and the outbox, in random order, each with
@@ -40,6 +68,7 @@ impl Whistle {
         for e in &entries {
             audit::append(
                 &mut tx,
+                &self.audit.key,
                 huimin_kit::clock::china_midnight(e.day),
                 &e.actor,
                 &e.action,
@@ -64,6 +93,8 @@ impl Whistle {
                 )
                 .await?;
         }
+        let reports: Vec<i64> = entries.iter().filter_map(|e| e.report_id).collect();
+        rewrite_rows(&mut tx, &reports, today).await?;
         let entry_ids: Vec<i64> = entries.iter().map(|e| e.id).collect();
         let event_ids: Vec<i64> = events.iter().map(|e| e.id).collect();
         sqlx::query("DELETE FROM pending_audit WHERE id = ANY($1)")

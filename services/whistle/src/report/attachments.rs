@@ -1,12 +1,36 @@
-//! A report's photos in the attachment store: written inside the report's
-//! transaction, removed again if it does not commit, and for an anonymous
-//! report stripped of the file time that would date it.
+//! A report's photos: a real-name report's in the attachment store, written
+//! inside the report's transaction and removed again if it does not commit;
+//! an anonymous report's in the database, because a file would date it.
 
 use chrono::NaiveDate;
 use object_store::{ObjectStoreExt as _, path::Path as ObjectPath};
 
-use super::midnight;
 use crate::{Whistle, error::WhistleError, photos::CleanPhoto};
+
+/// Where a report's photos are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PhotoHome {
+    /// Files in the attachment store (a volume or an object store).
+    Files,
+    /// `report_photos.content`, for an anonymous report. We tried setting
+    /// the files' times back to midnight: mtime can be set, but ctime and
+    /// birth time cannot, nor the directory's, and an object store keeps
+    /// its own upload time. Holding the bytes until the day is sealed and
+    /// writing files then would need a second store path for the same day;
+    /// at a few hundred reports a year of at most 9 × 10 MB the database
+    /// carries them easily.
+    Database,
+}
+
+impl PhotoHome {
+    pub(crate) fn of(anonymous: bool) -> Self {
+        if anonymous {
+            Self::Database
+        } else {
+            Self::Files
+        }
+    }
+}
 
 impl Whistle {
     /// Puts photos in the attachment store and records them; on failure the
@@ -17,6 +41,7 @@ impl Whistle {
         report_id: i64,
         photos: &[CleanPhoto],
         day: NaiveDate,
+        home: PhotoHome,
     ) -> Result<Vec<ObjectPath>, WhistleError> {
         let mut written = Vec::new();
         for photo in photos {
@@ -25,10 +50,11 @@ impl Whistle {
                 hex::encode(photo.sha256),
                 photo.kind.extension()
             );
+            let content = (home == PhotoHome::Database).then_some(photo.bytes.as_slice());
             let result = async {
                 let inserted = sqlx::query(
-                    "INSERT INTO report_photos (report_id, object_key, sha256, kind, width, height, bytes, added_on)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (object_key) DO NOTHING",
+                    "INSERT INTO report_photos (report_id, object_key, sha256, kind, width, height, bytes, added_on, content)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (object_key) DO NOTHING",
                 )
                 .bind(report_id)
                 .bind(&key)
@@ -38,11 +64,12 @@ impl Whistle {
                 .bind(i32::try_from(photo.height).unwrap_or(i32::MAX))
                 .bind(i64::try_from(photo.bytes.len()).unwrap_or(i64::MAX))
                 .bind(day)
+                .bind(content)
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
                 // The same photo sent again is already stored: leave that file alone.
-                if inserted == 0 {
+                if inserted == 0 || home == PhotoHome::Database {
                     return Ok(None);
                 }
                 let path = ObjectPath::from(key.as_str());
@@ -60,22 +87,6 @@ impl Whistle {
             }
         }
         Ok(written)
-    }
-
-    /// Sets an anonymous report's photo files' modification time to the
-    /// day's midnight: the file system would otherwise keep the instant.
-    pub(super) fn blur_file_times(&self, written: &[ObjectPath], day: NaiveDate) {
-        let midnight: std::time::SystemTime = midnight(day).into();
-        for path in written {
-            let file = self.attachments_dir.join(path.as_ref());
-            let blurred = std::fs::File::options()
-                .write(true)
-                .open(&file)
-                .and_then(|f| f.set_modified(midnight));
-            if let Err(error) = blurred {
-                tracing::warn!(%error, "could not clear an anonymous photo's file time");
-            }
-        }
     }
 
     /// Removes files written for a transaction that did not commit.

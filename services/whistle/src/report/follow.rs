@@ -4,7 +4,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use sha2::{Digest as _, Sha256};
 
-use super::{FollowUp, MAX_TEXT, Trail, clean_photos_blocking, stamp, today};
+use super::{FollowUp, MAX_TEXT, PhotoHome, Trail, clean_photos_blocking, stamp, today};
 use crate::{
     Whistle,
     audit::Actor,
@@ -80,6 +80,7 @@ impl Whistle {
             hidden: anonymous,
             day,
             at: stamp(anonymous, day),
+            key: &self.audit.key,
         };
         trail
             .record(
@@ -135,10 +136,9 @@ impl Whistle {
             .execute(&mut *tx)
             .await?;
         }
-        let written = self.store_photos(&mut tx, id, &cleaned, day).await?;
-        if anonymous {
-            self.blur_file_times(&written, day);
-        }
+        let written = self
+            .store_photos(&mut tx, id, &cleaned, day, PhotoHome::of(anonymous))
+            .await?;
         // Files are written before the commit: remove them if it never comes.
         let finished = async {
             let detail = serde_json::json!({"text": !text.is_empty(), "photos": cleaned.len()});
@@ -146,6 +146,7 @@ impl Whistle {
                 hidden: anonymous,
                 day,
                 at,
+                key: &self.audit.key,
             };
             trail
                 .record(

@@ -7,6 +7,8 @@
 //! gateway's openid for an anonymous report is dropped here, unlogged.
 
 mod attachments;
+
+pub(crate) use attachments::PhotoHome;
 mod follow;
 mod peers;
 mod submit;
@@ -16,6 +18,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use crate::{
     OUTBOX,
     audit::{self, Actor},
+    chain::ChainKey,
     domain::{AuditAction, EventKind, Source, Status},
     error::WhistleError,
     photos::{self, CleanPhoto},
@@ -100,13 +103,14 @@ fn stamp(anonymous: bool, day: NaiveDate) -> DateTime<Utc> {
 /// with the instant, or, for a citizen's anonymous report, held until the
 /// day is over and stamped with its midnight.
 #[derive(Debug, Clone, Copy)]
-struct Trail {
+struct Trail<'a> {
     hidden: bool,
     day: NaiveDate,
     at: DateTime<Utc>,
+    key: &'a ChainKey,
 }
 
-impl Trail {
+impl Trail<'_> {
     async fn record(
         &self,
         tx: &mut sqlx::PgConnection,
@@ -118,7 +122,16 @@ impl Trail {
         if self.hidden {
             audit::defer(tx, self.day, actor, action, Some(report_id), detail).await
         } else {
-            audit::record(tx, self.at, actor, action, Some(report_id), detail).await
+            audit::record(
+                tx,
+                self.key,
+                self.at,
+                actor,
+                action,
+                Some(report_id),
+                detail,
+            )
+            .await
         }
     }
 

@@ -1,7 +1,7 @@
 //! What whistle asks its peers about a new report: identity, whether a
-//! real-name reporter is bound; ledger, the facts the first reader needs.
+//! real-name reporter is bound; ledger, the public facts the first reader needs.
 
-use huimin_proto::ledger::v1::{GroupBy, PersonPaymentsRequest, TotalsRequest};
+use huimin_proto::ledger::v1::{GroupBy, TotalsRequest};
 
 use crate::{Whistle, error::WhistleError, triage::Subject};
 
@@ -28,8 +28,11 @@ impl Whistle {
         }
     }
 
-    /// What the ledger knows about the subject, for the first reader; empty
-    /// when ledger does not answer in time (triage never waits on it for long).
+    /// What the ledger publishes about the subject (the village's totals for
+    /// the program), for the first reader; empty when ledger does not answer in
+    /// time (triage never waits on it for long). A named person's payments are
+    /// not stored here: staff read them when they open the report, with their
+    /// own token and scope, and ledger records the read (see `crate::facts`).
     pub(super) async fn ledger_facts(&self, subject: &Subject) -> serde_json::Value {
         let ledger = &self.ledger;
         let mut facts = serde_json::Map::new();
@@ -52,26 +55,6 @@ impl Whistle {
                 }
                 Err(status) => {
                     tracing::warn!(code = ?status.code(), "ledger totals unavailable for triage")
-                }
-            }
-        }
-        if let Some(person_key) = &subject.person_key {
-            let request = PersonPaymentsRequest {
-                person_key: person_key.clone(),
-                ..Default::default()
-            };
-            match ledger.clone().person_payments(request).await {
-                Ok(page) => {
-                    let payments: Vec<serde_json::Value> = page
-                        .into_inner()
-                        .payments
-                        .into_iter()
-                        .map(|p| serde_json::json!({"program": p.program_code, "period": p.period, "amount_fen": p.amount_fen, "kind": p.kind}))
-                        .collect();
-                    facts.insert("person_payments".to_owned(), payments.into());
-                }
-                Err(status) => {
-                    tracing::warn!(code = ?status.code(), "ledger payments unavailable for triage")
                 }
             }
         }

@@ -18,7 +18,7 @@ use self::{
     link::{Linked, Routing},
     write::NewRow,
 };
-use super::{MAX_TEXT, NewReport, Receipt, clean_photos_blocking, stamp, today};
+use super::{MAX_TEXT, NewReport, PhotoHome, Receipt, clean_photos_blocking, stamp, today};
 use crate::{
     OUTBOX, Whistle,
     domain::Source,
@@ -98,13 +98,20 @@ impl Whistle {
             day,
         };
         write::insert_report(&mut tx, &row).await?;
-        let written = self.store_photos(&mut tx, id, &cleaned, day).await?;
-        if hidden {
-            self.blur_file_times(&written, day);
-        }
+        let written = self
+            .store_photos(&mut tx, id, &cleaned, day, PhotoHome::of(anonymous))
+            .await?;
         // Files are written before the commit: remove them if it never comes.
         let finished = async {
-            write::record_submission(&mut tx, &row, &linked, cleaned.len(), anonymous).await?;
+            write::record_submission(
+                &mut tx,
+                &self.audit.key,
+                &row,
+                &linked,
+                cleaned.len(),
+                anonymous,
+            )
+            .await?;
             tx.commit().await?;
             Ok::<(), WhistleError>(())
         }
@@ -112,10 +119,11 @@ impl Whistle {
         self.keep_if_committed(&written, finished).await?;
         let (category, priority, escalated) =
             (&place.triage.category, routing.priority, routing.escalated);
-        // An anonymous report's id next to a log timestamp would date it.
-        if anonymous {
-            tracing::info!(%category, priority, escalated, "report received");
-        } else {
+        // An anonymous report leaves no line at all: its id, category or
+        // priority next to a log timestamp would date it, and so would a
+        // line without fields among the lines of timed reports. The day's
+        // seal logs how many were held.
+        if !anonymous {
             tracing::info!(report_id = id, %category, priority, escalated, "report received");
         }
         Ok(Receipt {

@@ -44,6 +44,7 @@ impl Whistle {
         let actor = Actor::Staff(caller.sub.clone());
         audit::record(
             &mut tx,
+            &self.audit.key,
             chrono::Utc::now(),
             &actor,
             AuditAction::TriageRulesUpdated,

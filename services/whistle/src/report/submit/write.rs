@@ -11,6 +11,7 @@ use super::{
 };
 use crate::{
     audit::Actor,
+    chain::ChainKey,
     domain::{AuditAction, EventKind, Source, Status},
     error::WhistleError,
     report::Trail,
@@ -123,6 +124,7 @@ pub(super) async fn insert_report(
 /// event.
 pub(super) async fn record_submission(
     tx: &mut PgConnection,
+    key: &ChainKey,
     row: &NewRow<'_>,
     linked: &Linked,
     photos: usize,
@@ -133,6 +135,7 @@ pub(super) async fn record_submission(
         hidden: row.hidden,
         day: row.day,
         at: row.received_at,
+        key,
     };
     let (category, routing) = (&row.place.triage.category, row.routing);
     let actor = match row.source {

@@ -17,6 +17,7 @@ mod ledger_crash;
 mod ledger_import;
 mod ledger_lookup;
 mod ledger_programs;
+mod login_throttle;
 mod persons;
 mod privacy;
 mod reflection;

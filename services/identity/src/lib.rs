@@ -10,6 +10,7 @@ pub mod check;
 pub mod config;
 pub mod error;
 pub mod import;
+pub mod login;
 pub mod staff;
 
 use std::sync::Arc;

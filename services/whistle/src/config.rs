@@ -7,6 +7,8 @@ use huimin_kit::{
     county::County,
 };
 
+const RECEIPT_HMAC_KEY: &str = "HUIMIN_RECEIPT_HMAC_KEY";
+
 #[derive(Debug)]
 pub struct WhistleConfig {
     pub database: DatabaseConfig,
@@ -18,6 +20,10 @@ pub struct WhistleConfig {
     /// The county served: its commission takes escalated reports, and the
     /// built-in triage rules name its departments.
     pub county: County,
+    /// `HUIMIN_RECEIPT_HMAC_KEY` (base64 of 32 bytes): keys the hash that
+    /// names a client in the record of wrong receipt codes. Unset, each
+    /// process draws its own, and the throttle counts per process.
+    pub receipt_clients: Option<crate::receipt::ClientKeyer>,
 }
 
 impl WhistleConfig {
@@ -32,6 +38,12 @@ impl WhistleConfig {
                 env.parse_or("HUIMIN_AUDIT_SEAL_SECS", 600)?,
             ),
             county: County::from_env(env)?,
+            receipt_clients: match env.optional_str(RECEIPT_HMAC_KEY) {
+                Some(_) => Some(crate::receipt::ClientKeyer::new(
+                    env.key32(RECEIPT_HMAC_KEY)?,
+                )),
+                None => None,
+            },
         })
     }
 }

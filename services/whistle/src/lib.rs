@@ -102,6 +102,8 @@ pub struct Whistle {
     pub seal_every: std::time::Duration,
     /// The county served: escalated reports go to its commission.
     pub county: County,
+    /// Names clients in the record of wrong receipt codes.
+    pub receipt_clients: receipt::ClientKeyer,
 }
 
 impl Whistle {
@@ -131,6 +133,12 @@ impl Whistle {
             identity,
             seal_every: config.seal_every,
             county: config.county,
+            receipt_clients: config.receipt_clients.unwrap_or_else(|| {
+                tracing::warn!(
+                    "HUIMIN_RECEIPT_HMAC_KEY not set: receipt guesses are counted per process"
+                );
+                receipt::ClientKeyer::random()
+            }),
         })
     }
 

@@ -7,6 +7,7 @@ mod helpers;
 mod proxy;
 
 mod reports;
+mod roll_register;
 mod rolls;
 
 mod bindings;
@@ -24,5 +25,6 @@ mod reflection;
 mod registry;
 mod registry_public;
 mod staff;
+mod whistle_receipt;
 mod whistle_submit;
 mod whistle_workflow;

@@ -15,6 +15,9 @@ pub enum LedgerError {
     NotFound(&'static str),
     #[error("permission denied: {0}")]
     Forbidden(&'static str),
+    /// The caller's roll rows failed the register check too often today.
+    #[error("too many failed register checks")]
+    RegisterChecksExhausted,
     /// identity could not be asked (down, or refused our token).
     #[error("identity unavailable: {0}")]
     IdentityUnavailable(tonic::Status),
@@ -52,6 +55,9 @@ impl From<LedgerError> for Status {
             } => status::invalid_argument(message, &violations),
             LedgerError::NotFound(what) => Status::not_found(what),
             LedgerError::Forbidden(why) => Status::permission_denied(why),
+            LedgerError::RegisterChecksExhausted => Status::resource_exhausted(
+                "花名册中与户籍登记不符的记录过多，请24小时后再试或联系管理员",
+            ),
             LedgerError::IdentityUnavailable(error) => status::peer_unavailable("identity", &error),
             LedgerError::Unavailable(error) => status::database_unavailable(&error),
             LedgerError::Internal(error) => status::internal_error(&error),

@@ -206,16 +206,7 @@ async fn many_openids_guessing_one_persons_name_are_throttled() {
 
 #[tokio::test]
 async fn a_family_at_its_binding_limit_cannot_tell_a_right_guess_from_a_wrong_one() {
-    let app = TestApp::spawn().await;
-    let family = big_family();
-    import_persons(&app, persons_csv(&family).as_bytes())
-        .await
-        .unwrap();
-    for person in &family[..6] {
-        bind(&app, "oWx-full", person.id_number.expose(), &person.name)
-            .await
-            .unwrap();
-    }
+    let (app, family) = six_bound_of_seven("oWx-full").await;
 
     let wrong = bind(&app, "oWx-full", family[6].id_number.expose(), "王五")
         .await
@@ -238,7 +229,22 @@ async fn a_family_at_its_binding_limit_cannot_tell_a_right_guess_from_a_wrong_on
     assert_eq!(right.message(), wrong.message());
 }
 
-/// Seven members of one household, one more than an openid may bind.
+/// A household of seven, one more than an openid may bind, the first six
+/// bound to `openid`.
+async fn six_bound_of_seven(openid: &str) -> (TestApp, Vec<Resident>) {
+    let app = TestApp::spawn().await;
+    let family = big_family();
+    import_persons(&app, persons_csv(&family).as_bytes())
+        .await
+        .unwrap();
+    for person in &family[..6] {
+        bind(&app, openid, person.id_number.expose(), &person.name)
+            .await
+            .unwrap();
+    }
+    (app, family)
+}
+
 fn big_family() -> Vec<Resident> {
     let born = chrono::NaiveDate::from_ymd_opt(1960, 1, 1).unwrap();
     (0..7u16)
@@ -257,16 +263,7 @@ fn big_family() -> Vec<Resident> {
 
 #[tokio::test]
 async fn an_openid_binds_at_most_six_persons() {
-    let app = TestApp::spawn().await;
-    let family = big_family();
-    import_persons(&app, persons_csv(&family).as_bytes())
-        .await
-        .unwrap();
-    for person in &family[..6] {
-        bind(&app, "oWx-big", person.id_number.expose(), &person.name)
-            .await
-            .unwrap();
-    }
+    let (app, family) = six_bound_of_seven("oWx-big").await;
 
     let status = bind(
         &app,

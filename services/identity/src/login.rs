@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use huimin_kit::auth::{Caller, Role};
-use sqlx::{Postgres, Transaction};
 
 use crate::{Identity, IdentityError};
 
@@ -16,8 +15,8 @@ pub const MAX_LOGIN_FAILURES: i32 = 10;
 /// higher than a username's, since one office (one address behind NAT) holds
 /// several officers who mistype.
 pub const MAX_SOURCE_FAILURES: i32 = 30;
-/// The first delay once a counter reaches its limit; each further counted
-/// failure doubles it, up to [`MAX_DELAY`].
+/// The first delay once a counter reaches its limit (30 s); each further
+/// counted failure doubles it (1 min, 2 min, …), up to [`MAX_DELAY`].
 pub const FIRST_DELAY: Duration = Duration::from_secs(30);
 /// The longest a key is held back: the owner waits at most this long.
 pub const MAX_DELAY: Duration = Duration::from_secs(15 * 60);
@@ -25,48 +24,6 @@ pub const MAX_DELAY: Duration = Duration::from_secs(15 * 60);
 const FORGET_AFTER: &str = "1 day";
 /// A source that logged in to a username within this long is "known" to it.
 const KNOWN_FOR: &str = "90 days";
-
-/// One of the three counters an attempt is counted on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Counter {
-    Pair,
-    Username,
-    Source,
-}
-
-impl Counter {
-    fn as_str(self) -> &'static str {
-        match self {
-            Counter::Pair => "pair",
-            Counter::Username => "username",
-            Counter::Source => "source",
-        }
-    }
-
-    fn parse(text: &str) -> Option<Self> {
-        [Counter::Pair, Counter::Username, Counter::Source]
-            .into_iter()
-            .find(|c| c.as_str() == text)
-    }
-
-    fn limit(self) -> i32 {
-        match self {
-            Counter::Pair | Counter::Username => MAX_LOGIN_FAILURES,
-            Counter::Source => MAX_SOURCE_FAILURES,
-        }
-    }
-}
-
-/// How long a counter at `failures` holds its key back: nothing below the
-/// limit, then 30 s, 1 min, 2 min, … up to 15 min.
-fn delay(counter: Counter, failures: i32) -> Option<Duration> {
-    let over = failures.checked_sub(counter.limit())?;
-    if over < 0 {
-        return None;
-    }
-    let doublings = u32::try_from(over).unwrap_or(u32::MAX).min(16);
-    Some(FIRST_DELAY.saturating_mul(1u32 << doublings).min(MAX_DELAY))
-}
 
 /// Where a login comes from: the client's address as the server saw it, or
 /// the `x-forwarded-for` a front end we run (the gateway, or the console's
@@ -112,7 +69,6 @@ impl Identity {
         source: &str,
     ) -> Result<(), IdentityError> {
         let username = username_key(username);
-        let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO login_throttle (kind, username, source)
              VALUES ('pair', $1, $2), ('username', $1, ''), ('source', '', $2)
@@ -120,47 +76,65 @@ impl Identity {
         )
         .bind(username)
         .bind(source)
-        .execute(&mut *tx)
+        .execute(&self.pool)
         .await?;
-        let known: bool = sqlx::query_scalar(&format!(
-            "SELECT EXISTS (SELECT 1 FROM staff_login_sources
-             WHERE username = $1 AND source = $2 AND last_success > now() - interval '{KNOWN_FOR}')"
+        // One statement, so the counters' row locks are held for no longer
+        // than it runs: a burst of attempts queues on them for milliseconds,
+        // not for round trips, and holds no pool connection long. The rows
+        // are locked in one order (by kind) by every attempt, so two never
+        // deadlock; an attempt that waited sees the count its predecessor
+        // committed (READ COMMITTED re-reads a locked row).
+        let (refused, counted): (bool, i64) = sqlx::query_as(&format!(
+            "WITH known AS (
+                SELECT EXISTS (SELECT 1 FROM staff_login_sources
+                    WHERE username = $1 AND source = $2
+                      AND last_success > now() - interval '{KNOWN_FOR}') AS yes
+            ),
+            current AS (
+                SELECT kind, username, source,
+                       CASE WHEN last_failure < now() - interval '{FORGET_AFTER}' THEN 1
+                            ELSE failures + 1 END AS next,
+                       -- A source the owner logged in from is not held back by
+                       -- what strangers did to the username from elsewhere.
+                       blocked_until > now()
+                           AND NOT (kind = 'username' AND (SELECT yes FROM known)) AS holds,
+                       CASE kind WHEN 'source' THEN $4 ELSE $3 END AS lim
+                FROM login_throttle
+                WHERE (kind, username, source) IN (('pair', $1, $2), ('username', $1, ''), ('source', '', $2))
+                ORDER BY kind
+                FOR UPDATE
+            ),
+            refused AS (SELECT coalesce(bool_or(holds), false) AS yes FROM current),
+            counted AS (
+                UPDATE login_throttle t
+                SET failures = c.next, last_failure = now(),
+                    blocked_until = CASE WHEN c.next >= c.lim
+                        THEN now() + make_interval(secs => least($6, $5 * power(2, least(c.next - c.lim, 16))))
+                        ELSE '-infinity' END
+                FROM current c
+                WHERE (t.kind, t.username, t.source) = (c.kind, c.username, c.source)
+                  AND NOT (SELECT yes FROM refused)
+                RETURNING 1
+            )
+            SELECT (SELECT yes FROM refused), (SELECT count(*) FROM counted)"
         ))
         .bind(username)
         .bind(source)
-        .fetch_one(&mut *tx)
+        .bind(MAX_LOGIN_FAILURES)
+        .bind(MAX_SOURCE_FAILURES)
+        .bind(FIRST_DELAY.as_secs_f64())
+        .bind(MAX_DELAY.as_secs_f64())
+        .fetch_one(&self.pool)
         .await?;
-        // Locked in one order (by kind) by every attempt, so two never deadlock.
-        let rows: Vec<(String, i32, bool, bool)> = sqlx::query_as(&format!(
-            "SELECT kind, failures, blocked_until > now(), last_failure < now() - interval '{FORGET_AFTER}'
-             FROM login_throttle
-             WHERE (kind, username, source) IN (('pair', $1, $2), ('username', $1, ''), ('source', '', $2))
-             ORDER BY kind
-             FOR UPDATE"
-        ))
-        .bind(username)
-        .bind(source)
-        .fetch_all(&mut *tx)
-        .await?;
-        let mut counted = Vec::with_capacity(rows.len());
-        for (kind, failures, blocked, stale) in rows {
-            let counter = Counter::parse(&kind).ok_or_else(|| {
-                IdentityError::Internal(anyhow::anyhow!("unknown login counter {kind:?}"))
-            })?;
-            // A source the owner logged in from is not held back by what
-            // strangers did to the username from elsewhere.
-            let applies = !(counter == Counter::Username && known);
-            if blocked && applies {
-                tx.commit().await?;
-                tracing::info!(counter = counter.as_str(), "login refused: throttled");
-                return Err(IdentityError::LoginThrottled);
-            }
-            counted.push((counter, if stale { 1 } else { failures + 1 }));
+        if refused {
+            tracing::info!("login refused: throttled");
+            return Err(IdentityError::LoginThrottled);
         }
-        for (counter, failures) in counted {
-            count_attempt(&mut tx, counter, username, source, failures).await?;
+        if counted != 3 {
+            return Err(IdentityError::Internal(anyhow::anyhow!(
+                "login attempt counted on {counted} of 3 counters"
+            )));
         }
-        tx.commit().await?;
         Ok(())
     }
 
@@ -204,51 +178,9 @@ impl Identity {
     }
 }
 
-async fn count_attempt(
-    tx: &mut Transaction<'_, Postgres>,
-    counter: Counter,
-    username: &str,
-    source: &str,
-    failures: i32,
-) -> Result<(), IdentityError> {
-    let (username, source) = match counter {
-        Counter::Pair => (username, source),
-        Counter::Username => (username, ""),
-        Counter::Source => ("", source),
-    };
-    let delay_secs = delay(counter, failures).map(|d| d.as_secs_f64());
-    sqlx::query(
-        "UPDATE login_throttle SET failures = $4, last_failure = now(),
-             blocked_until = CASE WHEN $5::float8 IS NULL THEN '-infinity'::timestamptz
-                                  ELSE now() + make_interval(secs => $5) END
-         WHERE kind = $1 AND username = $2 AND source = $3",
-    )
-    .bind(counter.as_str())
-    .bind(username)
-    .bind(source)
-    .bind(failures)
-    .bind(delay_secs)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn delays_start_at_the_limit_double_and_stop_at_fifteen_minutes() {
-        assert_eq!(delay(Counter::Pair, MAX_LOGIN_FAILURES - 1), None);
-        assert_eq!(delay(Counter::Pair, MAX_LOGIN_FAILURES), Some(FIRST_DELAY));
-        assert_eq!(
-            delay(Counter::Username, MAX_LOGIN_FAILURES + 2),
-            Some(FIRST_DELAY * 4)
-        );
-        assert_eq!(delay(Counter::Source, MAX_LOGIN_FAILURES), None);
-        assert_eq!(delay(Counter::Pair, 10_000), Some(MAX_DELAY));
-        assert_eq!(delay(Counter::Pair, i32::MAX), Some(MAX_DELAY));
-    }
 
     #[test]
     fn a_username_key_is_cut_at_sixty_four_characters() {

@@ -162,10 +162,92 @@ async fn repeated_failed_binds_lock_the_openid_but_not_others() {
 }
 
 #[tokio::test]
-async fn an_openid_binds_at_most_six_persons() {
+async fn many_openids_guessing_one_persons_name_are_throttled() {
+    let (app, people) = app_with_residents().await;
+    let person = &people[0];
+    for i in 0..huimin_identity::bindings::MAX_PERSON_FAILURES {
+        let status = bind(
+            &app,
+            &format!("oWx-guesser-{i}"),
+            person.id_number.expose(),
+            "王五",
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument);
+    }
+
+    let right_guess = bind(
+        &app,
+        "oWx-guesser-last",
+        person.id_number.expose(),
+        &person.name,
+    )
+    .await
+    .unwrap_err();
+    let other_person = bind(
+        &app,
+        "oWx-guesser-last",
+        people[1].id_number.expose(),
+        &people[1].name,
+    )
+    .await;
+
+    assert_eq!(
+        right_guess.code(),
+        Code::ResourceExhausted,
+        "failures are counted per person, whatever the openid"
+    );
+    assert!(
+        other_person.is_ok(),
+        "other persons are not locked: {other_person:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_family_at_its_binding_limit_cannot_tell_a_right_guess_from_a_wrong_one() {
+    let (app, family) = six_bound_of_seven("oWx-full").await;
+
+    let wrong = bind(&app, "oWx-full", family[6].id_number.expose(), "王五")
+        .await
+        .unwrap_err();
+    let right = bind(
+        &app,
+        "oWx-full",
+        family[6].id_number.expose(),
+        &family[6].name,
+    )
+    .await
+    .unwrap_err();
+
+    assert_eq!(
+        wrong.code(),
+        Code::FailedPrecondition,
+        "the limit is checked before the name"
+    );
+    assert_eq!(right.code(), wrong.code());
+    assert_eq!(right.message(), wrong.message());
+}
+
+/// A household of seven, one more than an openid may bind, the first six
+/// bound to `openid`.
+async fn six_bound_of_seven(openid: &str) -> (TestApp, Vec<Resident>) {
     let app = TestApp::spawn().await;
+    let family = big_family();
+    import_persons(&app, persons_csv(&family).as_bytes())
+        .await
+        .unwrap();
+    for person in &family[..6] {
+        bind(&app, openid, person.id_number.expose(), &person.name)
+            .await
+            .unwrap();
+    }
+    (app, family)
+}
+
+fn big_family() -> Vec<Resident> {
     let born = chrono::NaiveDate::from_ymd_opt(1960, 1, 1).unwrap();
-    let family: Vec<Resident> = (0..7u16)
+    (0..7u16)
         .map(|i| Resident {
             household: "H-BIG".to_owned(),
             name: format!(
@@ -176,15 +258,12 @@ async fn an_openid_binds_at_most_six_persons() {
             relation: if i == 0 { "户主" } else { "子" }.to_owned(),
             village: "450923100201".to_owned(),
         })
-        .collect();
-    import_persons(&app, persons_csv(&family).as_bytes())
-        .await
-        .unwrap();
-    for person in &family[..6] {
-        bind(&app, "oWx-big", person.id_number.expose(), &person.name)
-            .await
-            .unwrap();
-    }
+        .collect()
+}
+
+#[tokio::test]
+async fn an_openid_binds_at_most_six_persons() {
+    let (app, family) = six_bound_of_seven("oWx-big").await;
 
     let status = bind(
         &app,

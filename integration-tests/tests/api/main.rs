@@ -7,6 +7,7 @@ mod helpers;
 mod proxy;
 
 mod reports;
+mod roll_register;
 mod rolls;
 
 mod bindings;
@@ -17,6 +18,7 @@ mod ledger_crash;
 mod ledger_import;
 mod ledger_lookup;
 mod ledger_programs;
+mod login_throttle;
 mod outbox;
 mod persons;
 mod privacy;
@@ -27,5 +29,6 @@ mod staff;
 mod whistle_anonymity;
 mod whistle_audit;
 mod whistle_facts;
+mod whistle_receipt;
 mod whistle_submit;
 mod whistle_workflow;

@@ -202,10 +202,11 @@ impl IdentityService for IdentityApi {
         &self,
         request: Request<pb::LoginRequest>,
     ) -> Result<Response<pb::LoginResponse>, Status> {
+        let source = crate::login::source_of(&request);
         let request = request.into_inner();
         let session = self
             .identity
-            .login(request.username.trim(), &request.password)
+            .login(request.username.trim(), &request.password, &source)
             .await?;
         Ok(Response::new(pb::LoginResponse {
             token: session.token,

@@ -6,6 +6,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use huimin_kit::pii::{IdNumber, PersonKey};
 use serde::{Deserialize, Serialize};
+use sqlx::{Postgres, Transaction};
 
 use crate::{Identity, IdentityError};
 
@@ -14,6 +15,10 @@ pub const MAX_BINDINGS: i64 = 6;
 /// Failed attempts allowed per openid within [`FAILURE_WINDOW`].
 pub const MAX_FAILURES: i64 = 5;
 pub const FAILURE_WINDOW: Duration = Duration::from_secs(3600);
+/// Failed attempts allowed per person (from any openid) within
+/// [`FAILURE_WINDOW`]: above one openid's, so a family's typos do not lock a
+/// member out, low enough that a thousand openids get ten guesses an hour.
+pub const MAX_PERSON_FAILURES: i64 = 10;
 /// Short, because ledger authorizes citizen lookups from this answer.
 const RESOLVE_TTL: Duration = Duration::from_secs(60);
 
@@ -84,6 +89,10 @@ fn cache_key(openid: &OpenId) -> String {
 impl Identity {
     /// Binds `openid` to the person with this ID number, if the name matches.
     /// Returns the person and how many more this openid may bind.
+    ///
+    /// Every limit is checked before the name, so no answer tells a guess
+    /// was right before the guess has counted: the openid's failures, the
+    /// person's failures (from any openid), and the openid's binding limit.
     #[tracing::instrument(skip_all)]
     pub async fn bind(
         &self,
@@ -91,50 +100,47 @@ impl Identity {
         id_number: &str,
         name: &str,
     ) -> Result<(BoundPerson, u32), IdentityError> {
-        // One transaction per attempt, serialized per openid, so parallel
-        // attempts can race past neither the failure limit nor the binding limit.
+        let id_number = IdNumber::parse(id_number);
+        let key = id_number.as_ref().ok().map(|id| self.pii.keyer.key_of(id));
+        // One transaction per attempt, serialized per openid and per person
+        // (always in that order, so two attempts never deadlock), so parallel
+        // attempts can race past neither the failure limits nor the binding limit.
         let mut tx = self.pool.begin().await?;
         sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
             .bind(openid.as_str())
             .execute(&mut *tx)
             .await?;
-        let failures: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM bind_failures WHERE openid = $1 AND failed_at > now() - make_interval(secs => $2)",
-        )
-        .bind(openid.as_str())
-        .bind(FAILURE_WINDOW.as_secs_f64())
-        .fetch_one(&mut *tx)
-        .await?;
-        if failures >= MAX_FAILURES {
-            tracing::info!("bind refused: openid locked out");
-            return Err(IdentityError::Throttled);
+        if let Some(key) = &key {
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('bind-person:' || $1, 0))")
+                .bind(key.to_hex())
+                .execute(&mut *tx)
+                .await?;
         }
-        let refusal = match IdNumber::parse(id_number) {
-            Err(error) => Err(IdentityError::invalid("id_number", error.message_zh())),
-            Ok(id_number) => {
-                let key = self.pii.keyer.key_of(&id_number);
-                let person: Option<(i64, String)> =
-                    sqlx::query_as("SELECT id, name FROM persons WHERE person_key = $1")
-                        .bind(key.as_bytes().as_slice())
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                // One answer for "unknown" and "wrong name", so the registry can't be probed.
-                person
-                    .filter(|(_, registered)| registered == name.trim())
-                    .map(|(id, _)| id)
-                    .ok_or_else(|| {
-                        IdentityError::invalid(
-                            "name",
-                            "身份证号与姓名不匹配，或尚未登记，请核对后重试",
-                        )
-                    })
+        check_bind_limits(&mut tx, openid, key.as_ref()).await?;
+        let person: Option<(i64, String)> = match &key {
+            Some(key) => {
+                sqlx::query_as("SELECT id, name FROM persons WHERE person_key = $1")
+                    .bind(key.as_bytes().as_slice())
+                    .fetch_optional(&mut *tx)
+                    .await?
             }
+            None => None,
         };
-        let person_id = match refusal {
+        let matched = match (id_number, person) {
+            (Err(error), _) => Err(IdentityError::invalid("id_number", error.message_zh())),
+            (Ok(_), Some((id, registered))) if registered == name.trim() => Ok(id),
+            // One answer for "unknown" and "wrong name", so the registry can't be probed.
+            (Ok(_), _) => Err(IdentityError::invalid(
+                "name",
+                "身份证号与姓名不匹配，或尚未登记，请核对后重试",
+            )),
+        };
+        let person_id = match matched {
             Ok(id) => id,
             Err(error) => {
-                sqlx::query("INSERT INTO bind_failures (openid) VALUES ($1)")
+                sqlx::query("INSERT INTO bind_failures (openid, person_key) VALUES ($1, $2)")
                     .bind(openid.as_str())
+                    .bind(key.map(|k| k.as_bytes().to_vec()))
                     .execute(&mut *tx)
                     .await?;
                 tx.commit().await?;
@@ -142,17 +148,8 @@ impl Identity {
                 return Err(error);
             }
         };
-        let (count, already): (i64, bool) = sqlx::query_as(
-            "SELECT count(*), coalesce(bool_or(person_id = $2), false) FROM wechat_bindings WHERE openid = $1",
-        )
-        .bind(openid.as_str())
-        .bind(person_id)
-        .fetch_one(&mut *tx)
-        .await?;
+        let (count, already) = bindings_of(&mut tx, openid, person_id).await?;
         if !already {
-            if count >= MAX_BINDINGS {
-                return Err(IdentityError::BindingLimit);
-            }
             sqlx::query("INSERT INTO wechat_bindings (openid, person_id) VALUES ($1, $2)")
                 .bind(openid.as_str())
                 .bind(person_id)
@@ -291,6 +288,60 @@ impl Identity {
         }
         Ok(removed)
     }
+}
+
+/// Refuses an attempt, before its name is looked at, if the openid or the
+/// person has failed too often, or if the openid is at its binding limit and
+/// has not bound this person already (which it knows, so that tells nothing).
+async fn check_bind_limits(
+    tx: &mut Transaction<'_, Postgres>,
+    openid: &OpenId,
+    key: Option<&PersonKey>,
+) -> Result<(), IdentityError> {
+    let window = FAILURE_WINDOW.as_secs_f64();
+    let (openid_failures, person_failures, bound, already): (i64, i64, i64, bool) = sqlx::query_as(
+        "SELECT
+                (SELECT count(*) FROM bind_failures
+                 WHERE openid = $1 AND failed_at > now() - make_interval(secs => $3)),
+                (SELECT count(*) FROM bind_failures
+                 WHERE $2::bytea IS NOT NULL AND person_key = $2
+                   AND failed_at > now() - make_interval(secs => $3)),
+                (SELECT count(*) FROM wechat_bindings WHERE openid = $1),
+                EXISTS (SELECT 1 FROM wechat_bindings b JOIN persons p ON p.id = b.person_id
+                        WHERE b.openid = $1 AND p.person_key = $2)",
+    )
+    .bind(openid.as_str())
+    .bind(key.map(|k| k.as_bytes().to_vec()))
+    .bind(window)
+    .fetch_one(&mut **tx)
+    .await?;
+    if openid_failures >= MAX_FAILURES {
+        tracing::info!("bind refused: openid locked out");
+        return Err(IdentityError::Throttled);
+    }
+    if person_failures >= MAX_PERSON_FAILURES {
+        tracing::info!("bind refused: person locked out");
+        return Err(IdentityError::Throttled);
+    }
+    if bound >= MAX_BINDINGS && !already {
+        return Err(IdentityError::BindingLimit);
+    }
+    Ok(())
+}
+
+/// How many persons `openid` has bound, and whether `person_id` is one.
+async fn bindings_of(
+    tx: &mut Transaction<'_, Postgres>,
+    openid: &OpenId,
+    person_id: i64,
+) -> Result<(i64, bool), IdentityError> {
+    Ok(sqlx::query_as(
+        "SELECT count(*), coalesce(bool_or(person_id = $2), false) FROM wechat_bindings WHERE openid = $1",
+    )
+    .bind(openid.as_str())
+    .bind(person_id)
+    .fetch_one(&mut **tx)
+    .await?)
 }
 
 const BOUND_SELECT: &str =

@@ -17,7 +17,7 @@ pub enum IdentityError {
     BindingLimit,
     #[error("unauthenticated")]
     BadCredentials,
-    /// Too many failed logins for one username.
+    /// Too many failed logins for a username or from a source (crate::login).
     #[error("login throttled")]
     LoginThrottled,
 }
@@ -35,7 +35,7 @@ impl From<IdentityError> for Status {
             )),
             IdentityError::BadCredentials => Status::unauthenticated("用户名或密码错误"),
             IdentityError::LoginThrottled => {
-                Status::resource_exhausted("登录失败次数过多，请15分钟后再试")
+                Status::resource_exhausted("登录失败次数过多，请稍后再试")
             }
         }
     }

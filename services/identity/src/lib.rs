@@ -11,6 +11,7 @@ pub mod config;
 pub mod error;
 pub mod import;
 pub mod keys;
+pub mod login;
 pub mod staff;
 pub mod tokens;
 

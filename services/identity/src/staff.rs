@@ -17,8 +17,7 @@ use crate::{Identity, IdentityError};
 
 /// How long a staff token lives. Short, so a lost token is soon worthless.
 pub const STAFF_TOKEN_TTL: Duration = Duration::from_secs(3600);
-/// Failed logins allowed per username within 15 minutes.
-pub const MAX_LOGIN_FAILURES: i64 = 10;
+pub use crate::login::MAX_LOGIN_FAILURES;
 
 /// A new staff account as an administrator describes it.
 #[derive(Debug)]
@@ -128,19 +127,16 @@ impl Identity {
         }
     }
 
-    /// Checks a username and password and issues a short-lived token.
+    /// Checks a username and password from `source` (see [`crate::login`])
+    /// and issues a short-lived token.
     #[tracing::instrument(skip_all)]
-    pub async fn login(&self, username: &str, password: &str) -> Result<Session, IdentityError> {
-        let failures: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM login_failures WHERE username = $1 AND failed_at > now() - interval '15 minutes'",
-        )
-        .bind(username)
-        .fetch_one(&self.pool)
-        .await?;
-        if failures >= MAX_LOGIN_FAILURES {
-            tracing::info!("login refused: username locked out");
-            return Err(IdentityError::LoginThrottled);
-        }
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &str,
+        source: &str,
+    ) -> Result<Session, IdentityError> {
+        self.take_login_attempt(username, source).await?;
         let row: Option<(String, String, Option<String>)> = sqlx::query_as(
             "SELECT password_hash, role, scope FROM staff WHERE username = $1 AND active",
         )
@@ -170,13 +166,11 @@ impl Identity {
         .await
         .map_err(|e| IdentityError::internal(e.into()))?;
         let Some((_, role, scope)) = row.filter(|_| matches) else {
-            sqlx::query("INSERT INTO login_failures (username) VALUES ($1)")
-                .bind(username)
-                .execute(&self.pool)
-                .await?;
+            // The attempt was counted as a failure before the check.
             tracing::info!("login refused");
             return Err(IdentityError::BadCredentials);
         };
+        self.login_succeeded(username, source).await?;
         let role: Role = role
             .parse()
             .map_err(|e: String| IdentityError::internal(anyhow::anyhow!(e)))?;

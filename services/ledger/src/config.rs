@@ -13,6 +13,10 @@ pub struct LedgerConfig {
     /// ledger's service token for calling identity. `serve all` mints one
     /// when unset and it holds identity's signing key.
     pub service_token: Option<SecretString>,
+    /// `HUIMIN_REGISTER_FAILURES_PER_DAY`: roll rows a staff member may send
+    /// in 24 hours that the register does not confirm before their imports
+    /// are refused (a county's worst real roll has a few hundred).
+    pub register_failures_per_day: i64,
 }
 
 impl LedgerConfig {
@@ -24,6 +28,7 @@ impl LedgerConfig {
             service_token: env
                 .optional_str("HUIMIN_SERVICE_TOKEN")
                 .map(SecretString::from),
+            register_failures_per_day: env.parse_or("HUIMIN_REGISTER_FAILURES_PER_DAY", 2000)?,
         })
     }
 }

@@ -1,4 +1,4 @@
-//! ledger's error type: the kit core (ledger has no failures of its own yet) and its one
+//! ledger's error type: the kit core and ledger's own failures, and its one
 //! mapping to `tonic::Status`.
 
 use huimin_kit::error::CoreError;
@@ -10,6 +10,9 @@ pub enum LedgerError {
     /// down, internal faults.
     #[error(transparent)]
     Core(#[from] CoreError),
+    /// The caller's roll rows failed the register check too often today.
+    #[error("too many failed register checks")]
+    RegisterChecksExhausted,
 }
 
 huimin_kit::extend_core_error!(LedgerError);
@@ -18,6 +21,9 @@ impl From<LedgerError> for Status {
     fn from(error: LedgerError) -> Self {
         match error {
             LedgerError::Core(core) => core.into(),
+            LedgerError::RegisterChecksExhausted => Status::resource_exhausted(
+                "花名册中与户籍登记不符的记录过多，请24小时后再试或联系管理员",
+            ),
         }
     }
 }

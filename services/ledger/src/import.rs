@@ -10,6 +10,7 @@
 //! span over its block of payment ids, built when read.
 
 mod live;
+mod register;
 mod rows;
 mod write;
 
@@ -26,6 +27,7 @@ use sha2::{Digest as _, Sha256};
 
 use self::{
     live::{check_against_live, live_payments},
+    register::Refusal,
     rows::{check_duplicates, check_rows},
     write::copy_payments,
 };
@@ -125,7 +127,15 @@ impl Ledger {
             elapsed_ms = started.elapsed().as_millis() as u64,
             "rows checked"
         );
-        let checked = self.check_with_identity(entries, &mut problems).await?;
+        // The limit is checked before the register is asked, the record
+        // written whatever the import's outcome.
+        self.refuse_if_probing(caller).await?;
+        let before = problems.total();
+        let checked = self
+            .check_with_identity(caller, entries, &mut problems)
+            .await?;
+        self.record_register_failures(caller, &digest, problems.total() - before)
+            .await?;
         tracing::debug!(
             elapsed_ms = started.elapsed().as_millis() as u64,
             "persons checked with identity"
@@ -172,6 +182,7 @@ impl Ledger {
     /// many rows they have), a few batches at a time.
     async fn check_with_identity(
         &self,
+        caller: &Caller,
         entries: Vec<Entry>,
         problems: &mut Problems,
     ) -> Result<Vec<Checked>, LedgerError> {
@@ -237,23 +248,14 @@ impl Ledger {
         let mut checked = Vec::with_capacity(entries.len());
         for (entry, slot) in entries.into_iter().zip(slots) {
             let check = &checks[slot];
-            match CheckOutcome::try_from(check.outcome).unwrap_or(CheckOutcome::Unspecified) {
-                CheckOutcome::Match => {}
-                CheckOutcome::NameMismatch => {
-                    problems.add(entry.line, "姓名", "姓名与身份证号登记信息不符");
-                    continue;
-                }
-                CheckOutcome::Unknown => {
-                    problems.add(entry.line, "身份证号", "该身份证号未在本县户籍信息中登记");
-                    continue;
-                }
-                CheckOutcome::InvalidIdNumber | CheckOutcome::Unspecified => {
-                    problems.add(entry.line, "身份证号", "身份证号无效");
-                    continue;
-                }
-            }
-            if check.village_code != entry.village_code {
-                problems.add(entry.line, "村代码", "村代码与户籍登记的村不符");
+            let outcome =
+                CheckOutcome::try_from(check.outcome).unwrap_or(CheckOutcome::Unspecified);
+            let refusal = Refusal::of(outcome).or_else(|| {
+                (check.village_code != entry.village_code).then_some(Refusal::WrongVillage)
+            });
+            if let Some(refusal) = refusal {
+                let (column, message) = refusal.reported(caller.role);
+                problems.add(entry.line, column, message);
                 continue;
             }
             let Some(person_key) = keys[slot] else {

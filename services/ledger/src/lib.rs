@@ -72,6 +72,8 @@ pub struct Ledger {
     pub pool: PgPool,
     pub cache: Cache,
     pub identity: IdentityClient,
+    /// See [`LedgerConfig::register_failures_per_day`].
+    pub register_failures_per_day: i64,
 }
 
 impl Ledger {
@@ -107,6 +109,7 @@ impl Ledger {
             pool: huimin_kit::db::pool(&config.database, SCHEMA)?,
             cache,
             identity,
+            register_failures_per_day: config.register_failures_per_day,
         })
     }
 

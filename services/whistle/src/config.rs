@@ -8,6 +8,8 @@ use huimin_kit::{
     county::County,
 };
 
+const RECEIPT_HMAC_KEY: &str = "HUIMIN_RECEIPT_HMAC_KEY";
+
 #[derive(Debug)]
 pub struct WhistleConfig {
     pub database: DatabaseConfig,
@@ -20,6 +22,10 @@ pub struct WhistleConfig {
     /// built-in triage rules name its departments.
     pub county: County,
     pub audit: AuditConfig,
+    /// `HUIMIN_RECEIPT_HMAC_KEY` (base64 of 32 bytes): keys the hash that
+    /// names a client in the record of wrong receipt codes. Unset, each
+    /// process draws its own, and the throttle counts per process.
+    pub receipt_clients: Option<crate::receipt::ClientKeyer>,
 }
 
 /// The audit chain's key and where its head is published.
@@ -64,6 +70,12 @@ impl WhistleConfig {
             ),
             county: County::from_env(env)?,
             audit: AuditConfig::from_env(env)?,
+            receipt_clients: match env.optional_str(RECEIPT_HMAC_KEY) {
+                Some(_) => Some(crate::receipt::ClientKeyer::new(
+                    env.key32(RECEIPT_HMAC_KEY)?,
+                )),
+                None => None,
+            },
         })
     }
 }

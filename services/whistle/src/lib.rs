@@ -116,6 +116,8 @@ pub struct Whistle {
     /// The audit chain's key (kept out of the database), and where and
     /// how often the chain's head is published.
     pub audit: config::AuditConfig,
+    /// Names clients in the record of wrong receipt codes.
+    pub receipt_clients: receipt::ClientKeyer,
 }
 
 impl Whistle {
@@ -146,6 +148,12 @@ impl Whistle {
             seal_every: config.seal_every,
             county: config.county,
             audit: config.audit,
+            receipt_clients: config.receipt_clients.unwrap_or_else(|| {
+                tracing::warn!(
+                    "HUIMIN_RECEIPT_HMAC_KEY not set: receipt guesses are counted per process"
+                );
+                receipt::ClientKeyer::random()
+            }),
         })
     }
 

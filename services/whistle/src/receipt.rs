@@ -1,7 +1,11 @@
 //! Receipt codes (回执码): how an anonymous reporter follows a report up.
 //! 20 symbols of Crockford's base32 alphabet carry 100 random bits; only a
-//! SHA-256 of the normalised code is stored.
+//! SHA-256 of the normalised code is stored. Also the keyed hash that names
+//! a client in the record of wrong guesses.
 
+use std::fmt;
+
+use hmac::{Hmac, Mac as _};
 use rand::Rng as _;
 use sha2::{Digest as _, Sha256};
 
@@ -40,6 +44,40 @@ pub fn hash(code: &str) -> Option<[u8; 32]> {
     Some(Sha256::digest(normalised.as_bytes()).into())
 }
 
+/// Names the client of a failed receipt look-up by an HMAC-SHA256 of its
+/// key (the gateway's per-user key), so the record of wrong guesses cannot
+/// be joined to anything by whoever reads the database without this key.
+#[derive(Clone)]
+pub struct ClientKeyer {
+    key: [u8; 32],
+}
+
+impl ClientKeyer {
+    pub fn new(key: [u8; 32]) -> Self {
+        Self { key }
+    }
+
+    /// A key of this process alone, for when none is configured.
+    pub fn random() -> Self {
+        let mut key = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut key);
+        Self { key }
+    }
+
+    pub fn client_hash(&self, client_key: &str) -> Vec<u8> {
+        let mut mac = <Hmac<Sha256>>::new_from_slice(&self.key)
+            .expect("HMAC-SHA256 takes a key of any length");
+        mac.update(client_key.as_bytes());
+        mac.finalize().into_bytes().to_vec()
+    }
+}
+
+impl fmt::Debug for ClientKeyer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ClientKeyer(..)")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -56,6 +94,17 @@ mod tests {
     fn codes_differ_and_have_100_bits() {
         assert_ne!(new_code(), new_code());
         assert_eq!(new_code().replace('-', "").len() * 5, 100);
+    }
+
+    #[test]
+    fn a_client_hash_depends_on_the_key() {
+        let one = ClientKeyer::new([1; 32]);
+        assert_eq!(one.client_hash("c"), one.client_hash("c"));
+        assert_ne!(
+            one.client_hash("c"),
+            ClientKeyer::new([2; 32]).client_hash("c")
+        );
+        assert_ne!(one.client_hash("c"), one.client_hash("d"));
     }
 
     #[test]

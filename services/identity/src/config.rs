@@ -4,6 +4,7 @@ use huimin_kit::{
     auth::TokenSigner,
     config::{ConfigError, DatabaseConfig, Env, PiiKeys, RedisConfig},
     county::County,
+    table::ImportLimits,
 };
 
 #[derive(Debug)]
@@ -15,6 +16,8 @@ pub struct IdentityConfig {
     /// The county whose divisions identity holds: the root of the division
     /// tree, and the only county a town officer's scope may lie in.
     pub county: County,
+    /// What a persons file may be and hold.
+    pub imports: ImportLimits,
 }
 
 impl IdentityConfig {
@@ -25,6 +28,7 @@ impl IdentityConfig {
             pii: PiiKeys::from_env(env)?,
             signer: TokenSigner::from_seed(env.key32("HUIMIN_TOKEN_SIGNING_KEY")?),
             county: County::from_env(env)?,
+            imports: ImportLimits::from_env(env, 64)?,
         })
     }
 }

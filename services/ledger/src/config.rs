@@ -1,6 +1,7 @@
 //! ledger's configuration, read once from the environment.
 
 use huimin_kit::config::{ConfigError, DatabaseConfig, Env, RedisConfig};
+use huimin_kit::table::ImportLimits;
 use secrecy::SecretString;
 
 #[derive(Debug)]
@@ -13,6 +14,8 @@ pub struct LedgerConfig {
     /// ledger's service token for calling identity. `serve all` mints one
     /// when unset and it holds identity's signing key.
     pub service_token: Option<SecretString>,
+    /// What a roll file may be and hold.
+    pub imports: ImportLimits,
 }
 
 impl LedgerConfig {
@@ -24,6 +27,8 @@ impl LedgerConfig {
             service_token: env
                 .optional_str("HUIMIN_SERVICE_TOKEN")
                 .map(SecretString::from),
+            // A roll of a million rows is ~150 MB of CSV.
+            imports: ImportLimits::from_env(env, 256)?,
         })
     }
 }

@@ -157,27 +157,30 @@ impl Ledger {
         }
         let programs = self.programs().await?;
         let (name, who, known) = (file_name.to_owned(), caller.clone(), programs.clone());
-        let (entries, mut problems) = tokio::task::spawn_blocking(move || {
-            let raw = read_roll(&name, &bytes).map_err(|problems| {
-                match Problems::from_file(problems).into_result() {
-                    Err(error) => error,
-                    Ok(()) => LedgerError::invalid("文件", "无法读取花名册"),
+        let limits = self.imports;
+        let (entries, mut problems) =
+            tokio::task::spawn_blocking(move || {
+                let raw =
+                    read_roll(&name, &bytes, &limits).map_err(
+                        |problems| match Problems::from_file(problems).into_result() {
+                            Err(error) => error,
+                            Ok(()) => LedgerError::invalid("文件", "无法读取花名册"),
+                        },
+                    )?;
+                if raw.is_empty() {
+                    return Err(LedgerError::invalid("文件", "花名册中没有数据行"));
                 }
-            })?;
-            if raw.is_empty() {
-                return Err(LedgerError::invalid("文件", "花名册中没有数据行"));
-            }
-            tracing::debug!(
-                rows = raw.len(),
-                elapsed_ms = started.elapsed().as_millis() as u64,
-                "roll read"
-            );
-            let mut problems = Problems::default();
-            let entries = check_rows(&who, raw, &known, &mut problems);
-            Ok((entries, problems))
-        })
-        .await
-        .map_err(|e| LedgerError::Internal(e.into()))??;
+                tracing::debug!(
+                    rows = raw.len(),
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "roll read"
+                );
+                let mut problems = Problems::default();
+                let entries = check_rows(&who, raw, &known, &mut problems);
+                Ok((entries, problems))
+            })
+            .await
+            .map_err(|e| LedgerError::Internal(e.into()))??;
         tracing::debug!(
             elapsed_ms = started.elapsed().as_millis() as u64,
             "rows checked"

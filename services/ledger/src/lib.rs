@@ -71,6 +71,8 @@ pub struct Ledger {
     pub pool: PgPool,
     pub cache: Cache,
     pub identity: IdentityClient,
+    /// What a roll file may be and hold.
+    pub imports: huimin_kit::table::ImportLimits,
 }
 
 impl Ledger {
@@ -106,6 +108,7 @@ impl Ledger {
             pool: huimin_kit::db::pool(&config.database, SCHEMA)?,
             cache,
             identity,
+            imports: config.imports,
         })
     }
 

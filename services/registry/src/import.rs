@@ -95,8 +95,8 @@ impl Registry {
         file_name: &str,
         bytes: Vec<u8>,
     ) -> Result<ImportOutcome, RegistryError> {
-        let name = file_name.to_owned();
-        let table = tokio::task::spawn_blocking(move || read_table(&name, &bytes))
+        let (name, limits) = (file_name.to_owned(), self.imports);
+        let table = tokio::task::spawn_blocking(move || read_table(&name, &bytes, &limits))
             .await
             .map_err(|e| RegistryError::Internal(e.into()))?
             .map_err(into_error)?;

@@ -1,0 +1,265 @@
+//! Reading the first sheet of an XLSX within [`ImportLimits`]: the archive is checked
+//! part by part (count, true unpacked size, shared strings) before calamine opens it,
+//! and the sheet's cells are streamed, so nothing is allocated for a declared size.
+//!
+//! calamine's own `worksheet_range` is not used: it allocates the whole rectangle from
+//! the first used cell to the last, so cells at A1 and XFD1048576 cost ~550 GB. And its
+//! workbook opening reserves the shared strings a file *declares*; hence the count here
+//! first.
+
+use std::io::{self, BufReader, Cursor, Read};
+
+use calamine::{DataRef, Reader, Xlsx, XlsxError, open_workbook_from_rs};
+
+use super::limits::{Budget, ImportLimits, MAX_XLSX_PARTS, ROW_COST, text_heap};
+use super::{Cell, FileProblem, Table, TableRow, plain_text, start};
+
+fn unreadable() -> Vec<FileProblem> {
+    FileProblem::file("无法读取该 XLSX 文件，请确认文件完好，或另存为 CSV")
+}
+
+pub(super) fn read_xlsx(
+    bytes: &[u8],
+    limits: &ImportLimits,
+) -> Result<Option<Table>, Vec<FileProblem>> {
+    let mut budget = Budget::new(limits, bytes.len());
+    check_archive(bytes, &mut budget)?;
+    let mut workbook: Xlsx<_> = open_workbook_from_rs(Cursor::new(bytes)).map_err(|error| {
+        tracing::info!(%error, "xlsx unreadable");
+        unreadable()
+    })?;
+    let Some(sheet) = workbook.sheet_names().into_iter().next() else {
+        return Err(FileProblem::file("XLSX 文件中没有工作表"));
+    };
+    let mut reader = match workbook.worksheet_cells_reader(&sheet) {
+        Ok(reader) => reader,
+        // A chart sheet first: no cells, as calamine's ranges read it.
+        Err(XlsxError::NotAWorksheet(_)) => return Ok(None),
+        Err(error) => {
+            tracing::info!(%error, "xlsx first sheet unreadable");
+            return Err(unreadable());
+        }
+    };
+    // The declared extent is a cheap early refusal; the cells are checked again as read,
+    // since a sheet may declare less than it holds.
+    let declared = reader.dimensions();
+    if declared.end.0 as usize >= limits.max_rows {
+        return Err(limits.too_many_rows());
+    }
+    if declared.end.1.saturating_sub(declared.start.1) as usize >= limits.max_columns {
+        return Err(limits.too_many_columns());
+    }
+    let mut cells = Vec::new();
+    let (mut first_col, mut last_col) = (u32::MAX, 0);
+    loop {
+        let cell = match reader.next_cell() {
+            Ok(Some(cell)) => cell,
+            Ok(None) => break,
+            Err(error) => {
+                tracing::info!(%error, "xlsx cell unreadable");
+                return Err(unreadable());
+            }
+        };
+        if matches!(cell.get_value(), DataRef::Empty) {
+            continue;
+        }
+        let (row, col) = cell.get_position();
+        if row as usize >= limits.max_rows {
+            return Err(limits.too_many_rows());
+        }
+        first_col = first_col.min(col);
+        last_col = last_col.max(col);
+        if (last_col - first_col) as usize >= limits.max_columns {
+            return Err(limits.too_many_columns());
+        }
+        let value = Cell::from(cell.get_value().clone());
+        // Twice the entry: the vector's growth briefly holds two buffers.
+        budget.charge(2 * std::mem::size_of::<((u32, u32), Cell)>() + text_heap(&value))?;
+        cells.push(((row, col), value));
+    }
+    drop(reader);
+    build(cells, first_col, last_col, &mut budget)
+}
+
+/// Lays streamed cells out in rows counted from the first used column, as calamine's
+/// ranges did: the header as wide as the sheet, data rows up to their last cell.
+fn build(
+    mut cells: Vec<((u32, u32), Cell)>,
+    first_col: u32,
+    last_col: u32,
+    budget: &mut Budget,
+) -> Result<Option<Table>, Vec<FileProblem>> {
+    if !cells.is_sorted_by_key(|(pos, _)| *pos) {
+        // Stable: of two cells at one place the later in the file wins, as in calamine.
+        cells.sort_by_key(|(pos, _)| *pos);
+    }
+    // What the rows will take, before any is built: a row's cells (empty ones between
+    // used ones included) and its entry.
+    let width = (last_col.saturating_sub(first_col) + 1) as usize;
+    let mut planned = width * std::mem::size_of::<Cell>();
+    let mut index = 0;
+    while index < cells.len() {
+        let row = cells[index].0.0;
+        let end = index + cells[index..].partition_point(|(pos, _)| pos.0 == row);
+        let span = (cells[end - 1].0.1 - first_col + 1) as usize;
+        planned = planned.saturating_add(ROW_COST + span * std::mem::size_of::<Cell>());
+        index = end;
+    }
+    budget.charge(planned)?;
+
+    let mut table: Option<Table> = None;
+    let mut row_cells: Vec<Cell> = Vec::new();
+    let mut current: Option<u32> = None;
+    let mut finish = |row: u32, row_cells: &mut Vec<Cell>| {
+        let cells = std::mem::take(row_cells);
+        if cells.iter().all(|cell| plain_text(cell).is_empty()) {
+            return;
+        }
+        let line = row as usize + 1;
+        match &mut table {
+            None => {
+                let mut header = cells;
+                header.resize(width, Cell::Empty);
+                table = Some(start(line, &header));
+            }
+            Some(table) => table.rows.push(TableRow { line, cells }),
+        }
+    };
+    for ((row, col), value) in cells {
+        if current != Some(row) {
+            if let Some(done) = current {
+                finish(done, &mut row_cells);
+            }
+            current = Some(row);
+        }
+        let at = (col - first_col) as usize;
+        if row_cells.len() > at {
+            row_cells[at] = value;
+        } else {
+            row_cells.resize(at, Cell::Empty);
+            row_cells.push(value);
+        }
+    }
+    if let Some(done) = current {
+        finish(done, &mut row_cells);
+    }
+    Ok(table)
+}
+
+/// Checks the archive before calamine reads it: how many parts, what they truly unpack
+/// to (declared sizes can lie), and what the shared strings will take.
+fn check_archive(bytes: &[u8], budget: &mut Budget) -> Result<(), Vec<FileProblem>> {
+    let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|error| {
+        tracing::info!(%error, "xlsx archive unreadable");
+        unreadable()
+    })?;
+    if archive.len() > MAX_XLSX_PARTS {
+        return Err(FileProblem::file(format!(
+            "XLSX 文件包含的部件超过上限 {MAX_XLSX_PARTS} 个"
+        )));
+    }
+    let limit = budget.limits().memory_budget(bytes.len());
+    let too_large = || {
+        FileProblem::file(format!(
+            "XLSX 文件解压后超过上限 {} MB，请删除多余的空行、空列，或分批导入",
+            limit / (1024 * 1024)
+        ))
+    };
+    let mut unpacked: usize = 0;
+    for index in 0..archive.len() {
+        let mut part = archive.by_index(index).map_err(|error| {
+            tracing::info!(%error, "xlsx part unreadable");
+            unreadable()
+        })?;
+        let remaining = limit - unpacked;
+        if part.size() > remaining as u64 {
+            return Err(too_large());
+        }
+        let shared_strings = part
+            .name()
+            .is_ok_and(|name| name.to_ascii_lowercase().ends_with("sharedstrings.xml"));
+        let mut counted = Counted {
+            inner: (&mut part).take(remaining as u64 + 1),
+            read: 0,
+        };
+        let strings = if shared_strings {
+            Some(count_shared_strings(&mut counted)?)
+        } else {
+            io::copy(&mut counted, &mut io::sink()).map_err(|error| {
+                tracing::info!(%error, "xlsx part does not unpack");
+                unreadable()
+            })?;
+            None
+        };
+        if counted.read > remaining {
+            return Err(too_large());
+        }
+        unpacked += counted.read;
+        if let Some(strings) = strings {
+            // calamine reserves the declared count and grows past it by doubling; each
+            // string's text is at most the part's size.
+            let entries = strings.declared.max(strings.counted).saturating_mul(2);
+            budget.charge(
+                entries
+                    .saturating_mul(std::mem::size_of::<String>())
+                    .saturating_add(counted.read),
+            )?;
+        }
+    }
+    Ok(())
+}
+
+struct SharedStrings {
+    /// `uniqueCount` as the file gives it.
+    declared: usize,
+    /// `<si>` elements actually present.
+    counted: usize,
+}
+
+fn count_shared_strings(part: impl Read) -> Result<SharedStrings, Vec<FileProblem>> {
+    use quick_xml::events::Event;
+    let mut xml = quick_xml::Reader::from_reader(BufReader::new(part));
+    let mut strings = SharedStrings {
+        declared: 0,
+        counted: 0,
+    };
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        match xml.read_event_into(&mut buf) {
+            Ok(Event::Start(e) | Event::Empty(e)) => match e.local_name().as_ref() {
+                "sst" => {
+                    // What calamine reserves; a value it cannot parse reserves nothing.
+                    strings.declared = e
+                        .try_get_attribute("uniqueCount")
+                        .ok()
+                        .flatten()
+                        .and_then(|a| a.value.parse().ok())
+                        .unwrap_or(0);
+                }
+                "si" => strings.counted += 1,
+                _ => {}
+            },
+            Ok(Event::Eof) => return Ok(strings),
+            Ok(_) => {}
+            Err(error) => {
+                tracing::info!(%error, "xlsx shared strings unreadable");
+                return Err(unreadable());
+            }
+        }
+    }
+}
+
+/// A reader that counts what passes through it.
+struct Counted<R> {
+    inner: R,
+    read: usize,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read += n;
+        Ok(n)
+    }
+}

@@ -13,6 +13,7 @@ mod bindings;
 mod cache;
 mod components;
 mod health;
+mod hostile_files;
 mod ledger_crash;
 mod ledger_import;
 mod ledger_lookup;

@@ -381,3 +381,7 @@ mod tests {
         assert_eq!(amount_text(1e20), "100000000000000000000");
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod hostile_tests;

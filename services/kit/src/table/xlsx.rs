@@ -175,6 +175,7 @@ fn check_archive(bytes: &[u8], budget: &mut Budget) -> Result<(), Vec<FileProble
         if part.size() > remaining as u64 {
             return Err(too_large());
         }
+        // A part whose name does not decode is read as any other part.
         let shared_strings = part
             .name()
             .is_ok_and(|name| name.to_ascii_lowercase().ends_with("sharedstrings.xml"));

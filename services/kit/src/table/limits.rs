@@ -116,8 +116,9 @@ impl Budget {
         }
     }
 
-    pub(super) fn limits(&self) -> &ImportLimits {
-        &self.limits
+    /// The most it may hold, in bytes.
+    pub(super) fn limit(&self) -> usize {
+        self.limit
     }
 
     /// Counts `bytes` more as held, or refuses once the budget would be passed.
@@ -130,14 +131,15 @@ impl Budget {
     }
 }
 
-/// What a cell's text takes on the heap (allocators round small blocks up to 16 bytes).
+/// What a cell's text takes on the heap: glibc's malloc gives even one byte a 32-byte
+/// chunk, and adds 8 bytes to larger ones in steps of 16 (mimalloc takes less).
 pub(super) fn text_heap(cell: &super::Cell) -> usize {
     use super::Cell;
     match cell {
         Cell::String(text) | Cell::DateTimeIso(text) | Cell::DurationIso(text)
             if text.capacity() > 0 =>
         {
-            text.capacity().next_multiple_of(16)
+            (text.capacity() + 8).next_multiple_of(16).max(32)
         }
         _ => 0,
     }

@@ -11,7 +11,7 @@ use std::io::{self, BufReader, Cursor, Read};
 
 use calamine::{DataRef, Reader, Xlsx, XlsxError, open_workbook_from_rs};
 
-use super::limits::{Budget, ImportLimits, MAX_XLSX_PARTS, ROW_COST, text_heap};
+use super::limits::{Budget, ImportLimits, MAX_XLSX_PARTS, ROW_COST, cell_cost, text_heap};
 use super::{Cell, FileProblem, Table, TableRow, plain_text, start};
 
 fn unreadable() -> Vec<FileProblem> {
@@ -22,7 +22,9 @@ pub(super) fn read_xlsx(
     bytes: &[u8],
     limits: &ImportLimits,
 ) -> Result<Option<Table>, Vec<FileProblem>> {
-    let mut budget = Budget::new(limits, bytes.len());
+    // An XLSX is stored compressed, ~10x for a roll: its budget is that of a CSV twice
+    // its size (an ordinary roll of 200 000 rows peaks at ~18x its XLSX; tests/import_memory).
+    let mut budget = Budget::new(limits, bytes.len().saturating_mul(2));
     check_archive(bytes, &mut budget)?;
     let mut workbook: Xlsx<_> = open_workbook_from_rs(Cursor::new(bytes)).map_err(|error| {
         tracing::info!(%error, "xlsx unreadable");
@@ -49,7 +51,8 @@ pub(super) fn read_xlsx(
     if declared.end.1.saturating_sub(declared.start.1) as usize >= limits.max_columns {
         return Err(limits.too_many_columns());
     }
-    let mut cells = Vec::new();
+    let mut rows: Vec<SheetRow> = Vec::new();
+    let mut in_order = true;
     let (mut first_col, mut last_col) = (u32::MAX, 0);
     loop {
         let cell = match reader.next_cell() {
@@ -73,77 +76,99 @@ pub(super) fn read_xlsx(
             return Err(limits.too_many_columns());
         }
         let value = Cell::from(cell.get_value().clone());
-        // Twice the entry: the vector's growth briefly holds two buffers.
-        budget.charge(2 * std::mem::size_of::<((u32, u32), Cell)>() + text_heap(&value))?;
-        cells.push(((row, col), value));
+        match rows.last_mut() {
+            Some(last) if last.row == row => {
+                let added = last.place(col, value.clone());
+                budget.charge(added * std::mem::size_of::<Cell>() + text_heap(&value))?;
+            }
+            last => {
+                if let Some(last) = last {
+                    in_order &= last.row < row;
+                    // Growth slack is released once a row is complete.
+                    last.cells.shrink_to_fit();
+                }
+                budget.charge(ROW_COST + cell_cost(&value))?;
+                rows.push(SheetRow {
+                    row,
+                    first: col,
+                    cells: vec![value],
+                });
+            }
+        }
     }
     drop(reader);
-    build(cells, first_col, last_col, &mut budget)
-}
-
-/// Lays streamed cells out in rows counted from the first used column, as calamine's
-/// ranges did: the header as wide as the sheet, data rows up to their last cell.
-fn build(
-    mut cells: Vec<((u32, u32), Cell)>,
-    first_col: u32,
-    last_col: u32,
-    budget: &mut Budget,
-) -> Result<Option<Table>, Vec<FileProblem>> {
-    if !cells.is_sorted_by_key(|(pos, _)| *pos) {
-        // Stable: of two cells at one place the later in the file wins, as in calamine.
-        cells.sort_by_key(|(pos, _)| *pos);
+    if !in_order {
+        rows = merge(rows, &mut budget)?;
     }
-    // What the rows will take, before any is built: a row's cells (empty ones between
-    // used ones included) and its entry.
+    // Every row counted from the sheet's first used column, as calamine's ranges did.
     let width = (last_col.saturating_sub(first_col) + 1) as usize;
-    let mut planned = width * std::mem::size_of::<Cell>();
-    let mut index = 0;
-    while index < cells.len() {
-        let row = cells[index].0.0;
-        let end = index + cells[index..].partition_point(|(pos, _)| pos.0 == row);
-        let span = (cells[end - 1].0.1 - first_col + 1) as usize;
-        planned = planned.saturating_add(ROW_COST + span * std::mem::size_of::<Cell>());
-        index = end;
-    }
-    budget.charge(planned)?;
-
+    let shifts: usize = rows.iter().map(|r| (r.first - first_col) as usize).sum();
+    budget.charge((shifts + width) * std::mem::size_of::<Cell>())?;
     let mut table: Option<Table> = None;
-    let mut row_cells: Vec<Cell> = Vec::new();
-    let mut current: Option<u32> = None;
-    let mut finish = |row: u32, row_cells: &mut Vec<Cell>| {
-        let cells = std::mem::take(row_cells);
+    for sheet_row in rows {
+        let mut cells = sheet_row.cells;
         if cells.iter().all(|cell| plain_text(cell).is_empty()) {
-            return;
+            continue;
         }
-        let line = row as usize + 1;
+        let shift = (sheet_row.first - first_col) as usize;
+        cells.splice(0..0, std::iter::repeat_n(Cell::Empty, shift));
+        let line = sheet_row.row as usize + 1;
         match &mut table {
             None => {
-                let mut header = cells;
-                header.resize(width, Cell::Empty);
-                table = Some(start(line, &header));
+                cells.resize(width.max(cells.len()), Cell::Empty);
+                table = Some(start(line, &cells));
             }
             Some(table) => table.rows.push(TableRow { line, cells }),
         }
-    };
-    for ((row, col), value) in cells {
-        if current != Some(row) {
-            if let Some(done) = current {
-                finish(done, &mut row_cells);
-            }
-            current = Some(row);
-        }
-        let at = (col - first_col) as usize;
-        if row_cells.len() > at {
-            row_cells[at] = value;
-        } else {
-            row_cells.resize(at, Cell::Empty);
-            row_cells.push(value);
-        }
-    }
-    if let Some(done) = current {
-        finish(done, &mut row_cells);
     }
     Ok(table)
+}
+
+/// One sheet row as read: its cells from column `first` on.
+struct SheetRow {
+    row: u32,
+    first: u32,
+    cells: Vec<Cell>,
+}
+
+impl SheetRow {
+    /// Puts `value` at `col` (a later cell at one place wins, as in calamine); returns
+    /// how many cells the row grew by.
+    fn place(&mut self, col: u32, value: Cell) -> usize {
+        let before = self.cells.len();
+        if col < self.first {
+            let gap = (self.first - col) as usize;
+            self.cells
+                .splice(0..0, std::iter::repeat_n(Cell::Empty, gap));
+            self.first = col;
+        }
+        let at = (col - self.first) as usize;
+        if at >= self.cells.len() {
+            self.cells.resize(at + 1, Cell::Empty);
+        }
+        self.cells[at] = value;
+        self.cells.len() - before
+    }
+}
+
+/// Rows of a sheet whose cells came out of order, sorted and with each row's pieces
+/// put together (Excel never writes such a sheet; other tools may).
+fn merge(mut rows: Vec<SheetRow>, budget: &mut Budget) -> Result<Vec<SheetRow>, Vec<FileProblem>> {
+    // Stable: of two cells at one place the later in the file wins.
+    rows.sort_by_key(|r| r.row);
+    let mut merged: Vec<SheetRow> = Vec::with_capacity(rows.len());
+    for piece in rows {
+        match merged.last_mut() {
+            Some(last) if last.row == piece.row => {
+                for (col, value) in (piece.first..).zip(piece.cells) {
+                    let added = last.place(col, value);
+                    budget.charge(added * std::mem::size_of::<Cell>())?;
+                }
+            }
+            _ => merged.push(piece),
+        }
+    }
+    Ok(merged)
 }
 
 /// Checks the archive before calamine reads it: how many parts, what they truly unpack
@@ -158,7 +183,7 @@ fn check_archive(bytes: &[u8], budget: &mut Budget) -> Result<(), Vec<FileProble
             "XLSX 文件包含的部件超过上限 {MAX_XLSX_PARTS} 个"
         )));
     }
-    let limit = budget.limits().memory_budget(bytes.len());
+    let limit = budget.limit();
     let too_large = || {
         FileProblem::file(format!(
             "XLSX 文件解压后超过上限 {} MB，请删除多余的空行、空列，或分批导入",

@@ -12,6 +12,7 @@ mod rolls;
 mod bindings;
 mod cache;
 mod components;
+mod fuzz_files;
 mod health;
 mod hostile_files;
 mod ledger_crash;

@@ -205,6 +205,7 @@ fn read_csv(bytes: &[u8], limits: &ImportLimits) -> Result<Option<Table>, Vec<Fi
     let mut table: Option<Table> = None;
     let mut problems = Problems::default();
     let mut lines = LineCounter::new(&text);
+    let mut kept = 0;
     for record in reader.records() {
         let record = match record {
             Ok(record) => record,
@@ -223,7 +224,9 @@ fn read_csv(bytes: &[u8], limits: &ImportLimits) -> Result<Option<Table>, Vec<Fi
         if width == 0 {
             continue;
         }
-        if line > limits.max_rows {
+        // Both: records split by a bare CR share a line number.
+        kept += 1;
+        if line > limits.max_rows || kept > limits.max_rows {
             return Err(limits.too_many_rows());
         }
         if width > limits.max_columns {

@@ -163,6 +163,12 @@ fn csv_rows_and_columns_beyond_the_limits_are_refused() {
         refused(b"a,b,c,d\n", "t.csv", &limits),
         "文件超过列数上限 3 列"
     );
+    // Rows split by bare CRs, which spreadsheets show on one line, count as rows.
+    let rows = "a,b\r".repeat(11);
+    assert_eq!(
+        refused(rows.as_bytes(), "t.csv", &limits),
+        "文件超过行数上限 10 行，请分批导入"
+    );
     // Trailing empty cells are not columns.
     let table = read_table("t.csv", b"a,b,c,,,,,,\n1,,,,,,,,\n", &limits).expect("fits");
     assert_eq!(table.rows[0].cells.len(), 1);

@@ -3,7 +3,7 @@
 //! problems, never a panic, an abort or unbounded memory.
 //!
 //! scripts/test runs proptest's default 256 cases of each; a long run is
-//! `PROPTEST_CASES=1000000 cargo nextest run -p integration-tests -E 'test(/fuzz_files/)'`
+//! `PROPTEST_CASES=1000000 cargo test -p integration-tests --test api fuzz_files`
 //! (docs/security.md, Fuzzing).
 
 use std::{

@@ -187,3 +187,18 @@ fn csv_of_near_empty_rows_is_refused_once_its_cells_pass_the_budget() {
         "文件内容展开后超过上限（文件大小的 16 倍），请删除多余的空行、空列，或分批导入"
     );
 }
+
+#[test]
+fn a_dimension_ending_before_it_starts_is_unreadable_not_a_panic() {
+    // Found by fuzz_files_table_reader: calamine subtracts the corners unchecked.
+    let bytes = workbook(|sheet| {
+        sheet.write_string(0, 0, "姓名").expect("A1");
+    });
+    let bytes = tamper(&bytes, "xl/worksheets/sheet1.xml", |xml| {
+        xml.replace(r#"<dimension ref="A1"/>"#, r#"<dimension ref="B2:A1"/>"#)
+    });
+    assert_eq!(
+        refused(&bytes, "roll.xlsx", &ImportLimits::default()),
+        "无法读取该 XLSX 文件，请确认文件完好，或另存为 CSV"
+    );
+}

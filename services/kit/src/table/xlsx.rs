@@ -26,6 +26,23 @@ pub(super) fn read_xlsx(
     // its size (an ordinary roll of 200 000 rows peaks at ~18x its XLSX; tests/import_memory).
     let mut budget = Budget::new(limits, bytes.len().saturating_mul(2));
     check_archive(bytes, &mut budget)?;
+    // calamine can panic on a malformed sheet (fuzzing found a dimension whose end
+    // precedes its start: an overflow, caught in debug builds and wrapped in release).
+    // Its state is dropped with the closure, so a panic is one more unreadable file.
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        read_sheet(bytes, limits, &mut budget)
+    }))
+    .unwrap_or_else(|_| {
+        tracing::info!("xlsx reader panicked");
+        Err(unreadable())
+    })
+}
+
+fn read_sheet(
+    bytes: &[u8],
+    limits: &ImportLimits,
+    budget: &mut Budget,
+) -> Result<Option<Table>, Vec<FileProblem>> {
     let mut workbook: Xlsx<_> = open_workbook_from_rs(Cursor::new(bytes)).map_err(|error| {
         tracing::info!(%error, "xlsx unreadable");
         unreadable()
@@ -98,7 +115,7 @@ pub(super) fn read_xlsx(
     }
     drop(reader);
     if !in_order {
-        rows = merge(rows, &mut budget)?;
+        rows = merge(rows, budget)?;
     }
     // Every row counted from the sheet's first used column, as calamine's ranges did.
     let width = (last_col.saturating_sub(first_col) + 1) as usize;

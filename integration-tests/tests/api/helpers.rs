@@ -535,13 +535,22 @@ pub async fn import_persons(
     app: &TestApp,
     csv: &[u8],
 ) -> Result<huimin_proto::identity::v1::ImportPersonsResponse, tonic::Status> {
+    import_persons_named(app, "persons.csv", csv).await
+}
+
+/// As [`import_persons`], under a file name of the test's choosing.
+pub async fn import_persons_named(
+    app: &TestApp,
+    file_name: &str,
+    bytes: &[u8],
+) -> Result<huimin_proto::identity::v1::ImportPersonsResponse, tonic::Status> {
     use huimin_proto::identity::v1::ImportPersonsChunk;
-    let chunks: Vec<ImportPersonsChunk> = csv
+    let chunks: Vec<ImportPersonsChunk> = bytes
         .chunks(1024)
         .enumerate()
         .map(|(i, data)| ImportPersonsChunk {
             file_name: if i == 0 {
-                "persons.csv".to_owned()
+                file_name.to_owned()
             } else {
                 String::new()
             },

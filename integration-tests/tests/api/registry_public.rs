@@ -17,14 +17,14 @@ use crate::{
 const HEADER: &str = "项目编号,项目名称,项目类型,乡镇代码,村代码,年度,中央资金（元）,自治区资金（元）,县级资金（元）,批复金额（元）,承建单位,责任单位,责任人,计划开工日期,计划完工日期,受益户数";
 
 /// A row of a project file; approved 50,000 yuan, split 30,000 central and 20,000 county.
-fn row(code: &str, village: &str) -> String {
+pub fn row(code: &str, village: &str) -> String {
     format!(
         "{code},{village}饮水工程,饮水安全,{},{village},2026,30000,,20000.00,50000,博白县水利建筑公司,博白县水利局,黄志明,2026-04-01,2026/10/31,80",
         &village[..9]
     )
 }
 
-fn file(rows: &[String]) -> String {
+pub fn file(rows: &[String]) -> String {
     let mut text = HEADER.to_owned();
     for row in rows {
         text.push('\n');
@@ -34,7 +34,7 @@ fn file(rows: &[String]) -> String {
     text
 }
 
-async fn import(
+pub async fn import(
     app: &TestApp,
     file_name: &str,
     bytes: &[u8],

@@ -20,9 +20,6 @@ use crate::{
     bindings::{Lookup, OpenId},
 };
 
-/// The largest persons file accepted over gRPC.
-const MAX_IMPORT_BYTES: usize = 64 * 1024 * 1024;
-
 const STAFF: &[Role] = &[Role::Admin, Role::Inspector, Role::Town, Role::Auditor];
 
 /// Who may call which identity RPC.
@@ -310,7 +307,7 @@ impl IdentityService for IdentityApi {
     ) -> Result<Response<pb::ImportPersonsResponse>, Status> {
         let (file_name, bytes) = huimin_kit::upload::collect(
             request.into_inner(),
-            MAX_IMPORT_BYTES,
+            self.identity.imports.max_bytes,
             |c: pb::ImportPersonsChunk| (c.file_name, c.data),
         )
         .await?;

@@ -5,6 +5,7 @@ use crate::keys::PiiKeys;
 use huimin_kit::{
     config::{ConfigError, DatabaseConfig, Env, RedisConfig},
     county::County,
+    table::ImportLimits,
 };
 
 #[derive(Debug)]
@@ -16,6 +17,8 @@ pub struct IdentityConfig {
     /// The county whose divisions identity holds: the root of the division
     /// tree, and the only county a town officer's scope may lie in.
     pub county: County,
+    /// What a persons file may be and hold.
+    pub imports: ImportLimits,
 }
 
 impl IdentityConfig {
@@ -26,6 +29,7 @@ impl IdentityConfig {
             pii: PiiKeys::from_env(env)?,
             signer: TokenSigner::from_seed(env.key32("HUIMIN_TOKEN_SIGNING_KEY")?),
             county: County::from_env(env)?,
+            imports: ImportLimits::from_env(env, 64)?,
         })
     }
 }

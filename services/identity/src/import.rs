@@ -62,8 +62,9 @@ pub fn parse_persons(
     file_name: &str,
     bytes: &[u8],
     villages: &HashSet<String>,
+    limits: &huimin_kit::table::ImportLimits,
 ) -> Result<Vec<PersonRow>, IdentityError> {
-    let table = huimin_kit::table::read_table(file_name, bytes)
+    let table = huimin_kit::table::read_table(file_name, bytes, limits)
         .map_err(|problems| problems.report(SUBJECT))?;
     let mut index = HashMap::new();
     let mut problems = Problems::default();
@@ -190,11 +191,12 @@ impl Identity {
     ) -> Result<ImportSummary, IdentityError> {
         let villages = self.village_codes().await?;
         // Decoding and checking up to 64 MB is CPU work: off the async runtime.
-        let (file_name, bytes) = (file_name.to_owned(), bytes.to_vec());
-        let rows =
-            tokio::task::spawn_blocking(move || parse_persons(&file_name, &bytes, &villages))
-                .await
-                .map_err(|e| IdentityError::internal(e.into()))??;
+        let (file_name, bytes, limits) = (file_name.to_owned(), bytes.to_vec(), self.imports);
+        let rows = tokio::task::spawn_blocking(move || {
+            parse_persons(&file_name, &bytes, &villages, &limits)
+        })
+        .await
+        .map_err(|e| IdentityError::internal(e.into()))??;
         let summary = self.store_persons(&rows).await?;
         tracing::info!(
             persons = summary.persons,
@@ -291,6 +293,7 @@ mod tests {
     use huimin_kit::error::CoreError;
 
     use super::*;
+    use huimin_kit::table::ImportLimits;
 
     fn villages() -> HashSet<String> {
         ["450923100201".to_owned()].into_iter().collect()
@@ -301,7 +304,13 @@ mod tests {
     #[test]
     fn good_rows_parse() {
         let text = format!("{HEADER}H1,张三,11010519491231002X,户主,450923100201\n");
-        let rows = parse_persons("persons.csv", text.as_bytes(), &villages()).expect("valid file");
+        let rows = parse_persons(
+            "persons.csv",
+            text.as_bytes(),
+            &villages(),
+            &ImportLimits::default(),
+        )
+        .expect("valid file");
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].name, "张三");
     }
@@ -311,9 +320,12 @@ mod tests {
         let text = format!(
             "{HEADER}H1,张三,110105194912310021,户主,450923100201\nH1,李四,11010519491231002X,表哥,450923999999\n"
         );
-        let Err(IdentityError::Core(CoreError::Invalid { violations, .. })) =
-            parse_persons("persons.csv", text.as_bytes(), &villages())
-        else {
+        let Err(IdentityError::Core(CoreError::Invalid { violations, .. })) = parse_persons(
+            "persons.csv",
+            text.as_bytes(),
+            &villages(),
+            &ImportLimits::default(),
+        ) else {
             panic!("expected a report");
         };
         let fields: Vec<&str> = violations.iter().map(|v| v.field.as_str()).collect();
@@ -329,9 +341,12 @@ mod tests {
         let text = format!(
             "{HEADER}H1,张三,11010519491231002X,户主,450923100201\nH2,张三,11010519491231002X,户主,450923100201\n"
         );
-        let Err(IdentityError::Core(CoreError::Invalid { violations, .. })) =
-            parse_persons("persons.csv", text.as_bytes(), &villages())
-        else {
+        let Err(IdentityError::Core(CoreError::Invalid { violations, .. })) = parse_persons(
+            "persons.csv",
+            text.as_bytes(),
+            &villages(),
+            &ImportLimits::default(),
+        ) else {
             panic!("expected a report");
         };
         assert_eq!(violations[0].description, "与第2行的身份证号重复");
@@ -339,9 +354,12 @@ mod tests {
 
     #[test]
     fn missing_column_is_reported() {
-        let Err(IdentityError::Core(CoreError::Invalid { violations, .. })) =
-            parse_persons("persons.csv", "姓名,身份证号\n".as_bytes(), &villages())
-        else {
+        let Err(IdentityError::Core(CoreError::Invalid { violations, .. })) = parse_persons(
+            "persons.csv",
+            "姓名,身份证号\n".as_bytes(),
+            &villages(),
+            &ImportLimits::default(),
+        ) else {
             panic!("expected a report");
         };
         assert!(violations.iter().any(|v| v.description.contains("户编号")));
@@ -351,7 +369,8 @@ mod tests {
     fn gbk_files_parse() {
         let text = format!("{HEADER}H1,张三,11010519491231002X,户主,450923100201\n");
         let (bytes, _, _) = encoding_rs::GBK.encode(&text);
-        let rows = parse_persons("persons.csv", &bytes, &villages()).expect("gbk parses");
+        let rows = parse_persons("persons.csv", &bytes, &villages(), &ImportLimits::default())
+            .expect("gbk parses");
         assert_eq!(rows[0].name, "张三");
     }
 }

@@ -48,6 +48,8 @@ pub struct Identity {
     pub password_checks: Arc<tokio::sync::Semaphore>,
     /// The county this installation serves.
     pub county: County,
+    /// What a persons file may be and hold.
+    pub imports: huimin_kit::table::ImportLimits,
 }
 
 /// identity as a component of the binary.
@@ -114,6 +116,7 @@ impl Identity {
             signer: config.signer,
             password_checks: Arc::new(tokio::sync::Semaphore::new(4)),
             county: config.county,
+            imports: config.imports,
         })
     }
 

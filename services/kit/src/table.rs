@@ -3,11 +3,16 @@
 //! every problem named by row and column. What the columns mean is the caller's job;
 //! this module only gets the cells out faithfully.
 //!
+//! Whatever a file holds, reading it stays within [`ImportLimits`] (rows, columns, and
+//! memory a small multiple of the file's size): see [`limits`].
+//!
 //! XLSX parsing is CPU work: call [`read_table`] from `spawn_blocking`.
 
-use std::io::Cursor;
+pub mod limits;
+mod xlsx;
 
-use calamine::{Reader, Xlsx, open_workbook_from_rs};
+pub use limits::ImportLimits;
+use limits::{Budget, ROW_COST, cell_cost};
 
 use crate::problems::Problems;
 
@@ -44,20 +49,21 @@ pub fn normalise_header(header: &str) -> String {
 }
 
 /// Reads a file: XLSX if it is a ZIP archive, CSV otherwise. Blank rows are skipped;
-/// a file without a header is a problem (one without data rows is the caller's call).
-pub fn read_table(file_name: &str, bytes: &[u8]) -> Result<Table, Problems> {
+/// a file without a header is a problem (one without data rows is the caller's call),
+/// and so is one beyond `limits`. Data rows end at their last non-empty cell.
+pub fn read_table(file_name: &str, bytes: &[u8], limits: &ImportLimits) -> Result<Table, Problems> {
     let lower_name = file_name.trim().to_lowercase();
     let table = if bytes.starts_with(b"\xD0\xCF\x11\xE0") || lower_name.ends_with(".xls") {
         // The old binary format, or (as some systems export) an HTML page named .xls.
         return Err(Problems::file("不支持 .xls，请另存为 .xlsx 或 CSV"));
     } else if bytes.starts_with(b"PK\x03\x04") {
-        read_xlsx(bytes)?
+        xlsx::read_xlsx(bytes, limits)?
     } else if lower_name.ends_with(".xlsx") {
         return Err(Problems::file(
             "文件不是有效的 .xlsx 文件，请在 Excel 中重新另存为 .xlsx 或 CSV",
         ));
     } else {
-        read_csv(bytes)?
+        read_csv(bytes, limits)?
     };
     table.ok_or_else(|| Problems::file("文件是空的，没有表头"))
 }
@@ -93,8 +99,10 @@ fn decode_text(bytes: &[u8]) -> Result<String, Problems> {
     Ok(text.into_owned())
 }
 
-fn read_csv(bytes: &[u8]) -> Result<Option<Table>, Problems> {
+fn read_csv(bytes: &[u8], limits: &ImportLimits) -> Result<Option<Table>, Problems> {
+    let mut budget = Budget::new(limits, bytes.len());
     let text = decode_text(bytes)?;
+    budget.charge(text.capacity())?;
     // The header is read as an ordinary record so that leading blank lines and line
     // numbers work the same way as for XLSX.
     let mut reader = csv::ReaderBuilder::new()
@@ -104,6 +112,7 @@ fn read_csv(bytes: &[u8]) -> Result<Option<Table>, Problems> {
     let mut table: Option<Table> = None;
     let mut problems = Problems::default();
     let mut lines = LineCounter::new(&text);
+    let mut kept = 0;
     for record in reader.records() {
         let record = match record {
             Ok(record) => record,
@@ -114,13 +123,28 @@ fn read_csv(bytes: &[u8]) -> Result<Option<Table>, Problems> {
             }
         };
         let line = record.position().map_or(0, |p| lines.line_at(p.byte()));
-        let cells: Vec<Cell> = record
-            .iter()
-            .map(|cell| Cell::String(cell.trim().to_owned()))
-            .collect();
-        if cells.iter().all(|cell| plain_text(cell).is_empty()) {
+        // Trailing empty cells are not kept: `a,,,,` costs what `a` does.
+        let width = (0..record.len())
+            .rev()
+            .find(|&at| record.get(at).is_some_and(|cell| !cell.trim().is_empty()))
+            .map_or(0, |last| last + 1);
+        if width == 0 {
             continue;
         }
+        // Both: records split by a bare CR share a line number.
+        kept += 1;
+        if line > limits.max_rows || kept > limits.max_rows {
+            return Err(limits.too_many_rows());
+        }
+        if width > limits.max_columns {
+            return Err(limits.too_many_columns());
+        }
+        let cells: Vec<Cell> = record
+            .iter()
+            .take(width)
+            .map(|cell| Cell::String(cell.trim().to_owned()))
+            .collect();
+        budget.charge(ROW_COST + cells.iter().map(cell_cost).sum::<usize>())?;
         match &mut table {
             None => table = Some(start(line, &cells)),
             Some(table) => table.rows.push(TableRow { line, cells }),
@@ -171,41 +195,6 @@ impl<'a> LineCounter<'a> {
 // XLSX
 // ---------------------------------------------------------------------------------------
 
-fn read_xlsx(bytes: &[u8]) -> Result<Option<Table>, Problems> {
-    let unreadable = || Problems::file("无法读取该 XLSX 文件，请确认文件完好，或另存为 CSV");
-    let mut workbook: Xlsx<_> = open_workbook_from_rs(Cursor::new(bytes)).map_err(|error| {
-        tracing::info!(%error, "xlsx unreadable");
-        unreadable()
-    })?;
-    let range = match workbook.worksheet_range_at(0) {
-        None => return Err(Problems::file("XLSX 文件中没有工作表")),
-        Some(Err(error)) => {
-            tracing::info!(%error, "xlsx first sheet unreadable");
-            return Err(unreadable());
-        }
-        Some(Ok(range)) => range,
-    };
-    // `rows()` starts at the first used cell; spreadsheet rows count from the sheet's top.
-    let first_row = range.start().map_or(0, |(row, _)| row as usize);
-    let mut table: Option<Table> = None;
-    for (offset, cells) in range.rows().enumerate() {
-        let line = first_row + offset + 1;
-        // A row with text only in columns the caller ignores (a total line, a note) is
-        // still data staff meant to send, unless every cell is empty.
-        if cells.iter().all(|cell| plain_text(cell).is_empty()) {
-            continue;
-        }
-        match &mut table {
-            None => table = Some(start(line, cells)),
-            Some(table) => table.rows.push(TableRow {
-                line,
-                cells: cells.to_vec(),
-            }),
-        }
-    }
-    Ok(table)
-}
-
 /// Any cell as text: strings trimmed, whole numbers without `.0`, dates as `YYYY-MM-DD`,
 /// errors and empty cells as nothing.
 pub fn plain_text(cell: &Cell) -> String {
@@ -252,7 +241,7 @@ mod tests {
     #[test]
     fn csv_rows_keep_their_spreadsheet_lines() {
         let text = "\n项目编号,名称\r\nA,甲\r\n\r\n , \r\nB,乙\r\n";
-        let table = read_table("t.csv", text.as_bytes()).unwrap();
+        let table = read_table("t.csv", text.as_bytes(), &ImportLimits::default()).unwrap();
         assert_eq!(table.header_line, 2);
         assert_eq!(table.headers, ["项目编号", "名称"]);
         let lines: Vec<usize> = table.rows.iter().map(|r| r.line).collect();
@@ -263,7 +252,9 @@ mod tests {
     #[test]
     fn an_empty_file_has_no_header() {
         assert_eq!(
-            read_table("t.csv", b" \n").unwrap_err().listed(),
+            read_table("t.csv", b" \n", &ImportLimits::default())
+                .unwrap_err()
+                .listed(),
             [crate::problems::FileProblem::new(
                 0,
                 FILE,
@@ -290,3 +281,7 @@ mod tests {
         assert_eq!(amount_text(1e20), "100000000000000000000");
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod hostile_tests;

@@ -24,9 +24,6 @@ use crate::{
     lookup::{PaymentView, Subject},
 };
 
-/// The largest roll accepted over gRPC.
-const MAX_ROLL_BYTES: usize = 512 * 1024 * 1024;
-
 /// Who may call which ledger RPC.
 pub fn policy() -> Policy {
     let service = <LedgerServiceServer<LedgerApi> as tonic::server::NamedService>::NAME;
@@ -184,7 +181,7 @@ impl LedgerService for LedgerApi {
         let caller = caller(&request)?.clone();
         let (file_name, bytes) = huimin_kit::upload::collect(
             request.into_inner(),
-            MAX_ROLL_BYTES,
+            self.ledger.imports.max_bytes,
             |c: pb::ImportRollChunk| (c.file_name, c.data),
         )
         .await?;

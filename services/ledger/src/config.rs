@@ -1,6 +1,7 @@
 //! ledger's configuration, read once from the environment.
 
 use huimin_kit::config::{ConfigError, DatabaseConfig, Env, RedisConfig};
+use huimin_kit::table::ImportLimits;
 use secrecy::SecretString;
 
 #[derive(Debug)]
@@ -17,6 +18,8 @@ pub struct LedgerConfig {
     /// in 24 hours that the register does not confirm before their imports
     /// are refused (a county's worst real roll has a few hundred).
     pub register_failures_per_day: i64,
+    /// What a roll file may be and hold.
+    pub imports: ImportLimits,
 }
 
 impl LedgerConfig {
@@ -29,6 +32,8 @@ impl LedgerConfig {
                 .optional_str("HUIMIN_SERVICE_TOKEN")
                 .map(SecretString::from),
             register_failures_per_day: env.parse_or("HUIMIN_REGISTER_FAILURES_PER_DAY", 2000)?,
+            // A roll of a million rows is ~150 MB of CSV.
+            imports: ImportLimits::from_env(env, 256)?,
         })
     }
 }

@@ -107,8 +107,10 @@ impl Ledger {
         }
         let programs = self.programs().await?;
         let (name, who, known) = (file_name.to_owned(), caller.clone(), programs.clone());
+        let limits = self.imports;
         let (entries, mut problems) = tokio::task::spawn_blocking(move || {
-            let raw = read_roll(&name, &bytes).map_err(|problems| problems.report(SUBJECT))?;
+            let raw =
+                read_roll(&name, &bytes, &limits).map_err(|problems| problems.report(SUBJECT))?;
             if raw.is_empty() {
                 return Err(LedgerError::invalid("文件", "花名册中没有数据行"));
             }

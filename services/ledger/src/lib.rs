@@ -74,6 +74,8 @@ pub struct Ledger {
     pub identity: IdentityClient,
     /// See [`LedgerConfig::register_failures_per_day`].
     pub register_failures_per_day: i64,
+    /// What a roll file may be and hold.
+    pub imports: huimin_kit::table::ImportLimits,
 }
 
 impl Ledger {
@@ -110,6 +112,7 @@ impl Ledger {
             cache,
             identity,
             register_failures_per_day: config.register_failures_per_day,
+            imports: config.imports,
         })
     }
 

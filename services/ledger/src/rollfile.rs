@@ -148,8 +148,12 @@ fn set(row: &mut RawRow, field: Field, value: String) {
 
 /// Reads a roll file: XLSX if it is a ZIP archive, CSV otherwise. Returns every data row
 /// (blank rows skipped), or every problem that stops the file from being read.
-pub fn read_roll(file_name: &str, bytes: &[u8]) -> Result<Vec<RawRow>, Problems> {
-    let table = huimin_kit::table::read_table(file_name, bytes)?;
+pub fn read_roll(
+    file_name: &str,
+    bytes: &[u8],
+    limits: &huimin_kit::table::ImportLimits,
+) -> Result<Vec<RawRow>, Problems> {
+    let table = huimin_kit::table::read_table(file_name, bytes, limits)?;
     let columns = Columns::from_header(&table.headers, table.header_line)?;
     let mut problems = Problems::default();
     let mut rows = Vec::with_capacity(table.rows.len());
@@ -225,6 +229,7 @@ fn iso_month(iso: &str) -> String {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use huimin_kit::table::ImportLimits;
 
     const HEADER: &str = "姓名,身份证号,村代码,项目代码,发放期间,金额,银行账号,类型";
     const ROW: &str = "张三,11010519491231002X,450923100201,DB01,2026-07,170.50,6228480012345678,";
@@ -241,7 +246,7 @@ mod tests {
     #[test]
     fn utf8_csv_with_bom_reads_every_column() {
         let text = format!("\u{FEFF}{HEADER}\n{ROW}\n");
-        let rows = read_roll("roll.csv", text.as_bytes()).unwrap();
+        let rows = read_roll("roll.csv", text.as_bytes(), &ImportLimits::default()).unwrap();
         assert_eq!(
             rows,
             [RawRow {
@@ -265,7 +270,7 @@ mod tests {
         );
         let (bytes, _, _) = encoding_rs::GBK.encode(&text);
         assert!(std::str::from_utf8(&bytes).is_err());
-        let rows = read_roll("花名册.csv", &bytes).unwrap();
+        let rows = read_roll("花名册.csv", &bytes, &ImportLimits::default()).unwrap();
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[1].name, "李四");
         assert_eq!(rows[1].kind, "冲正");
@@ -276,7 +281,7 @@ mod tests {
     fn undecodable_bytes_are_one_problem() {
         let bytes = b"\xFF\xFE\x00\x01garbage\x80";
         assert_eq!(
-            problems(read_roll("roll.csv", bytes)),
+            problems(read_roll("roll.csv", bytes, &ImportLimits::default())),
             [(
                 0,
                 "文件".to_owned(),
@@ -289,7 +294,7 @@ mod tests {
     fn header_aliases_and_units_are_recognised() {
         let text = "备注, *姓名 ,公民身份号码,村代码,项目代码,期间,发放金额（元）,银行卡号\n\
                     x,张三,11010519491231002X,450923100201,DB01,2026年7月,170,6228 4800 1234 5678\n";
-        let rows = read_roll("roll.csv", text.as_bytes()).unwrap();
+        let rows = read_roll("roll.csv", text.as_bytes(), &ImportLimits::default()).unwrap();
         assert_eq!(rows[0].name, "张三");
         assert_eq!(rows[0].id_number, "11010519491231002X");
         assert_eq!(rows[0].period, "2026年7月");
@@ -309,7 +314,11 @@ mod tests {
     fn each_missing_required_column_is_a_problem_on_the_header_line() {
         let text = "姓名,身份证号,村代码,金额\n张三,11010519491231002X,450923100201,170\n";
         assert_eq!(
-            problems(read_roll("roll.csv", text.as_bytes())),
+            problems(read_roll(
+                "roll.csv",
+                text.as_bytes(),
+                &ImportLimits::default()
+            )),
             [
                 (1, "项目代码".to_owned(), "缺少列「项目代码」".to_owned()),
                 (1, "发放期间".to_owned(), "缺少列「发放期间」".to_owned()),
@@ -321,7 +330,11 @@ mod tests {
     fn a_field_named_by_two_columns_is_refused() {
         let text = format!("{HEADER},发放金额\n{ROW},170\n");
         assert_eq!(
-            problems(read_roll("roll.csv", text.as_bytes())),
+            problems(read_roll(
+                "roll.csv",
+                text.as_bytes(),
+                &ImportLimits::default()
+            )),
             [(
                 1,
                 "金额".to_owned(),
@@ -333,7 +346,7 @@ mod tests {
     #[test]
     fn blank_rows_are_skipped_and_lines_stay_spreadsheet_rows() {
         let text = format!("\n{HEADER}\n{ROW}\n,,,,,,,\n\n  ,, ,,,,,\n{ROW}\n");
-        let rows = read_roll("roll.csv", text.as_bytes()).unwrap();
+        let rows = read_roll("roll.csv", text.as_bytes(), &ImportLimits::default()).unwrap();
         let lines: Vec<usize> = rows.iter().map(|r| r.line).collect();
         assert_eq!(lines, [3, 7]);
     }
@@ -341,7 +354,7 @@ mod tests {
     #[test]
     fn short_rows_leave_missing_cells_empty() {
         let text = format!("{HEADER}\n张三,11010519491231002X\n");
-        let rows = read_roll("roll.csv", text.as_bytes()).unwrap();
+        let rows = read_roll("roll.csv", text.as_bytes(), &ImportLimits::default()).unwrap();
         assert_eq!(rows[0].name, "张三");
         assert_eq!(rows[0].amount, "");
     }
@@ -350,11 +363,15 @@ mod tests {
     fn a_file_without_data_rows_is_a_problem() {
         let text = format!("{HEADER}\n");
         assert_eq!(
-            problems(read_roll("roll.csv", text.as_bytes())),
+            problems(read_roll(
+                "roll.csv",
+                text.as_bytes(),
+                &ImportLimits::default()
+            )),
             [(0, "文件".to_owned(), "文件中没有数据行".to_owned())]
         );
         assert_eq!(
-            problems(read_roll("roll.csv", b"")),
+            problems(read_roll("roll.csv", b"", &ImportLimits::default())),
             [(0, "文件".to_owned(), "文件是空的，没有表头".to_owned())]
         );
     }
@@ -367,10 +384,20 @@ mod tests {
             "文件".to_owned(),
             "不支持 .xls，请另存为 .xlsx 或 CSV".to_owned(),
         )];
-        assert_eq!(problems(read_roll("roll.xls", bytes)), expected);
-        assert_eq!(problems(read_roll("roll.bin", bytes)), expected);
         assert_eq!(
-            problems(read_roll("ROLL.XLS", b"<html><table></table></html>")),
+            problems(read_roll("roll.xls", bytes, &ImportLimits::default())),
+            expected
+        );
+        assert_eq!(
+            problems(read_roll("roll.bin", bytes, &ImportLimits::default())),
+            expected
+        );
+        assert_eq!(
+            problems(read_roll(
+                "ROLL.XLS",
+                b"<html><table></table></html>",
+                &ImportLimits::default()
+            )),
             expected
         );
     }
@@ -378,9 +405,22 @@ mod tests {
     #[test]
     fn a_broken_xlsx_is_a_problem_not_a_panic() {
         let zip_but_not_xlsx = b"PK\x03\x04not really a zip archive";
-        assert_eq!(problems(read_roll("roll.xlsx", zip_but_not_xlsx))[0].0, 0);
         assert_eq!(
-            problems(read_roll("roll.xlsx", HEADER.as_bytes()))[0].1,
+            problems(read_roll(
+                "roll.xlsx",
+                zip_but_not_xlsx,
+                &ImportLimits::default()
+            ))[0]
+                .0,
+            0
+        );
+        assert_eq!(
+            problems(read_roll(
+                "roll.xlsx",
+                HEADER.as_bytes(),
+                &ImportLimits::default()
+            ))[0]
+                .1,
             "文件"
         );
     }
@@ -417,7 +457,7 @@ mod tests {
         #[test]
         fn text_cells_read_as_written() {
             let bytes = workbook(0, text_row);
-            let rows = read_roll("roll.xlsx", &bytes).unwrap();
+            let rows = read_roll("roll.xlsx", &bytes, &ImportLimits::default()).unwrap();
             assert_eq!(rows.len(), 1);
             assert_eq!(rows[0].line, 2);
             assert_eq!(rows[0].id_number, "11010519491231002X");
@@ -440,7 +480,7 @@ mod tests {
                 sheet.write_number(row + 2, 4, 202_607.0).unwrap();
                 sheet.write_number(row + 2, 6, 622_848_001_234.0).unwrap();
             });
-            let rows = read_roll("roll.xlsx", &bytes).unwrap();
+            let rows = read_roll("roll.xlsx", &bytes, &ImportLimits::default()).unwrap();
             // Header on spreadsheet row 3; the blank row 5 is skipped.
             let lines: Vec<usize> = rows.iter().map(|r| r.line).collect();
             assert_eq!(lines, [4, 6]);
@@ -465,7 +505,7 @@ mod tests {
                     .unwrap();
             });
             assert_eq!(
-                problems(read_roll("roll.xlsx", &bytes)),
+                problems(read_roll("roll.xlsx", &bytes, &ImportLimits::default())),
                 [
                     (
                         3,
@@ -488,7 +528,7 @@ mod tests {
             sheet.write_string(0, 0, "姓名").unwrap();
             sheet.write_string(1, 0, "张三").unwrap();
             let bytes = workbook.save_to_buffer().unwrap();
-            let found = problems(read_roll("roll.xlsx", &bytes));
+            let found = problems(read_roll("roll.xlsx", &bytes, &ImportLimits::default()));
             assert_eq!(found.len(), 5);
             assert!(found.iter().all(|(line, ..)| *line == 1));
         }

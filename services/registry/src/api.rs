@@ -25,9 +25,6 @@ use crate::{
     projects::{Project, Version, today},
 };
 
-/// The largest project file accepted over gRPC.
-const MAX_FILE_BYTES: usize = 64 * 1024 * 1024;
-
 /// Who may call which registry RPC.
 pub fn policy() -> Policy {
     let service = <RegistryServiceServer<RegistryApi> as tonic::server::NamedService>::NAME;
@@ -350,7 +347,7 @@ impl RegistryService for RegistryApi {
         let caller = caller(&request)?.clone();
         let (file_name, bytes) = huimin_kit::upload::collect(
             request.into_inner(),
-            MAX_FILE_BYTES,
+            self.registry.imports.max_bytes,
             |c: pb::ImportProjectsChunk| (c.file_name, c.data),
         )
         .await?;

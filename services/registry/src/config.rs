@@ -1,11 +1,14 @@
 //! registry's configuration, read once from the environment.
 
 use huimin_kit::config::{ConfigError, DatabaseConfig, Env, RedisConfig};
+use huimin_kit::table::ImportLimits;
 
 #[derive(Debug)]
 pub struct RegistryConfig {
     pub database: DatabaseConfig,
     pub redis: RedisConfig,
+    /// What a project file may be and hold.
+    pub imports: ImportLimits,
 }
 
 impl RegistryConfig {
@@ -13,6 +16,7 @@ impl RegistryConfig {
         Ok(Self {
             database: DatabaseConfig::from_env(env)?,
             redis: RedisConfig::from_env(env)?,
+            imports: ImportLimits::from_env(env, 64)?,
         })
     }
 }

@@ -83,8 +83,8 @@ impl Registry {
         file_name: &str,
         bytes: Vec<u8>,
     ) -> Result<ImportOutcome, RegistryError> {
-        let name = file_name.to_owned();
-        let table = tokio::task::spawn_blocking(move || read_table(&name, &bytes))
+        let (name, limits) = (file_name.to_owned(), self.imports);
+        let table = tokio::task::spawn_blocking(move || read_table(&name, &bytes, &limits))
             .await
             .map_err(|e| RegistryError::internal(e.into()))?
             .map_err(into_error)?;
@@ -261,4 +261,44 @@ fn read_rows(
         }
     }
     Ok(rows)
+}
+
+/// Bounded fuzzing of the project file reader: any text under a project header ends in
+/// rows or problems, never a panic. A long run is
+/// `PROPTEST_CASES=1000000 cargo test -p huimin-registry fuzz_projects` (nextest stops a test at 180 s).
+#[cfg(test)]
+mod fuzz {
+    use huimin_kit::auth::Role;
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const HEADER: &str = "项目编号,项目名称,项目类型,乡镇代码,村代码,年度,中央资金（元）,批复金额（元）,承建单位,责任单位,责任人,计划开工日期,计划完工日期,受益户数";
+
+    proptest! {
+        #[test]
+        fn fuzz_projects_reader(
+            body in "[,\n\r\" 0-9a-zX.\\-/饮水工程道路（元）*]{0,400}",
+            raw in proptest::collection::vec(any::<u8>(), 0..300),
+            use_raw in any::<bool>(),
+        ) {
+            let bytes = if use_raw { raw } else { format!("{HEADER}\n{body}").into_bytes() };
+            let caller = Caller {
+                sub: "fuzz".to_owned(),
+                role: Role::Admin,
+                scope: None,
+                iat: 0,
+                exp: i64::MAX,
+            };
+            let limits = huimin_kit::table::ImportLimits {
+                max_rows: 50,
+                max_columns: 20,
+                ..Default::default()
+            };
+            if let Ok(table) = read_table("p.csv", &bytes, &limits) {
+                let mut problems = Problems::default();
+                let _ = read_rows(&caller, table, &mut problems);
+            }
+        }
+    }
 }

@@ -64,6 +64,7 @@ async fn build(context: Context) -> anyhow::Result<Parts> {
         pool: huimin_kit::db::pool(&config.database, SCHEMA)?,
         cache: context.cache()?,
         identity,
+        imports: config.imports,
     };
     let pool = registry.pool.clone();
     Ok(Parts::new()
@@ -77,6 +78,8 @@ pub struct Registry {
     pub pool: PgPool,
     pub cache: Cache,
     pub identity: IdentityClient,
+    /// What a project file may be and hold.
+    pub imports: huimin_kit::table::ImportLimits,
 }
 
 impl Registry {

@@ -131,7 +131,8 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn a_panicking_task_is_restarted() {
+    async fn a_panicking_task_is_restarted_and_counted() {
+        let metrics = crate::observe::prometheus();
         let runs = Arc::new(AtomicU32::new(0));
         let counted = runs.clone();
         let task = Task::new("panics", move |token: CancellationToken| {

@@ -156,6 +156,14 @@ mod tests {
             "two panics, then a run that lasts"
         );
         supervisor.stop(Duration::from_secs(1)).await;
+        let text = metrics.render();
+        assert!(
+            text.lines().any(|line| line.starts_with(RESTARTS)
+                && line.contains(r#"task="panics""#)
+                && line.contains(r#"why="panic""#)
+                && line.ends_with(" 2")),
+            "{text}"
+        );
     }
 
     #[tokio::test]

@@ -348,15 +348,18 @@ fn print_new_keys() {
 /// Seeds identity's persons and, in the same run, ledger's ten years of
 /// payments for exactly those persons.
 async fn seed(env: &Env, scale: Scale, if_empty: bool) -> anyhow::Result<()> {
-    let identity_config = IdentityConfig::from_env(env)?;
-    let signer = identity_config.signer.clone();
-    let identity = Identity::connect(identity_config)?;
+    let identity = Identity::connect(IdentityConfig::from_env(env)?)?;
     identity.migrate().await?;
-    let ledger = Ledger::connect(crate::ledger_config(
-        env,
-        Some(&signer),
-        Some("http://127.0.0.1:50051".to_owned()),
-    )?)?;
+    // Seeding writes ledger's tables directly and never calls identity: the
+    // channel ledger's state needs is never used, so it takes no token.
+    let ledger_config = huimin_ledger::LedgerConfig::from_env(env)?;
+    let unused_identity =
+        huimin_kit::peer::Peer::connect(&huimin_ledger::IDENTITY, "http://127.0.0.1:50051", None)?;
+    let ledger = Ledger::new(
+        &ledger_config,
+        huimin_kit::cache::Cache::new(&ledger_config.redis),
+        unused_identity,
+    )?;
     ledger.migrate().await?;
     let today = chrono::Local::now().date_naive();
     let Some(report) = huimin_demo::seed::county(&identity, scale, today).await? else {

@@ -6,15 +6,12 @@
 pub mod client;
 pub mod commands;
 
-use huimin_identity::TokenSigner;
 use std::str::FromStr;
 
 use huimin_kit::{
-    auth::Role,
     component::{Component, Schema},
     config::Env,
 };
-use huimin_ledger::LedgerConfig;
 
 pub use huimin_kit::app::App;
 
@@ -81,30 +78,6 @@ pub fn schemas() -> impl Iterator<Item = Schema> {
 /// Applies every component's migrations, each in its own schema.
 pub async fn migrate_all(env: &Env) -> anyhow::Result<()> {
     huimin_kit::app::migrate(env, COMPONENTS).await
-}
-
-/// How long a service token minted for an admin command lives.
-const COMMAND_TOKEN_TTL: std::time::Duration = std::time::Duration::from_secs(3600);
-
-/// ledger's configuration for an admin command that runs beside identity:
-/// identity's address defaults to `identity_url` and the service token is
-/// minted with identity's signing key when none is configured.
-pub fn ledger_config(
-    env: &Env,
-    signer: Option<&TokenSigner>,
-    identity_url: Option<String>,
-) -> anyhow::Result<LedgerConfig> {
-    let mut config = LedgerConfig::from_env(env)?;
-    if config.identity_url.is_none() {
-        config.identity_url = identity_url;
-    }
-    if config.service_token.is_none()
-        && let Some(signer) = signer
-    {
-        let (token, _) = signer.issue("ledger", Role::Service, None, COMMAND_TOKEN_TTL);
-        config.service_token = Some(token.into());
-    }
-    Ok(config)
 }
 
 /// The README's table of who may call each RPC, generated from the

@@ -2,18 +2,11 @@
 
 use huimin_kit::config::{ConfigError, DatabaseConfig, Env, RedisConfig};
 use huimin_kit::table::ImportLimits;
-use secrecy::SecretString;
 
 #[derive(Debug)]
 pub struct LedgerConfig {
     pub database: DatabaseConfig,
     pub redis: RedisConfig,
-    /// Where identity answers, e.g. `http://identity:50051`. `serve all`
-    /// fills it with its own address when unset.
-    pub identity_url: Option<String>,
-    /// ledger's service token for calling identity. `serve all` mints one
-    /// when unset and it holds identity's signing key.
-    pub service_token: Option<SecretString>,
     /// `HUIMIN_REGISTER_FAILURES_PER_DAY`: roll rows a staff member may send
     /// in 24 hours that the register does not confirm before their imports
     /// are refused (a county's worst real roll has a few hundred).
@@ -27,10 +20,6 @@ impl LedgerConfig {
         Ok(Self {
             database: DatabaseConfig::from_env(env)?,
             redis: RedisConfig::from_env(env)?,
-            identity_url: env.optional_str("HUIMIN_IDENTITY_URL"),
-            service_token: env
-                .optional_str("HUIMIN_SERVICE_TOKEN")
-                .map(SecretString::from),
             register_failures_per_day: env.parse_or("HUIMIN_REGISTER_FAILURES_PER_DAY", 2000)?,
             // A roll of a million rows is ~150 MB of CSV.
             imports: ImportLimits::from_env(env, 256)?,

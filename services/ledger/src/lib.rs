@@ -79,27 +79,6 @@ pub struct Ledger {
 }
 
 impl Ledger {
-    /// Builds ledger's state from its configuration alone (admin commands);
-    /// connects to PostgreSQL and identity lazily.
-    pub fn connect(config: LedgerConfig) -> anyhow::Result<Self> {
-        let url = config
-            .identity_url
-            .clone()
-            .ok_or(huimin_kit::config::ConfigError::Missing(
-                "HUIMIN_IDENTITY_URL",
-            ))?;
-        let token =
-            config
-                .service_token
-                .clone()
-                .ok_or(huimin_kit::config::ConfigError::Missing(
-                    "HUIMIN_SERVICE_TOKEN",
-                ))?;
-        let identity = Peer::connect(&IDENTITY, &url, Some(token))?;
-        let cache = Cache::new(&config.redis);
-        Self::new(&config, cache, identity)
-    }
-
     /// Builds ledger's state on the process's cache and a channel to identity.
     pub fn new(config: &LedgerConfig, cache: Cache, identity: Peer) -> anyhow::Result<Self> {
         let identity = PeerClient::new(identity, |channel| {

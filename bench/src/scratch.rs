@@ -196,6 +196,11 @@ impl Scratch {
             ("HUIMIN_REDIS_PREFIX", redis_prefix.to_owned()),
             ("HUIMIN_GRPC_ADDR", "127.0.0.1:0".to_owned()),
             ("HUIMIN_ADMIN_ADDR", "127.0.0.1:0".to_owned()),
+            ("HUIMIN_HTTP_ADDR", "127.0.0.1:0".to_owned()),
+            // The gateway's Official Account; the lookup bench does not reach WeChat.
+            ("HUIMIN_WECHAT_TOKEN", "huiminbench".to_owned()),
+            ("HUIMIN_WECHAT_APPID", "wxbench000000000".to_owned()),
+            ("HUIMIN_WECHAT_APPSECRET", "bench-secret".to_owned()),
             ("HUIMIN_PII_HMAC_KEY", B64.encode(self.keys.hmac)),
             (
                 "HUIMIN_PII_ENCRYPTION_KEY",

@@ -48,13 +48,16 @@ async fn start_error(env: &Env, name: &str) -> String {
 #[test]
 fn the_binary_serves_every_listed_component_by_name() {
     let names: Vec<&str> = huimin::COMPONENTS.iter().map(|c| c.name).collect();
-    assert_eq!(names, ["identity", "ledger", "registry", "whistle"]);
+    assert_eq!(
+        names,
+        ["identity", "ledger", "registry", "whistle", "gateway"]
+    );
     for name in names {
         assert_eq!(name.parse::<Services>(), Ok(Services::One(name)));
     }
     let error = "notify".parse::<Services>().expect_err("not built yet");
     assert!(
-        error.contains("identity, ledger, registry, whistle, all"),
+        error.contains("identity, ledger, registry, whistle, gateway, all"),
         "{error}"
     );
 }
@@ -111,6 +114,33 @@ async fn a_wrong_service_token_stops_startup_instead_of_failing_calls() {
             format!("starting whistle: configuration: HUIMIN_SERVICE_TOKEN is malformed: {reason}")
         );
     }
+}
+
+#[tokio::test]
+async fn the_gateway_alone_names_its_missing_settings_and_peers() {
+    let mut env = lone_env();
+    env.set("HUIMIN_WECHAT_TOKEN", "");
+    assert_eq!(
+        start_error(&env, "gateway").await,
+        "starting gateway: configuration: HUIMIN_WECHAT_TOKEN is required but not set"
+    );
+    env.set("HUIMIN_WECHAT_TOKEN", "token");
+    assert_eq!(
+        start_error(&env, "gateway").await,
+        "starting gateway: configuration: HUIMIN_IDENTITY_URL is required but not set"
+    );
+}
+
+#[tokio::test]
+async fn serve_all_runs_the_gateway_on_its_own_http_port() {
+    let app = TestApp::spawn().await;
+    assert_eq!(app.http_addrs.len(), 1, "{:?}", app.http_addrs);
+    let gateway = app.http_addrs[0];
+    assert_ne!(gateway, app.grpc_addr);
+    assert_ne!(gateway, app.admin_addr);
+    tokio::net::TcpStream::connect(gateway)
+        .await
+        .expect("the gateway accepts connections");
 }
 
 #[tokio::test]

@@ -29,6 +29,8 @@ use crate::proxy::Proxy;
 pub struct TestApp {
     pub grpc_addr: SocketAddr,
     pub admin_addr: SocketAddr,
+    /// The HTTP parts' addresses, in component order (the gateway first).
+    pub http_addrs: Vec<SocketAddr>,
     pub channel: Channel,
     pub signer: TokenSigner,
     pub database: String,
@@ -188,6 +190,9 @@ impl TestApp {
                 attachments_dir.to_string_lossy().into_owned(),
             ),
         ]);
+        for (name, value) in wechat_env() {
+            env.set(name, value);
+        }
         if let Some(grace) = options.shutdown_grace {
             env.set("HUIMIN_SHUTDOWN_GRACE_SECS", grace.as_secs().to_string());
         }
@@ -197,6 +202,7 @@ impl TestApp {
         let app = huimin::app(&env, Services::All).await.expect("app builds");
         let grpc_addr = app.grpc_addr();
         let admin_addr = app.admin_addr();
+        let http_addrs = app.http_addrs();
         let tasks = app.task_names();
         let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
         let server = tokio::spawn(app.run(async move {
@@ -211,6 +217,7 @@ impl TestApp {
         Self {
             grpc_addr,
             admin_addr,
+            http_addrs,
             channel,
             signer,
             database,
@@ -356,13 +363,35 @@ pub async fn drop_database(base: &PgConnectOptions, name: &str) {
 /// Fresh random keys for a test deployment, as `huimin keys generate` makes them.
 pub fn random_keys() -> Vec<(&'static str, String)> {
     let signer = TokenSigner::generate();
-    vec![
+    let mut keys = vec![
         ("HUIMIN_PII_HMAC_KEY", random_key()),
         ("HUIMIN_PII_ENCRYPTION_KEY", random_key()),
         ("HUIMIN_AUDIT_HMAC_KEY", random_key()),
         ("HUIMIN_TOKEN_SIGNING_KEY", B64.encode(signer.seed())),
+    ];
+    keys.extend(wechat_env());
+    keys
+}
+
+/// The Official Account the gateway under test serves (WeChat itself is
+/// not reachable: tests that need its API point the gateway at a local one),
+/// and the gateway's HTTP port, which must never be a fixed one.
+pub fn wechat_env() -> Vec<(&'static str, String)> {
+    vec![
+        ("HUIMIN_HTTP_ADDR", "127.0.0.1:0".to_owned()),
+        ("HUIMIN_WECHAT_TOKEN", TEST_WECHAT_TOKEN.to_owned()),
+        ("HUIMIN_WECHAT_APPID", TEST_WECHAT_APPID.to_owned()),
+        ("HUIMIN_WECHAT_APPSECRET", "test-appsecret".to_owned()),
+        ("HUIMIN_WECHAT_AES_KEY", TEST_WECHAT_AES_KEY.to_owned()),
+        // Nothing listens here: a test that reaches WeChat's API sets its own.
+        ("HUIMIN_WECHAT_API_BASE", "http://127.0.0.1:9".to_owned()),
     ]
 }
+
+pub const TEST_WECHAT_TOKEN: &str = "huimintesttoken";
+pub const TEST_WECHAT_APPID: &str = "wx0123456789abcdef";
+/// 43 characters of base64 without its padding, as WeChat's settings page gives it.
+pub const TEST_WECHAT_AES_KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
 
 /// Every service's schema and migrations, as `huimin migrate` applies them.
 fn schemas() -> Vec<(&'static str, &'static sqlx::migrate::Migrator)> {

@@ -21,6 +21,7 @@ pub const COMPONENTS: &[Component] = &[
     huimin_ledger::COMPONENT,
     huimin_registry::COMPONENT,
     huimin_whistle::COMPONENT,
+    huimin_gateway::COMPONENT,
 ];
 
 /// Which components a process runs: one by name, or all of them.

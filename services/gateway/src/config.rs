@@ -1,0 +1,52 @@
+//! The gateway's configuration, read once from the environment.
+
+use huimin_kit::config::{ConfigError, Env};
+use secrecy::SecretString;
+
+/// WeChat's API, unless `HUIMIN_WECHAT_API_BASE` points elsewhere (the local
+/// WeChat in development and tests).
+pub const WECHAT_API_BASE: &str = "https://api.weixin.qq.com";
+
+/// Where WeChat's OAuth2 authorization page lives (`/connect/oauth2/authorize`).
+pub const WECHAT_OAUTH_BASE: &str = "https://open.weixin.qq.com";
+
+#[derive(Debug)]
+pub struct GatewayConfig {
+    /// The Token configured in the Official Account's server settings:
+    /// every request's signature is made with it.
+    pub wechat_token: SecretString,
+    /// The Official Account's AppID; an encrypted message for another is refused.
+    pub appid: String,
+    pub appsecret: SecretString,
+    /// The 43-character EncodingAESKey (safe and compatible modes); `None`
+    /// runs plain mode only.
+    pub aes_key: Option<SecretString>,
+    /// The key being rotated out, still accepted during a rotation.
+    pub aes_key_previous: Option<SecretString>,
+    /// WeChat's API (`access_token`, customer-service messages, media).
+    pub api_base: String,
+    /// WeChat's OAuth2 authorization page host.
+    pub oauth_base: String,
+}
+
+impl GatewayConfig {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            wechat_token: env.required_secret("HUIMIN_WECHAT_TOKEN")?,
+            appid: env.required_str("HUIMIN_WECHAT_APPID")?,
+            appsecret: env.required_secret("HUIMIN_WECHAT_APPSECRET")?,
+            aes_key: env
+                .optional_str("HUIMIN_WECHAT_AES_KEY")
+                .map(SecretString::from),
+            aes_key_previous: env
+                .optional_str("HUIMIN_WECHAT_AES_KEY_PREVIOUS")
+                .map(SecretString::from),
+            api_base: env
+                .optional_str("HUIMIN_WECHAT_API_BASE")
+                .unwrap_or_else(|| WECHAT_API_BASE.to_owned()),
+            oauth_base: env
+                .optional_str("HUIMIN_WECHAT_OAUTH_BASE")
+                .unwrap_or_else(|| WECHAT_OAUTH_BASE.to_owned()),
+        })
+    }
+}

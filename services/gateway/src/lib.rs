@@ -1,0 +1,79 @@
+//! gateway: the public edge. WeChat's webhook, the conversation a citizen
+//! has with the county's Official Account, and the H5 pages for what chat
+//! does badly — each translated into gRPC calls to identity, ledger,
+//! registry and whistle with the gateway's service token and the openid it
+//! verified. It owns nothing durable: what replicas must share (message
+//! dedupe, rate limits, WeChat's access_token) lives in Redis.
+
+#![forbid(unsafe_code)]
+
+pub mod chat;
+pub mod config;
+pub mod h5;
+pub mod peers;
+pub mod webhook;
+
+use std::{net::SocketAddr, sync::Arc};
+
+use huimin_kit::{
+    auth::Policy,
+    cache::Cache,
+    component::{Component, Context, Parts},
+};
+
+pub use crate::config::GatewayConfig;
+use crate::peers::{IdentityClient, LedgerClient, RegistryClient, WhistleClient};
+
+/// Where the gateway listens unless `HUIMIN_HTTP_ADDR` says otherwise.
+pub const DEFAULT_HTTP_ADDR: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 8080);
+
+/// The gateway as a component of the binary: HTTP only, no schema.
+pub const COMPONENT: Component = Component {
+    name: "gateway",
+    schema: None,
+    // It serves no gRPC; its HTTP routes authenticate WeChat's signature
+    // and the citizen's session themselves.
+    policy: Policy::new,
+    build: |context| Box::pin(build(context)),
+    authority: None,
+};
+
+async fn build(context: Context) -> anyhow::Result<Parts> {
+    let gateway = Gateway::from_context(&context)?;
+    Ok(Parts::new().http("HUIMIN_HTTP_ADDR", DEFAULT_HTTP_ADDR, router(gateway)))
+}
+
+/// Every route of the gateway.
+pub fn router(gateway: Gateway) -> axum::Router {
+    axum::Router::new()
+        .merge(webhook::router(gateway.clone()))
+        .merge(h5::router(gateway))
+}
+
+/// What the gateway's handlers share; cheap to clone.
+#[derive(Clone)]
+pub struct Gateway {
+    pub config: Arc<GatewayConfig>,
+    pub cache: Cache,
+    pub identity: IdentityClient,
+    pub ledger: LedgerClient,
+    pub registry: RegistryClient,
+    pub whistle: WhistleClient,
+}
+
+impl Gateway {
+    /// Reads the configuration and builds the peer clients; a missing
+    /// setting is an error now, not on the first message.
+    pub fn from_context(context: &Context) -> anyhow::Result<Self> {
+        let config = GatewayConfig::from_env(context.env())?;
+        Ok(Self {
+            config: Arc::new(config),
+            cache: context.cache()?,
+            identity: peers::identity(context)?,
+            ledger: peers::ledger(context)?,
+            registry: peers::registry(context)?,
+            whistle: peers::whistle(context)?,
+        })
+    }
+}

@@ -27,6 +27,9 @@ pub struct GatewayConfig {
     pub api_base: String,
     /// WeChat's OAuth2 authorization page host.
     pub oauth_base: String,
+    /// The gateway's address as citizens' phones reach it, for links to the
+    /// H5 pages in replies (`HUIMIN_PUBLIC_URL`, no trailing slash).
+    pub public_url: String,
 }
 
 impl GatewayConfig {
@@ -47,6 +50,10 @@ impl GatewayConfig {
             oauth_base: env
                 .optional_str("HUIMIN_WECHAT_OAUTH_BASE")
                 .unwrap_or_else(|| WECHAT_OAUTH_BASE.to_owned()),
+            public_url: env
+                .optional_str("HUIMIN_PUBLIC_URL")
+                .map(|url| url.trim_end_matches('/').to_owned())
+                .unwrap_or_else(|| "http://localhost:8080".to_owned()),
         })
     }
 }

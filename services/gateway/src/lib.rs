@@ -10,8 +10,10 @@
 pub mod chat;
 pub mod config;
 pub mod h5;
+pub mod limits;
 pub mod peers;
 pub mod webhook;
+pub mod wechat;
 
 use std::{net::SocketAddr, sync::Arc};
 
@@ -60,15 +62,20 @@ pub struct Gateway {
     pub ledger: LedgerClient,
     pub registry: RegistryClient,
     pub whistle: WhistleClient,
+    /// WeChat's server API (customer-service messages, media).
+    pub wechat: wechat::WeChatApi,
+    pub limits: limits::Limiter,
 }
 
 impl Gateway {
     /// Reads the configuration and builds the peer clients; a missing
     /// setting is an error now, not on the first message.
     pub fn from_context(context: &Context) -> anyhow::Result<Self> {
-        let config = GatewayConfig::from_env(context.env())?;
+        let config = Arc::new(GatewayConfig::from_env(context.env())?);
         Ok(Self {
-            config: Arc::new(config),
+            wechat: wechat::WeChatApi::new(config.clone()),
+            limits: limits::Limiter::default(),
+            config,
             cache: context.cache()?,
             identity: peers::identity(context)?,
             ledger: peers::ledger(context)?,

@@ -93,6 +93,13 @@ async fn a_wrong_service_token_stops_startup_instead_of_failing_calls() {
     env.set("HUIMIN_IDENTITY_URL", "http://identity:50051");
     let (ledgers, _) = signer.issue("ledger", Role::Service, None, Duration::from_secs(600));
     let (expired, _) = signer.issue("whistle", Role::Service, None, Duration::ZERO);
+    let (ledger_only, _) = signer.issue_for(
+        "whistle",
+        Role::Service,
+        None,
+        &["ledger"],
+        Duration::from_secs(600),
+    );
     let (foreign, _) = huimin_identity::TokenSigner::generate().issue(
         "whistle",
         Role::Service,
@@ -106,6 +113,10 @@ async fn a_wrong_service_token_stops_startup_instead_of_failing_calls() {
             "it is ledger's service token; whistle needs its own (service)",
         ),
         (expired, "token has expired"),
+        (
+            ledger_only,
+            "it is not meant for identity (its audience: ledger); issue it with --aud identity",
+        ),
         (foreign, "token signature is invalid"),
     ] {
         env.set("HUIMIN_SERVICE_TOKEN", token);
@@ -167,7 +178,12 @@ async fn background_tasks_run_under_the_app_and_stop_with_it() {
     let mut app = TestApp::spawn().await;
     assert_eq!(
         app.tasks,
-        ["whistle.seal_days", "whistle.publish_audit_head"]
+        [
+            "identity.publish_revocations",
+            "whistle.seal_days",
+            "whistle.publish_audit_head",
+            "auth.revocations"
+        ]
     );
     let server = app.begin_shutdown();
     let stopped = tokio::time::timeout(Duration::from_secs(10), server)

@@ -121,7 +121,7 @@ pub fn logs() -> &'static CapturedLogs {
         .0
 }
 
-fn random_key() -> String {
+pub fn random_key() -> String {
     let mut key = [0u8; 32];
     rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut key);
     B64.encode(key)

@@ -178,3 +178,49 @@ async fn no_table_of_any_schema_holds_an_id_number_in_clear() {
         );
     }
 }
+
+#[tokio::test]
+async fn an_id_number_moved_to_another_persons_row_does_not_open() {
+    let (app, people) = app_with_residents().await;
+    let mut db = app.db().await;
+    // Someone with write access to the database swaps two sealed ID numbers.
+    let (first, second) = (people[0].id_number.masked(), people[1].id_number.masked());
+    let moved = sqlx::query(
+        "UPDATE persons p SET id_number_enc = o.id_number_enc
+         FROM persons o
+         WHERE p.id_number_masked = $1 AND o.id_number_masked = $2",
+    )
+    .bind(&first)
+    .bind(&second)
+    .execute(&mut db)
+    .await
+    .expect("update");
+    assert_eq!(moved.rows_affected(), 1);
+    let bound: i64 = sqlx::query_scalar("SELECT count(*) FROM persons WHERE id_seal = 2")
+        .fetch_one(&mut db)
+        .await
+        .expect("count");
+    assert_eq!(bound, people.len() as i64, "new rows are sealed bound");
+
+    let lookup = |n: usize| LookupPersonRequest {
+        subject: Some(Subject::IdNumber(people[n].id_number.expose().into())),
+        reason: "隐私测试".into(),
+    };
+    let refused = app
+        .identity()
+        .lookup_person(authed(lookup(0), &app.token(Role::Inspector, None)))
+        .await
+        .expect_err("the moved ciphertext does not open in another row");
+    assert_eq!(refused.code(), tonic::Code::Internal);
+    assert!(!refused.message().contains(people[1].id_number.expose()));
+    let untouched = app
+        .identity()
+        .lookup_person(authed(lookup(1), &app.token(Role::Inspector, None)))
+        .await
+        .expect("the other row still opens")
+        .into_inner();
+    assert_eq!(
+        untouched.person.expect("a person").id_number,
+        people[1].id_number.expose()
+    );
+}

@@ -99,6 +99,9 @@ enum StaffCommand {
 enum KeysCommand {
     /// Print fresh keys as environment lines for a new deployment.
     Generate,
+    /// Re-seal ID numbers stored before they were bound to their person key
+    /// (after upgrading past identity migration 0021); safe while serving.
+    Reseal,
 }
 
 #[derive(Debug, Subcommand)]
@@ -143,8 +146,20 @@ enum TokenCommand {
         /// service (another huimin service), gateway or provincial.
         #[arg(long)]
         role: Role,
-        #[arg(long, default_value_t = 365)]
+        /// The services that accept it, comma-separated (e.g. identity for
+        /// ledger's token; ledger,registry,whistle for a provincial system).
+        #[arg(long, value_delimiter = ',', required = true)]
+        aud: Vec<String>,
+        /// Its lifetime; rotate before it ends (docs/operations.md).
+        #[arg(long, default_value_t = 30)]
         ttl_days: u64,
+    },
+    /// Revoke a token before it expires, read from stdin: every service
+    /// refuses it within HUIMIN_REVOCATION_POLL_SECS (20 s by default).
+    Revoke {
+        /// Why, for the record.
+        #[arg(long)]
+        reason: String,
     },
 }
 
@@ -162,9 +177,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 TokenCommand::Issue {
                     sub,
                     role,
+                    aud,
                     ttl_days,
                 },
         } => {
+            if let Some(unknown) = aud
+                .iter()
+                .find(|a| !huimin_kit::auth::SUITE.contains(&a.as_str()))
+            {
+                anyhow::bail!(
+                    "--aud {unknown:?} is not a service; services: {}",
+                    huimin_kit::auth::SUITE.join(", ")
+                );
+            }
             if !matches!(role, Role::Service | Role::Gateway | Role::Provincial) {
                 anyhow::bail!(
                     "--role must be service, gateway or provincial; staff log in instead"
@@ -173,11 +198,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let signer = TokenSigner::from_seed(env.key32("HUIMIN_TOKEN_SIGNING_KEY")?);
             let ttl = ttl_days
                 .checked_mul(24 * 3600)
-                .filter(|_| *ttl_days <= 3650)
+                .filter(|_| (1..=365).contains(ttl_days))
                 .map(std::time::Duration::from_secs)
-                .ok_or_else(|| anyhow::anyhow!("--ttl-days must be at most 3650"))?;
-            let (token, expires) = signer.issue(sub, *role, None, ttl);
-            eprintln!("token for {sub} ({role}), expires {expires}");
+                .ok_or_else(|| anyhow::anyhow!("--ttl-days must be 1 to 365"))?;
+            let audience: Vec<&str> = aud.iter().map(String::as_str).collect();
+            let (token, expires) = signer.issue_for(sub, *role, None, &audience, ttl);
+            eprintln!(
+                "token for {sub} ({role}) to call {}, expires {expires}",
+                audience.join(", ")
+            );
             println!("{token}");
             return Ok(());
         }
@@ -232,6 +261,46 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             } else {
                 println!("staff account {username} already exists");
             }
+            Ok(())
+        }
+        Command::Keys {
+            command: KeysCommand::Reseal,
+        } => {
+            let identity = identity(&env)?;
+            identity.migrate().await?;
+            let total = identity.legacy_sealed_count().await?;
+            let progress = indicatif::ProgressBar::new(total).with_style(
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} re-sealing {pos}/{len} ID numbers {per_sec} eta {eta}",
+                )
+                .expect("template is valid"),
+            );
+            let done = identity
+                .reseal_id_numbers(|done| progress.set_position(done))
+                .await?;
+            progress.finish_and_clear();
+            println!("re-sealed {done} ID numbers; none are left unbound");
+            Ok(())
+        }
+        Command::Token {
+            command: TokenCommand::Revoke { reason },
+        } => {
+            let mut token = String::new();
+            std::io::stdin().lock().read_line(&mut token)?;
+            let identity = identity(&env)?;
+            identity.migrate().await?;
+            let revoked = identity.revoke_token(token.trim(), "cli", &reason).await?;
+            println!(
+                "revoked token {} of {} (it would have expired {}){}",
+                revoked.jti,
+                revoked.sub,
+                revoked.expires_at,
+                if revoked.published {
+                    ""
+                } else {
+                    "; Redis did not confirm: identity publishes it within a minute"
+                }
+            );
             Ok(())
         }
         Command::Import {

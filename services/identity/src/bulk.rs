@@ -133,7 +133,7 @@ impl Identity {
                     ));
                 }
                 let key = self.pii.keyer.key_of(&person.id_number);
-                let sealed = self.pii.sealer.seal_id(&person.id_number);
+                let sealed = self.pii.sealer.seal_id(&person.id_number, &key);
                 batch.person(&[
                     &next_id.to_string(),
                     &format!("\\x{}", key.to_hex()),

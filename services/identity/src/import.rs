@@ -237,7 +237,10 @@ impl Identity {
                 .collect();
             let sealed: Vec<Vec<u8>> = chunk
                 .iter()
-                .map(|r| self.pii.sealer.seal_id(&r.id_number))
+                .map(|r| {
+                    let key = self.pii.keyer.key_of(&r.id_number);
+                    self.pii.sealer.seal_id(&r.id_number, &key)
+                })
                 .collect();
             let masked: Vec<String> = chunk.iter().map(|r| r.id_number.masked()).collect();
             let names: Vec<&str> = chunk.iter().map(|r| r.name.as_str()).collect();

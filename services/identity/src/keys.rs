@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use aes_gcm::aead::{Aead, KeyInit};
+use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use hmac::{Hmac, Mac};
 use huimin_kit::{
@@ -118,11 +118,22 @@ impl Sealer {
     }
 
     pub fn seal(&self, plaintext: &[u8]) -> Vec<u8> {
+        self.seal_bound(plaintext, b"")
+    }
+
+    /// Seals `plaintext` bound to `aad`: it opens only with the same `aad`.
+    pub fn seal_bound(&self, plaintext: &[u8], aad: &[u8]) -> Vec<u8> {
         let mut nonce = [0u8; NONCE_LEN];
         OsRng.fill_bytes(&mut nonce);
         let ciphertext = self
             .cipher
-            .encrypt(Nonce::from_slice(&nonce), plaintext)
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: plaintext,
+                    aad,
+                },
+            )
             .expect("AES-GCM encrypts anything shorter than 64 GiB");
         let mut sealed = Vec::with_capacity(NONCE_LEN + ciphertext.len());
         sealed.extend_from_slice(&nonce);
@@ -131,27 +142,79 @@ impl Sealer {
     }
 
     pub fn open(&self, sealed: &[u8]) -> Result<Vec<u8>, SealError> {
+        self.open_bound(sealed, b"")
+    }
+
+    /// Opens a value sealed with [`Sealer::seal_bound`] to the same `aad`.
+    pub fn open_bound(&self, sealed: &[u8], aad: &[u8]) -> Result<Vec<u8>, SealError> {
         if sealed.len() < NONCE_LEN + TAG_LEN {
             return Err(SealError::TooShort);
         }
         let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
         self.cipher
-            .decrypt(Nonce::from_slice(nonce), ciphertext)
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: ciphertext,
+                    aad,
+                },
+            )
             .map_err(|_| SealError::Tampered)
     }
 
-    pub fn seal_id(&self, id: &IdNumber) -> Vec<u8> {
-        self.seal(id.expose().as_bytes())
+    /// Seals a person's ID number bound to their person key, so the
+    /// ciphertext opens only in that person's row: swapped between rows by
+    /// someone with write access to the database, it does not open.
+    pub fn seal_id(&self, id: &IdNumber, person: &PersonKey) -> Vec<u8> {
+        self.seal_bound(id.expose().as_bytes(), person.as_bytes())
     }
 
-    pub fn open_id(&self, sealed: &[u8]) -> Result<IdNumber, SealError> {
-        let mut clear = self.open(sealed)?;
+    /// Opens a stored ID number: bound to `person` ([`IdSeal::Bound`]), or
+    /// sealed before binding existed ([`IdSeal::Legacy`], until
+    /// `huimin keys reseal` has run).
+    pub fn open_id(
+        &self,
+        sealed: &[u8],
+        person: &PersonKey,
+        seal: IdSeal,
+    ) -> Result<IdNumber, SealError> {
+        let aad: &[u8] = match seal {
+            IdSeal::Legacy => b"",
+            IdSeal::Bound => person.as_bytes(),
+        };
+        let mut clear = self.open_bound(sealed, aad)?;
         let parsed = std::str::from_utf8(&clear)
             .ok()
             .and_then(|s| IdNumber::parse(s).ok())
             .ok_or(SealError::NotAnIdNumber);
         clear.zeroize();
         parsed
+    }
+}
+
+/// How a stored ID number was sealed (`persons.id_seal`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdSeal {
+    /// 1: no associated data (before migration 0021).
+    Legacy,
+    /// 2: the person key as associated data.
+    Bound,
+}
+
+impl IdSeal {
+    pub fn from_column(value: i16) -> Option<Self> {
+        match value {
+            1 => Some(Self::Legacy),
+            2 => Some(Self::Bound),
+            _ => None,
+        }
+    }
+
+    pub fn column(self) -> i16 {
+        match self {
+            Self::Legacy => 1,
+            Self::Bound => 2,
+        }
     }
 }
 
@@ -257,12 +320,40 @@ mod tests {
     fn id_numbers_seal_and_open() {
         let sealer = Sealer::new([4; 32]);
         let id = IdNumber::parse("11010519491231002X").unwrap();
-        let sealed = sealer.seal_id(&id);
+        let person = PersonKey::from_bytes([7; 32]);
+        let sealed = sealer.seal_id(&id, &person);
         assert!(!sealed.windows(8).any(|w| w == b"19491231"));
-        assert_eq!(sealer.open_id(&sealed), Ok(id));
+        assert_eq!(sealer.open_id(&sealed, &person, IdSeal::Bound), Ok(id));
         assert_eq!(
-            sealer.open_id(&sealer.seal(b"not a number")),
+            sealer.open_id(&sealer.seal(b"not a number"), &person, IdSeal::Legacy),
             Err(SealError::NotAnIdNumber)
         );
+    }
+
+    #[test]
+    fn a_sealed_id_number_opens_only_in_its_own_persons_row() {
+        let sealer = Sealer::new([4; 32]);
+        let id = IdNumber::parse("11010519491231002X").unwrap();
+        let (mine, theirs) = (
+            PersonKey::from_bytes([7; 32]),
+            PersonKey::from_bytes([8; 32]),
+        );
+        let sealed = sealer.seal_id(&id, &mine);
+        assert_eq!(
+            sealer.open_id(&sealed, &theirs, IdSeal::Bound),
+            Err(SealError::Tampered)
+        );
+        // Nor by claiming it predates binding.
+        assert_eq!(
+            sealer.open_id(&sealed, &theirs, IdSeal::Legacy),
+            Err(SealError::Tampered)
+        );
+        // A legacy seal opens as legacy, and re-seals bound.
+        let legacy = sealer.seal(id.expose().as_bytes());
+        let opened = sealer
+            .open_id(&legacy, &mine, IdSeal::Legacy)
+            .expect("opens");
+        let resealed = sealer.seal_id(&opened, &mine);
+        assert_eq!(sealer.open_id(&resealed, &mine, IdSeal::Bound), Ok(id));
     }
 }

@@ -12,6 +12,8 @@ pub mod error;
 pub mod import;
 pub mod keys;
 pub mod login;
+pub mod reseal;
+pub mod revocations;
 pub mod staff;
 pub mod tokens;
 
@@ -71,14 +73,12 @@ async fn build(context: Context) -> anyhow::Result<Parts> {
     let config = IdentityConfig::from_env(context.env())?;
     let identity = Identity::new(config, context.cache()?)?;
     let pool = identity.pool.clone();
+    let republish = identity.republish_task();
     Ok(Parts::new()
         .grpc(IdentityApi::new(identity).into_server())
-        .ready_when(pool))
+        .ready_when(pool)
+        .task(republish))
 }
-
-/// How long a service token minted in-process (`serve all`) lives; the
-/// process mints new ones at every start.
-const IN_PROCESS_TOKEN_TTL: std::time::Duration = std::time::Duration::from_secs(365 * 24 * 3600);
 
 /// identity's signing key, minting the tokens of the components that share its process.
 struct Authority(TokenSigner);
@@ -88,14 +88,20 @@ impl TokenAuthority for Authority {
         self.0.verifier()
     }
 
-    fn service_token(&self, service: &'static str) -> secrecy::SecretString {
+    fn service_token(&self, service: &'static str, audience: &str) -> secrecy::SecretString {
         // The gateway acts for citizens; every other component is a service.
         let role = if service == "gateway" {
             Role::Gateway
         } else {
             Role::Service
         };
-        let (token, _) = self.0.issue(service, role, None, IN_PROCESS_TOKEN_TTL);
+        let (token, _) = self.0.issue_for(
+            service,
+            role,
+            None,
+            &[audience],
+            huimin_kit::component::MINTED_TOKEN_TTL,
+        );
         token.into()
     }
 }

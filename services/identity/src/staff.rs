@@ -13,7 +13,7 @@ use huimin_kit::{
     pii::{IdNumber, PersonKey},
 };
 
-use crate::{Identity, IdentityError};
+use crate::{Identity, IdentityError, keys::IdSeal};
 
 /// How long a staff token lives. Short, so a lost token is soon worthless.
 pub const STAFF_TOKEN_TTL: Duration = Duration::from_secs(3600);
@@ -65,6 +65,7 @@ pub struct Fact {
 struct StoredPerson {
     id: i64,
     id_number_enc: Vec<u8>,
+    id_seal: i16,
     name: String,
     gender: String,
     birth_date: NaiveDate,
@@ -204,7 +205,7 @@ impl Identity {
         }
         let mut tx = self.pool.begin().await?;
         let row: Option<StoredPerson> = sqlx::query_as(
-            "SELECT id, id_number_enc, name, gender, birth_date, household_code, relation, village_code
+            "SELECT id, id_number_enc, id_seal, name, gender, birth_date, household_code, relation, village_code
              FROM persons WHERE person_key = $1",
         )
         .bind(key.as_bytes().as_slice())
@@ -213,6 +214,7 @@ impl Identity {
         let Some(StoredPerson {
             id,
             id_number_enc: sealed,
+            id_seal,
             name,
             gender,
             birth_date,
@@ -243,7 +245,10 @@ impl Identity {
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
-        let id_number = self.pii.sealer.open_id(&sealed).map_err(|e| {
+        let seal = IdSeal::from_column(id_seal).ok_or_else(|| {
+            IdentityError::internal(anyhow::anyhow!("unknown id_seal {id_seal} in persons"))
+        })?;
+        let id_number = self.pii.sealer.open_id(&sealed, key, seal).map_err(|e| {
             IdentityError::internal(anyhow::anyhow!("decrypting a stored id number: {e}"))
         })?;
         Ok(PersonRecord {

@@ -5,7 +5,7 @@ use std::{fmt, sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
 use ed25519_dalek::SigningKey;
-use huimin_kit::auth::{Caller, Role, TokenVerifier, write_token};
+use huimin_kit::auth::{Caller, Role, SUITE, TokenVerifier, write_token};
 
 /// Issues tokens (identity only).
 #[derive(Clone)]
@@ -41,12 +41,27 @@ impl TokenSigner {
             .expect("the key of a signing key is a valid public key")
     }
 
-    /// Signs a token for `sub` valid for `ttl`; returns it with its expiry.
+    /// Signs a token for `sub` valid for `ttl` at every service of the suite
+    /// (a staff member's: the console calls each with it); returns it with
+    /// its expiry.
     pub fn issue(
         &self,
         sub: &str,
         role: Role,
         scope: Option<&str>,
+        ttl: Duration,
+    ) -> (String, DateTime<Utc>) {
+        self.issue_for(sub, role, scope, SUITE, ttl)
+    }
+
+    /// Signs a token for `sub` that only the services in `audience` accept,
+    /// with a fresh random id to revoke it by.
+    pub fn issue_for(
+        &self,
+        sub: &str,
+        role: Role,
+        scope: Option<&str>,
+        audience: &[&str],
         ttl: Duration,
     ) -> (String, DateTime<Utc>) {
         let now = Utc::now();
@@ -57,6 +72,11 @@ impl TokenSigner {
             scope: scope.map(str::to_owned),
             iat: now.timestamp(),
             exp: exp.timestamp(),
+            aud: audience
+                .iter()
+                .map(|service| (*service).to_owned())
+                .collect(),
+            jti: format!("{:032x}", rand::random::<u128>()),
         };
         (write_token(&self.key, &claims), exp)
     }

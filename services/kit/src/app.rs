@@ -118,6 +118,24 @@ impl App {
             }
             tasks.extend(own_tasks);
         }
+        // Every process honours revocations; one without Redis cannot learn
+        // of them and says so.
+        match context.cache() {
+            Ok(cache) => {
+                let every = env.parse_or(
+                    "HUIMIN_REVOCATION_POLL_SECS",
+                    crate::revocation::DEFAULT_POLL.as_secs(),
+                )?;
+                tasks.push(crate::revocation::task(
+                    verifier.clone(),
+                    cache,
+                    std::time::Duration::from_secs(every.max(1)),
+                ));
+            }
+            Err(error) => {
+                tracing::warn!(%error, "no Redis configured: token revocations are not honoured");
+            }
+        }
         Ok(Self {
             config,
             listeners,

@@ -130,9 +130,34 @@ pub struct Caller {
     pub scope: Option<String>,
     pub iat: i64,
     pub exp: i64,
+    /// The services this token may be presented to (their component names,
+    /// as in `huimin.<name>.v1`); any other refuses it. A token without an
+    /// audience (issued before audiences existed) is refused everywhere.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aud: Vec<String>,
+    /// The token's id, by which it is revoked (see [`TokenVerifier::set_revoked`]).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub jti: String,
+}
+
+/// The audience of a staff member's token: every service of the suite,
+/// since the console calls each with the staff member's own token.
+pub const SUITE: &[&str] = &["identity", "ledger", "registry", "whistle", "notify"];
+
+/// The service a gRPC path belongs to: `/huimin.ledger.v1.LedgerService/X`
+/// is ledger's. Paths outside `huimin.*` (health, reflection) have none.
+pub fn audience_of(path: &str) -> Option<&str> {
+    let package = path.strip_prefix("/huimin.")?;
+    let (service, rest) = package.split_once('.')?;
+    rest.starts_with("v").then_some(service)
 }
 
 impl Caller {
+    /// Whether the token may be presented to `service`.
+    pub fn meant_for(&self, service: &str) -> bool {
+        self.aud.iter().any(|aud| aud == service)
+    }
+
     /// Whether this caller may see data of the given 9-digit town.
     pub fn covers_town(&self, town_code: &str) -> bool {
         match self.role {
@@ -156,6 +181,8 @@ pub enum TokenError {
     BadSignature,
     #[error("token has expired")]
     Expired,
+    #[error("token has been revoked")]
+    Revoked,
 }
 
 /// Writes a token in the one format every service verifies: `v1.<claims>.<signature>`,
@@ -181,6 +208,9 @@ pub struct TokenVerifier {
     key: VerifyingKey,
     verified: Arc<std::sync::Mutex<HashMap<Box<str>, Caller>>>,
     capacity: usize,
+    /// Ids of revoked tokens, shared by every clone: the process's
+    /// revocation task replaces it from the published list.
+    revoked: Arc<std::sync::RwLock<std::collections::HashSet<String>>>,
 }
 
 impl fmt::Debug for TokenVerifier {
@@ -197,7 +227,24 @@ impl TokenVerifier {
             key,
             verified: Arc::default(),
             capacity: VERIFIED_MEMO,
+            revoked: Arc::default(),
         }
+    }
+
+    /// Replaces the set of revoked token ids this verifier (and every clone
+    /// of it) refuses.
+    pub fn set_revoked(&self, ids: std::collections::HashSet<String>) {
+        if let Ok(mut revoked) = self.revoked.write() {
+            *revoked = ids;
+        }
+    }
+
+    fn is_revoked(&self, claims: &Caller) -> bool {
+        !claims.jti.is_empty()
+            && self
+                .revoked
+                .read()
+                .is_ok_and(|revoked| revoked.contains(&claims.jti))
     }
 
     pub fn from_public_key(bytes: [u8; 32]) -> Result<Self, TokenError> {
@@ -233,6 +280,9 @@ impl TokenVerifier {
         };
         if claims.exp <= Utc::now().timestamp() {
             return Err(TokenError::Expired);
+        }
+        if self.is_revoked(&claims) {
+            return Err(TokenError::Revoked);
         }
         Ok(claims)
     }
@@ -422,6 +472,18 @@ impl<S> Auth<S> {
             }
             None => None,
         };
+        // A token is refused by every service outside its audience, even on
+        // public methods, so a token taken from one service opens no other.
+        let caller = match (caller, audience_of(path)) {
+            (Some(caller), Some(service)) if !caller.meant_for(service) => {
+                if access.needs_token() {
+                    tracing::info!(role = %caller.role, method = path, "token not meant for this service");
+                    return Err(tonic::Status::unauthenticated("登录凭证不适用于此服务"));
+                }
+                None
+            }
+            (caller, _) => caller,
+        };
         if access.needs_token() {
             let caller = caller
                 .as_ref()
@@ -529,6 +591,8 @@ mod tests {
                 scope: scope.map(str::to_owned),
                 iat: now,
                 exp: now + i64::try_from(ttl.as_secs()).expect("short test lifetimes"),
+                aud: SUITE.iter().map(|s| (*s).to_owned()).collect(),
+                jti: format!("{sub}-{now}"),
             };
             (write_token(&self.0, &claims), ())
         }
@@ -573,6 +637,49 @@ mod tests {
             signer.verifier().verify(&parts.join(".")),
             Err(TokenError::BadSignature)
         );
+    }
+
+    #[test]
+    fn a_revoked_token_is_refused_even_once_remembered() {
+        let signer = TokenSigner::generate();
+        let verifier = signer.verifier();
+        let (token, _) = signer.issue(
+            "gx-province",
+            Role::Provincial,
+            None,
+            Duration::from_secs(60),
+        );
+        let claims = verifier.verify(&token).expect("fresh token verifies");
+        let other = signer
+            .issue("other", Role::Provincial, None, Duration::from_secs(60))
+            .0;
+        verifier
+            .clone()
+            .set_revoked([claims.jti].into_iter().collect());
+        assert_eq!(verifier.verify(&token), Err(TokenError::Revoked));
+        assert!(
+            verifier.verify(&other).is_ok(),
+            "only the revoked id is refused"
+        );
+        verifier.set_revoked(Default::default());
+        assert!(
+            verifier.verify(&token).is_ok(),
+            "the list is replaced, not added to"
+        );
+    }
+
+    #[test]
+    fn a_path_names_the_service_it_belongs_to() {
+        assert_eq!(
+            audience_of("/huimin.ledger.v1.LedgerService/Totals"),
+            Some("ledger")
+        );
+        assert_eq!(
+            audience_of("/huimin.whistle.v1.WhistleService/X"),
+            Some("whistle")
+        );
+        assert_eq!(audience_of("/grpc.health.v1.Health/Check"), None);
+        assert_eq!(audience_of("/huimin"), None);
     }
 
     #[test]

@@ -54,6 +54,9 @@ fn failed(op: &'static str, error: Option<&redis::RedisError>, consequence: &str
         None => tracing::warn!(op, "redis timed out; {consequence}"),
     }
 }
+/// The sorted set of revoked token ids (score: the token's expiry).
+pub const REVOKED_TOKENS: &str = "auth:revoked_tokens";
+
 /// The longest an entry is answered from this process's memory.
 pub const CLIENT_TTL: Duration = Duration::from_secs(2);
 /// Entries held in this process's memory at most.
@@ -245,6 +248,67 @@ impl Cache {
             Err(_) => {
                 failed("del", None, "entries expire by TTL");
                 false
+            }
+        }
+    }
+
+    /// Publishes revoked token ids with their expiry (a sorted set scored by
+    /// expiry, so expired ids are dropped as it is written). `false` when
+    /// Redis did not confirm: identity publishes its whole list again each
+    /// minute, so a lost write is repaired within one.
+    pub async fn publish_revoked_tokens(&self, revoked: &[(String, i64)]) -> bool {
+        let Some(mut conn) = self.connection().await else {
+            return false;
+        };
+        let key = self.key(REVOKED_TOKENS);
+        let now = chrono::Utc::now().timestamp();
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for (jti, exp) in revoked {
+            pipe.zadd(&key, jti, *exp).ignore();
+        }
+        pipe.cmd("ZREMRANGEBYSCORE")
+            .arg(&key)
+            .arg("-inf")
+            .arg(now)
+            .ignore();
+        let result = tokio::time::timeout(OP_TIMEOUT, pipe.query_async::<()>(&mut conn)).await;
+        match result {
+            Ok(Ok(())) => true,
+            Ok(Err(error)) => {
+                failed("revocations", Some(&error), "republished within a minute");
+                false
+            }
+            Err(_) => {
+                failed("revocations", None, "republished within a minute");
+                false
+            }
+        }
+    }
+
+    /// The ids of revoked tokens that have not expired yet; `None` when
+    /// Redis is unreachable (the caller keeps the list it had).
+    pub async fn revoked_tokens(&self) -> Option<std::collections::HashSet<String>> {
+        let mut conn = self.connection().await?;
+        let now = chrono::Utc::now().timestamp();
+        let result = tokio::time::timeout(
+            OP_TIMEOUT,
+            redis::cmd("ZRANGEBYSCORE")
+                .arg(self.key(REVOKED_TOKENS))
+                .arg(now)
+                .arg("+inf")
+                .query_async::<Vec<String>>(&mut conn),
+        )
+        .await;
+        match result {
+            Ok(Ok(ids)) => Some(ids.into_iter().collect()),
+            Ok(Err(error)) => {
+                failed("revocations", Some(&error), "keeping the last list");
+                None
+            }
+            Err(_) => {
+                failed("revocations", None, "keeping the last list");
+                None
             }
         }
     }

@@ -23,7 +23,7 @@ use crate::{
     auth::{Policy, Role, TokenVerifier},
     cache::Cache,
     config::{ConfigError, Env, RedisConfig},
-    peer::{Peer, PeerSpec},
+    peer::{Peer, PeerSpec, PeerToken},
     supervise::Task,
 };
 
@@ -69,9 +69,14 @@ pub type MakeAuthority = fn(&Env) -> Result<Arc<dyn TokenAuthority>, ConfigError
 pub trait TokenAuthority: Send + Sync {
     /// The key tokens it signs verify with.
     fn verifier(&self) -> TokenVerifier;
-    /// A service token for a component of this process (`sub` = its name).
-    fn service_token(&self, service: &'static str) -> SecretString;
+    /// A service token for a component of this process (`sub` = its name)
+    /// to call `audience` with, valid [`MINTED_TOKEN_TTL`].
+    fn service_token(&self, service: &'static str, audience: &str) -> SecretString;
 }
+
+/// How long a token minted in-process lives; peers mint a new one when half
+/// of it has passed, so a leaked one is of use for an hour at most.
+pub const MINTED_TOKEN_TTL: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// What a component is built with: the configuration, which components share
 /// the process, and the process's shared handles.
@@ -148,12 +153,13 @@ impl Context {
         Ok(self.inner.cache.get_or_init(|| Cache::new(&config)).clone())
     }
 
-    /// This component's service token: `HUIMIN_SERVICE_TOKEN`, or one minted
-    /// in-process when the process also runs the token authority. A
-    /// configured token is checked now — signed by the county's key, not
-    /// expired, naming this component with a system role — rather than
+    /// This component's token for calling `audience`: `HUIMIN_SERVICE_TOKEN`,
+    /// or one minted in-process for that peer alone when the process also
+    /// runs the token authority. A configured token is checked now — signed
+    /// by the county's key, not expired, naming this component with a system
+    /// role, and `audience` among the services it is meant for — rather than
     /// found wrong on the first call.
-    pub fn service_token(&self) -> Result<SecretString, ConfigError> {
+    pub fn service_token(&self, audience: &'static str) -> Result<PeerToken, ConfigError> {
         if let Some(token) = self.inner.env.optional_str("HUIMIN_SERVICE_TOKEN") {
             let malformed = |reason: String| ConfigError::Malformed {
                 name: "HUIMIN_SERVICE_TOKEN",
@@ -175,10 +181,24 @@ impl Context {
                     caller.sub, caller.role, self.component, role
                 )));
             }
-            return Ok(SecretString::from(token));
+            if !caller.meant_for(audience) {
+                return Err(malformed(format!(
+                    "it is not meant for {audience} (its audience: {}); issue it with --aud {audience}",
+                    if caller.aud.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        caller.aud.join(", ")
+                    }
+                )));
+            }
+            return Ok(PeerToken::Fixed(SecretString::from(token)));
         }
         match &self.inner.authority {
-            Some(authority) => Ok(authority.service_token(self.component)),
+            Some(authority) => Ok(PeerToken::Minted {
+                authority: authority.clone(),
+                sub: self.component,
+                audience,
+            }),
             None => Err(ConfigError::Missing("HUIMIN_SERVICE_TOKEN")),
         }
     }
@@ -193,7 +213,7 @@ impl Context {
             None => return Err(ConfigError::Missing(spec.url_var)),
         };
         let token = if spec.with_token {
-            Some(self.service_token()?)
+            Some(self.service_token(spec.service)?)
         } else {
             None
         };

@@ -25,6 +25,7 @@ pub mod page;
 pub mod peer;
 pub mod pii;
 pub mod problems;
+pub mod revocation;
 pub mod server;
 pub mod shutdown;
 pub mod status;

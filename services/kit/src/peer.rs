@@ -4,7 +4,10 @@
 //! timeouts, and retries of calls that never reached the peer, within a
 //! budget so a struggling peer is not hammered by retry storms.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
 
 use secrecy::{ExposeSecret as _, SecretString};
 use tonic::{
@@ -14,7 +17,7 @@ use tonic::{
 };
 use tower::retry::budget::{Budget as _, TpsBudget};
 
-use crate::config::ConfigError;
+use crate::{component::TokenAuthority, config::ConfigError};
 
 /// How a component reaches one peer.
 #[derive(Debug, Clone, Copy)]
@@ -63,12 +66,88 @@ impl PeerSpec {
     }
 }
 
+/// The service token a peer's calls carry.
+#[derive(Clone)]
+pub enum PeerToken {
+    /// Configured (`HUIMIN_SERVICE_TOKEN`), used as given until it expires.
+    Fixed(SecretString),
+    /// Minted in this process for this one peer (audience = the peer), and
+    /// minted again when half its lifetime has passed: an in-process token
+    /// lives [`crate::component::MINTED_TOKEN_TTL`], not the process's life.
+    Minted {
+        authority: Arc<dyn TokenAuthority>,
+        sub: &'static str,
+        audience: &'static str,
+    },
+}
+
+/// The token as a header value, refreshed when it was minted here.
+enum AuthHeader {
+    Fixed(MetadataValue<Ascii>),
+    Minted {
+        authority: Arc<dyn TokenAuthority>,
+        sub: &'static str,
+        audience: &'static str,
+        current: Mutex<(MetadataValue<Ascii>, Instant)>,
+    },
+}
+
+fn bearer(token: &SecretString) -> Result<MetadataValue<Ascii>, ConfigError> {
+    format!("Bearer {}", token.expose_secret())
+        .parse::<MetadataValue<Ascii>>()
+        .map_err(|_| ConfigError::Malformed {
+            name: "HUIMIN_SERVICE_TOKEN",
+            reason: "not a token".to_owned(),
+        })
+}
+
+impl AuthHeader {
+    fn new(token: PeerToken) -> Result<Self, ConfigError> {
+        Ok(match token {
+            PeerToken::Fixed(token) => Self::Fixed(bearer(&token)?),
+            PeerToken::Minted {
+                authority,
+                sub,
+                audience,
+            } => {
+                let first = bearer(&authority.service_token(sub, audience))?;
+                Self::Minted {
+                    authority,
+                    sub,
+                    audience,
+                    current: Mutex::new((first, Instant::now())),
+                }
+            }
+        })
+    }
+
+    fn value(&self) -> MetadataValue<Ascii> {
+        match self {
+            Self::Fixed(value) => value.clone(),
+            Self::Minted {
+                authority,
+                sub,
+                audience,
+                current,
+            } => {
+                let mut current = current.lock().unwrap_or_else(|e| e.into_inner());
+                if current.1.elapsed() > crate::component::MINTED_TOKEN_TTL / 2
+                    && let Ok(fresh) = bearer(&authority.service_token(sub, audience))
+                {
+                    *current = (fresh, Instant::now());
+                }
+                current.0.clone()
+            }
+        }
+    }
+}
+
 /// Adds the service token (when there is one) and the W3C trace context to
 /// every outgoing call. A call that already carries an authorization (a
 /// staff member's own, forwarded so the peer applies their scope and records
 /// the read as theirs) keeps it.
 #[derive(Clone)]
-pub struct PeerAuth(Option<MetadataValue<Ascii>>);
+pub struct PeerAuth(Option<Arc<AuthHeader>>);
 
 impl tonic::service::Interceptor for PeerAuth {
     fn call(
@@ -82,7 +161,7 @@ impl tonic::service::Interceptor for PeerAuth {
         {
             request
                 .metadata_mut()
-                .insert("authorization", token.clone());
+                .insert("authorization", token.value());
         }
         crate::telemetry::inject_trace_context(request.metadata_mut());
         Ok(request)
@@ -118,7 +197,7 @@ impl Peer {
     pub fn connect(
         spec: &PeerSpec,
         url: &str,
-        token: Option<SecretString>,
+        token: Option<PeerToken>,
     ) -> Result<Self, ConfigError> {
         let endpoint =
             Channel::from_shared(url.to_owned()).map_err(|_| ConfigError::Malformed {
@@ -130,16 +209,7 @@ impl Peer {
             .timeout(spec.timeout)
             .tcp_nodelay(true)
             .connect_lazy();
-        let token = token
-            .map(|token| {
-                format!("Bearer {}", token.expose_secret())
-                    .parse::<MetadataValue<Ascii>>()
-                    .map_err(|_| ConfigError::Malformed {
-                        name: "HUIMIN_SERVICE_TOKEN",
-                        reason: "not a token".to_owned(),
-                    })
-            })
-            .transpose()?;
+        let token = token.map(AuthHeader::new).transpose()?.map(Arc::new);
         Ok(Self {
             channel: InterceptedService::new(channel, PeerAuth(token)),
             service: spec.service,

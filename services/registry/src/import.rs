@@ -289,6 +289,8 @@ mod fuzz {
                 scope: None,
                 iat: 0,
                 exp: i64::MAX,
+                aud: Vec::new(),
+                jti: String::new(),
             };
             let limits = huimin_kit::table::ImportLimits {
                 max_rows: 50,

@@ -340,3 +340,33 @@ async fn a_change_invalidates_the_cached_village_lookup() {
     assert_eq!(after.projects[0].disbursed_fen, 1_000_000);
     assert_eq!(after.totals.unwrap().disbursed_fen, 1_000_000);
 }
+
+#[tokio::test]
+async fn an_import_invalidates_a_cached_public_search() {
+    let app = TestApp::spawn().await;
+    let town = app.token(Role::Town, Some(TOWN));
+    import(&app, "项目表.csv", file(&[row("I-1", VILLAGE)]).as_bytes(), &town)
+        .await
+        .unwrap();
+    let before = search(&app, in_village(VILLAGE)).await;
+    let mut redis = redis::Client::open(crate::helpers::redis_url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let cached: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}registry:search:*", app.redis_prefix))
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert_eq!(cached.len(), 1, "the lookup was cached");
+
+    import(&app, "项目表.csv", file(&[row("I-2", VILLAGE)]).as_bytes(), &town)
+        .await
+        .unwrap();
+    let after = search(&app, in_village(VILLAGE)).await;
+
+    assert_eq!(before.projects.len(), 1);
+    assert_eq!(after.projects.len(), 2, "the second file's project is seen at once");
+    assert_eq!(after.totals.unwrap().approved_fen, 2 * 5_000_000);
+}

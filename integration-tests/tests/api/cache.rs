@@ -51,3 +51,56 @@ async fn a_page_held_by_one_replica_is_dropped_when_another_moves_the_generation
 
     assert_eq!(after, Current::Miss(generation + 1));
 }
+
+/// An invalidation made while Redis was unreachable is made again once it
+/// returns, so other replicas (which never distrusted their cache) drop the
+/// old page within the entry's lifetime rather than serving it to its end.
+#[tokio::test]
+async fn an_invalidation_lost_to_a_redis_cut_reaches_other_replicas_once_redis_returns() {
+    let prefix = format!("test:{}:", uuid::Uuid::new_v4().simple());
+    let url = crate::helpers::redis_url();
+    let target = url.trim_start_matches("redis://").trim_end_matches('/');
+    let proxy = crate::proxy::Proxy::start(target).await;
+    let writer = Cache::new(&RedisConfig {
+        url: format!("redis://{}", proxy.addr).into(),
+        prefix: prefix.clone(),
+    });
+    let reader = replica(&prefix);
+    let Current::Miss(generation) = reader.get_current::<String>("gen", "page").await else {
+        panic!("an empty cache misses");
+    };
+    reader
+        .put_current(
+            "page",
+            generation,
+            &"before".to_owned(),
+            Duration::from_secs(60),
+        )
+        .await;
+    // The writer has talked to Redis before the cut, as a running replica has.
+    assert!(writer.generation("gen").await.is_some());
+
+    proxy.cut();
+    writer
+        .invalidate_generation("gen", Duration::from_secs(60))
+        .await;
+    assert_eq!(
+        reader.get_current::<String>("gen", "page").await,
+        Current::Hit("before".to_owned()),
+        "nothing reached Redis while it was cut"
+    );
+    proxy.restore();
+
+    let mut after = reader.get_current::<String>("gen", "page").await;
+    for _ in 0..100 {
+        if !matches!(after, Current::Hit(_)) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        after = reader.get_current::<String>("gen", "page").await;
+    }
+    assert!(
+        matches!(after, Current::Miss(g) if g > generation),
+        "the other replica still serves the old page: {after:?}"
+    );
+}

@@ -461,6 +461,55 @@ async fn lookups_stay_correct_while_redis_is_cut() {
 }
 
 #[tokio::test]
+async fn a_roll_imported_while_redis_was_cut_is_seen_once_redis_returns() {
+    let app = TestApp::spawn_with(Options {
+        proxy_redis: true,
+        ..Options::default()
+    })
+    .await;
+    let people = residents();
+    import_persons(&app, persons_csv(&people).as_bytes())
+        .await
+        .unwrap();
+    import_csv(
+        &app,
+        &[RollRow::pay(&people[0], "DIBAO_RURAL", "2026-07", "170")],
+    )
+    .await
+    .unwrap();
+    bind(&app, "oWx-grandma", &people[0]).await;
+    let key = person_key(&app, &people[0]).await;
+    payments_as_citizen(&app, "oWx-grandma", &key)
+        .await
+        .unwrap(); // cached now, in Redis and in this process
+
+    let proxy = app.redis_proxy.as_ref().unwrap();
+    proxy.cut();
+    import_csv(
+        &app,
+        &[RollRow::pay(&people[0], "DIBAO_RURAL", "2026-08", "170")],
+    )
+    .await
+    .unwrap();
+    proxy.restore();
+    // Well within the cached page's lifetime: only the invalidation retried
+    // after Redis came back (and the process's distrust meanwhile) keep the
+    // old page from being served.
+    let mut seen = Vec::new();
+    for _ in 0..10 {
+        seen.push(
+            payments_as_citizen(&app, "oWx-grandma", &key)
+                .await
+                .unwrap(),
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    for (i, payments) in seen.iter().enumerate() {
+        assert_eq!(payments, &[17_000, 17_000], "read {i} after Redis returned");
+    }
+}
+
+#[tokio::test]
 async fn an_export_resumed_after_a_dropped_connection_loses_and_repeats_nothing() {
     let (app, village) = crate::helpers::app_with(villagers(400, "450923101201")).await;
     let mut rows = Vec::new();

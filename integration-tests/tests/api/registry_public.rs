@@ -345,9 +345,14 @@ async fn a_change_invalidates_the_cached_village_lookup() {
 async fn an_import_invalidates_a_cached_public_search() {
     let app = TestApp::spawn().await;
     let town = app.token(Role::Town, Some(TOWN));
-    import(&app, "项目表.csv", file(&[row("I-1", VILLAGE)]).as_bytes(), &town)
-        .await
-        .unwrap();
+    import(
+        &app,
+        "项目表.csv",
+        file(&[row("I-1", VILLAGE)]).as_bytes(),
+        &town,
+    )
+    .await
+    .unwrap();
     let before = search(&app, in_village(VILLAGE)).await;
     let mut redis = redis::Client::open(crate::helpers::redis_url())
         .unwrap()
@@ -361,12 +366,21 @@ async fn an_import_invalidates_a_cached_public_search() {
         .unwrap();
     assert_eq!(cached.len(), 1, "the lookup was cached");
 
-    import(&app, "项目表.csv", file(&[row("I-2", VILLAGE)]).as_bytes(), &town)
-        .await
-        .unwrap();
+    import(
+        &app,
+        "项目表.csv",
+        file(&[row("I-2", VILLAGE)]).as_bytes(),
+        &town,
+    )
+    .await
+    .unwrap();
     let after = search(&app, in_village(VILLAGE)).await;
 
     assert_eq!(before.projects.len(), 1);
-    assert_eq!(after.projects.len(), 2, "the second file's project is seen at once");
+    assert_eq!(
+        after.projects.len(),
+        2,
+        "the second file's project is seen at once"
+    );
     assert_eq!(after.totals.unwrap().approved_fen, 2 * 5_000_000);
 }

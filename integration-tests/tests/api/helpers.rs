@@ -208,9 +208,22 @@ impl TestApp {
         let server = tokio::spawn(app.run(async move {
             let _ = shutdown_rx.await;
         }));
-        let channel = Channel::from_shared(format!("http://{grpc_addr}"))
+        let tls_ca = env
+            .optional_str("HUIMIN_TLS_CA")
+            .map(|path| std::fs::read(path).expect("the test's CA is readable"));
+        let scheme = if tls_ca.is_some() { "https" } else { "http" };
+        let mut endpoint = Channel::from_shared(format!("{scheme}://{grpc_addr}"))
             .expect("valid uri")
-            .connect_timeout(Duration::from_secs(5))
+            .connect_timeout(Duration::from_secs(5));
+        if let Some(ca) = tls_ca {
+            endpoint = endpoint
+                .tls_config(
+                    tonic::transport::ClientTlsConfig::new()
+                        .ca_certificate(tonic::transport::Certificate::from_pem(ca)),
+                )
+                .expect("TLS config");
+        }
+        let channel = endpoint
             .connect()
             .await
             .expect("server accepts connections");

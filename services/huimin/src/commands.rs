@@ -422,8 +422,12 @@ async fn seed(env: &Env, scale: Scale, if_empty: bool) -> anyhow::Result<()> {
     // Seeding writes ledger's tables directly and never calls identity: the
     // channel ledger's state needs is never used, so it takes no token.
     let ledger_config = huimin_ledger::LedgerConfig::from_env(env)?;
-    let unused_identity =
-        huimin_kit::peer::Peer::connect(&huimin_ledger::IDENTITY, "http://127.0.0.1:50051", None)?;
+    let unused_identity = huimin_kit::peer::Peer::connect(
+        &huimin_ledger::IDENTITY,
+        "http://127.0.0.1:50051",
+        None,
+        None,
+    )?;
     let ledger = Ledger::new(
         &ledger_config,
         huimin_kit::cache::Cache::new(&ledger_config.redis),

@@ -85,9 +85,20 @@ impl App {
         let context = Context::new(
             env.clone(),
             components.iter().map(|c| c.name).collect(),
-            format!("http://{}", listeners.grpc_addr()),
+            // With TLS the process's certificate must name 127.0.0.1 (or
+            // HUIMIN_TLS_DOMAIN the name it is checked for).
+            format!(
+                "{}://{}",
+                if config.tls.is_some() {
+                    "https"
+                } else {
+                    "http"
+                },
+                listeners.grpc_addr()
+            ),
             authority,
             verifier.clone(),
+            config.tls.clone(),
         );
         let mut built = Vec::with_capacity(components.len());
         for component in components {

@@ -97,6 +97,8 @@ struct ContextInner {
     /// The key the process verifies tokens with, to check a configured token at start.
     verifier: TokenVerifier,
     cache: OnceLock<Cache>,
+    /// TLS to peers, when configured.
+    tls: Option<crate::tls::TlsSettings>,
 }
 
 impl Context {
@@ -106,6 +108,7 @@ impl Context {
         own_grpc: String,
         authority: Option<Arc<dyn TokenAuthority>>,
         verifier: TokenVerifier,
+        tls: Option<crate::tls::TlsSettings>,
     ) -> Self {
         Self {
             inner: Arc::new(ContextInner {
@@ -115,6 +118,7 @@ impl Context {
                 authority,
                 verifier,
                 cache: OnceLock::new(),
+                tls,
             }),
             component: "",
         }
@@ -217,7 +221,7 @@ impl Context {
         } else {
             None
         };
-        Peer::connect(&spec, &url, token)
+        Peer::connect(&spec, &url, token, self.inner.tls.as_ref())
     }
 }
 

@@ -154,6 +154,8 @@ pub struct ServerConfig {
     pub request_timeout: Duration,
     pub concurrency_limit: usize,
     pub shutdown_grace: Duration,
+    /// TLS on the gRPC port and to peers, when configured.
+    pub tls: Option<crate::tls::TlsSettings>,
 }
 
 impl ServerConfig {
@@ -167,6 +169,7 @@ impl ServerConfig {
             ),
             concurrency_limit: env.parse_or("HUIMIN_CONCURRENCY_LIMIT", 256)?,
             shutdown_grace: Duration::from_secs(env.parse_or("HUIMIN_SHUTDOWN_GRACE_SECS", 20)?),
+            tls: crate::tls::TlsSettings::from_env(env)?,
         })
     }
 }

@@ -32,5 +32,6 @@ pub mod status;
 pub mod supervise;
 pub mod table;
 pub mod telemetry;
+pub mod tls;
 pub mod upload;
 pub mod wire;

@@ -198,12 +198,26 @@ impl Peer {
         spec: &PeerSpec,
         url: &str,
         token: Option<PeerToken>,
+        tls: Option<&crate::tls::TlsSettings>,
     ) -> Result<Self, ConfigError> {
-        let endpoint =
+        let mut endpoint =
             Channel::from_shared(url.to_owned()).map_err(|_| ConfigError::Malformed {
                 name: spec.url_var,
                 reason: "not a URL".to_owned(),
             })?;
+        if url.starts_with("https://") {
+            let tls = tls.ok_or(ConfigError::Malformed {
+                name: spec.url_var,
+                reason: "an https URL needs HUIMIN_TLS_CA (and this process's HUIMIN_TLS_CERT/KEY)"
+                    .to_owned(),
+            })?;
+            endpoint = endpoint
+                .tls_config(tls.client())
+                .map_err(|e| ConfigError::Malformed {
+                    name: spec.url_var,
+                    reason: format!("TLS: {e}"),
+                })?;
+        }
         let channel = endpoint
             .connect_timeout(spec.connect_timeout)
             .timeout(spec.timeout)
@@ -325,7 +339,7 @@ mod tests {
     #[tokio::test]
     async fn calls_that_never_arrived_are_retried_within_the_limit() {
         let spec = PeerSpec::new("identity", "HUIMIN_IDENTITY_URL");
-        let peer = Peer::connect(&spec, "http://127.0.0.1:1", None).expect("valid url");
+        let peer = Peer::connect(&spec, "http://127.0.0.1:1", None, None).expect("valid url");
         let mut calls = 0;
         let result: Result<(), _> = peer
             .retrying(|| {
@@ -343,7 +357,7 @@ mod tests {
     #[tokio::test]
     async fn refusals_and_the_peers_own_unavailable_are_not_retried() {
         let spec = PeerSpec::new("identity", "HUIMIN_IDENTITY_URL");
-        let peer = Peer::connect(&spec, "http://127.0.0.1:1", None).expect("valid url");
+        let peer = Peer::connect(&spec, "http://127.0.0.1:1", None, None).expect("valid url");
         for answer in [
             tonic::Status::permission_denied("no"),
             tonic::Status::unavailable("database down"),
@@ -363,7 +377,7 @@ mod tests {
     #[tokio::test]
     async fn a_refused_connection_is_retried_and_the_timeout_bounds_it_all() {
         let spec = PeerSpec::new("identity", "HUIMIN_IDENTITY_URL").timeout(Duration::from_secs(3));
-        let peer = Peer::connect(&spec, "http://127.0.0.1:1", None).expect("valid url");
+        let peer = Peer::connect(&spec, "http://127.0.0.1:1", None, None).expect("valid url");
         let client = PeerClient::new(peer, tonic_health::pb::health_client::HealthClient::new);
         let mut calls = 0;
         let started = std::time::Instant::now();
@@ -388,7 +402,7 @@ mod tests {
     #[test]
     fn a_malformed_url_names_its_variable() {
         let spec = PeerSpec::new("ledger", "HUIMIN_LEDGER_URL");
-        let error = Peer::connect(&spec, "not a url\n", None).expect_err("malformed");
+        let error = Peer::connect(&spec, "not a url\n", None, None).expect_err("malformed");
         assert!(error.to_string().contains("HUIMIN_LEDGER_URL"), "{error}");
     }
 }

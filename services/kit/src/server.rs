@@ -182,7 +182,11 @@ impl GrpcServer {
             .layer(ObserveLayer)
             .layer(DeadlineLayer::new(config.request_timeout, long_running))
             .layer(AuthLayer::new(verifier, self.policy));
-        let router = tonic::transport::Server::builder()
+        let mut builder = tonic::transport::Server::builder();
+        if let Some(tls) = &config.tls {
+            builder = builder.tls_config(tls.server())?;
+        }
+        let router = builder
             .concurrency_limit_per_connection(config.concurrency_limit)
             .load_shed(true)
             .layer(layers)

@@ -43,14 +43,14 @@ pub const COMPONENT: Component = Component {
 
 async fn build(context: Context) -> anyhow::Result<Parts> {
     let gateway = Gateway::from_context(&context)?;
-    Ok(Parts::new().http("HUIMIN_HTTP_ADDR", DEFAULT_HTTP_ADDR, router(gateway)))
+    Ok(Parts::new().http("HUIMIN_HTTP_ADDR", DEFAULT_HTTP_ADDR, router(gateway)?))
 }
 
-/// Every route of the gateway.
-pub fn router(gateway: Gateway) -> axum::Router {
-    axum::Router::new()
-        .merge(webhook::router(gateway.clone()))
-        .merge(h5::router(gateway))
+/// Every route of the gateway; fails on a malformed EncodingAESKey.
+pub fn router(gateway: Gateway) -> anyhow::Result<axum::Router> {
+    Ok(axum::Router::new()
+        .merge(webhook::router(gateway.clone())?)
+        .merge(h5::router(gateway)))
 }
 
 /// What the gateway's handlers share; cheap to clone.

@@ -45,7 +45,11 @@ fn ok() -> Json<Value> {
 }
 
 /// Checks the credentials of a token request: appid first, then secret, as WeChat does.
-fn credentials(state: &State, appid: Option<&str>, secret: Option<&str>) -> Result<(), Json<Value>> {
+fn credentials(
+    state: &State,
+    appid: Option<&str>,
+    secret: Option<&str>,
+) -> Result<(), Json<Value>> {
     if appid != Some(state.config.appid.as_str()) {
         return Err(error(40013, "invalid appid"));
     }
@@ -62,7 +66,10 @@ fn authorized(state: &State, params: &HashMap<String, String>) -> Result<(), Jso
     };
     state.check_token(token).map_err(|refusal| match refusal {
         Refusal::Expired => error(42001, "access_token expired"),
-        Refusal::Invalid | Refusal::Used => error(40001, "invalid credential, access_token is invalid or not latest"),
+        Refusal::Invalid | Refusal::Used => error(
+            40001,
+            "invalid credential, access_token is invalid or not latest",
+        ),
     })
 }
 
@@ -146,7 +153,9 @@ async fn custom_send(AxumState(state): Shared, Query(params): Params, body: Byte
             Some(content) => Some(content.to_owned()),
             None => return answer(&state, "POST", path, error(44003, "empty news data")),
         },
-        "image" | "news" | "link" | "miniprogrampage" | "voice" | "video" | "music" | "mpnews" => None,
+        "image" | "news" | "link" | "miniprogrampage" | "voice" | "video" | "music" | "mpnews" => {
+            None
+        }
         _ => return answer(&state, "POST", path, error(40008, "invalid message type")),
     };
     if let Err(code) = state.customer_allowed(touser) {

@@ -52,7 +52,13 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 /// Builds a body with one file field, as WeChat's upload expects.
-pub fn encode(boundary: &str, name: &str, filename: &str, content_type: &str, bytes: &[u8]) -> Vec<u8> {
+pub fn encode(
+    boundary: &str,
+    name: &str,
+    filename: &str,
+    content_type: &str,
+    bytes: &[u8],
+) -> Vec<u8> {
     let mut body = format!(
         "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{filename}\"\r\nContent-Type: {content_type}\r\n\r\n"
     )
@@ -68,8 +74,15 @@ mod tests {
 
     #[test]
     fn the_named_field_is_found_among_others() {
-        let mut body = b"--XyZ\r\nContent-Disposition: form-data; name=\"type\"\r\n\r\nimage\r\n".to_vec();
-        body.extend(encode("XyZ", "media", "a.png", "image/png", b"\x89PNG\r\n--X\r\nbytes"));
+        let mut body =
+            b"--XyZ\r\nContent-Disposition: form-data; name=\"type\"\r\n\r\nimage\r\n".to_vec();
+        body.extend(encode(
+            "XyZ",
+            "media",
+            "a.png",
+            "image/png",
+            b"\x89PNG\r\n--X\r\nbytes",
+        ));
         let part = field("multipart/form-data; boundary=XyZ", &body, "media").expect("media field");
         assert_eq!(part.bytes, b"\x89PNG\r\n--X\r\nbytes");
         assert_eq!(part.content_type.as_deref(), Some("image/png"));
@@ -78,7 +91,10 @@ mod tests {
     #[test]
     fn a_missing_field_or_boundary_is_none() {
         let body = encode("b", "other", "a", "image/png", b"x");
-        assert_eq!(field("multipart/form-data; boundary=b", &body, "media"), None);
+        assert_eq!(
+            field("multipart/form-data; boundary=b", &body, "media"),
+            None
+        );
         assert_eq!(field("multipart/form-data", &body, "other"), None);
     }
 }

@@ -78,7 +78,7 @@ async fn authorize(
         .cloned()
         .or_else(|| cookie_openid(&headers));
     let Some(openid) = openid else {
-        return Html(crate::page::pick_citizen_html(&state)).into_response();
+        return Html(crate::page::pick_citizen_html(&state, &params)).into_response();
     };
     let code = state.issue_code(&openid);
     let redirect = param("redirect_uri");

@@ -116,9 +116,14 @@ pub enum Passive {
     /// The literal `success`: "nothing now, maybe later".
     Success,
     Text(String),
-    Image { media_id: String },
+    Image {
+        media_id: String,
+    },
     /// Any other reply type, by MsgType, with its plaintext XML.
-    Other { msg_type: String, xml: String },
+    Other {
+        msg_type: String,
+        xml: String,
+    },
 }
 
 impl Passive {
@@ -247,7 +252,11 @@ impl Pusher {
                 }
             }
         };
-        let separator = if self.webhook_url.contains('?') { '&' } else { '?' };
+        let separator = if self.webhook_url.contains('?') {
+            '&'
+        } else {
+            '?'
+        };
         (
             format!("{}{separator}{}", self.webhook_url, query.finish()),
             body,

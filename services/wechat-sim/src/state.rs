@@ -141,7 +141,9 @@ impl State {
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // A panic while holding the lock leaves plain data behind, still usable.
-        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// A new access_token; the previous ones of the same kind stay valid
@@ -261,9 +263,10 @@ impl State {
     }
 
     pub fn record_customer(&self, message: CustomerMessage) {
-        let line = message.text.clone().unwrap_or_else(|| {
-            format!("[{}]", message.msgtype)
-        });
+        let line = message
+            .text
+            .clone()
+            .unwrap_or_else(|| format!("[{}]", message.msgtype));
         let openid = message.touser.clone();
         self.lock().customer.push(message);
         self.chat(&openid, "later", line, None);

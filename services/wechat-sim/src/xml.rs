@@ -19,18 +19,33 @@ pub fn leaves(xml: &str) -> Result<HashMap<String, String>, String> {
     let mut out = HashMap::new();
     let mut text = String::new();
     loop {
-        match reader.read_event().map_err(|e| format!("malformed xml: {e}"))? {
+        match reader
+            .read_event()
+            .map_err(|e| format!("malformed xml: {e}"))?
+        {
             Event::Start(start) => {
-                path.push(String::from_utf8_lossy(start.name().as_ref()).into_owned());
+                path.push(start.local_name().as_ref().to_owned());
                 text.clear();
             }
-            Event::Text(t) => {
-                let decoded = t.decode().map_err(|e| format!("malformed xml text: {e}"))?;
-                let unescaped = quick_xml::escape::unescape(&decoded)
-                    .map_err(|e| format!("malformed xml text: {e}"))?;
-                text.push_str(&unescaped);
-            }
-            Event::CData(c) => text.push_str(&String::from_utf8_lossy(&c)),
+            Event::Text(t) => text.push_str(&t.xml10_content()),
+            Event::CData(c) => text.push_str(&c.xml10_content()),
+            // Only the five predefined entities and character references.
+            Event::GeneralRef(r) => match r.as_ref() {
+                "amp" => text.push('&'),
+                "lt" => text.push('<'),
+                "gt" => text.push('>'),
+                "quot" => text.push('"'),
+                "apos" => text.push('\''),
+                other => {
+                    let ch = other
+                        .strip_prefix("#x")
+                        .and_then(|hex| u32::from_str_radix(hex, 16).ok())
+                        .or_else(|| other.strip_prefix('#').and_then(|d| d.parse().ok()))
+                        .and_then(char::from_u32)
+                        .ok_or_else(|| format!("unknown entity &{other};"))?;
+                    text.push(ch);
+                }
+            },
             Event::End(_) => {
                 if path.len() > 1 {
                     out.insert(path[1..].join("/"), std::mem::take(&mut text));

@@ -72,11 +72,12 @@ impl Gateway {
     /// setting is an error now, not on the first message.
     pub fn from_context(context: &Context) -> anyhow::Result<Self> {
         let config = Arc::new(GatewayConfig::from_env(context.env())?);
+        let cache = context.cache()?;
         Ok(Self {
-            wechat: wechat::WeChatApi::new(config.clone()),
+            wechat: wechat::WeChatApi::new(config.clone(), cache.clone()),
             limits: limits::Limiter::default(),
             config,
-            cache: context.cache()?,
+            cache,
             identity: peers::identity(context)?,
             ledger: peers::ledger(context)?,
             registry: peers::registry(context)?,

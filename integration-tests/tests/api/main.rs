@@ -28,6 +28,7 @@ mod reflection;
 mod registry;
 mod registry_public;
 mod staff;
+mod webhook;
 mod whistle_anonymity;
 mod whistle_audit;
 mod whistle_facts;

@@ -32,7 +32,8 @@ pub struct GatewayConfig {
     pub public_url: String,
     /// How long the webhook waits for an answer before it replies `success` and sends the
     /// answer later as a customer-service message (`HUIMIN_WECHAT_REPLY_DEADLINE_MS`):
-    /// well under WeChat's 5 s, which also covers the network both ways.
+    /// well under WeChat's 5 s, which also covers the network both ways. 0 sends every
+    /// answer as a customer-service message.
     pub reply_deadline: std::time::Duration,
 }
 

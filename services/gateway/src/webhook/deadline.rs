@@ -25,10 +25,19 @@ where
     LF: Future<Output = ()> + Send + 'static,
 {
     let mut handle = tokio::spawn(work);
-    match tokio::time::timeout(budget, &mut handle).await {
+    // No time left (the budget is 0, or the steps before used it up): late for certain,
+    // without racing the work for a poll it might just win.
+    let outcome = if budget.is_zero() {
+        Err(())
+    } else {
+        tokio::time::timeout(budget, &mut handle)
+            .await
+            .map_err(|_| ())
+    };
+    match outcome {
         Ok(Ok(answer)) => Answer::InTime(answer),
         Ok(Err(_)) => Answer::Failed,
-        Err(_) => {
+        Err(()) => {
             // Bounded by the work's own peer deadlines, then one API call.
             tokio::spawn(async move {
                 if let Ok(answer) = handle.await {
@@ -49,6 +58,17 @@ mod tests {
     async fn a_fast_answer_is_returned_in_time() {
         let got = within(Duration::from_millis(500), async { 7 }, |_| async {}).await;
         assert_eq!(got, Answer::InTime(7));
+    }
+
+    #[tokio::test]
+    async fn no_budget_left_is_late_even_for_an_instant_answer() {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let got = within(Duration::ZERO, async { 1 }, move |answer| async move {
+            let _ = tx.send(answer);
+        })
+        .await;
+        assert_eq!(got, Answer::Late);
+        assert_eq!(rx.await.expect("delivered afterwards"), 1);
     }
 
     #[tokio::test]

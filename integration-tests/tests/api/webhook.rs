@@ -364,26 +364,9 @@ async fn hostile_requests_are_refused_without_a_crash_or_a_trace_of_their_conten
 
 #[tokio::test]
 async fn an_answer_past_the_deadline_is_success_now_and_a_customer_service_message_later() {
-    // The local WeChat's API, with the webhook pushed to directly (it need not know it).
-    let sim = WeChatSim::start({
-        let mut c = SimConfig::dev("http://127.0.0.1:9/wechat");
-        c.appid = TEST_WECHAT_APPID.to_owned();
-        c.appsecret = "test-appsecret".to_owned();
-        c.token = TEST_WECHAT_TOKEN.to_owned();
-        c
-    })
-    .await
-    .unwrap();
     // A budget no conversation meets: 0 ms, so every answer goes out late. (A peer made
     // slow by a proxy would be the better backend, once the conversation calls one.)
-    let app = TestApp::spawn_with(Options {
-        env: vec![
-            ("HUIMIN_WECHAT_API_BASE", sim.api_base()),
-            ("HUIMIN_WECHAT_REPLY_DEADLINE_MS", "0".to_owned()),
-        ],
-        ..Options::default()
-    })
-    .await;
+    let (sim, app) = late_app(vec![]).await;
     let openid = "o-late-citizen";
     // WeChat lets the account write to a citizen who wrote within 48 h; the push below is
     // that message, sent past the local WeChat, so tell it.
@@ -408,4 +391,86 @@ async fn an_answer_past_the_deadline_is_success_now_and_a_customer_service_messa
         metric(&app, "webhook_late_replies_total{outcome=\"sent\"}").await,
         1
     );
+}
+
+/// The local WeChat's API for the gateway to call, and the app under test pointed at it
+/// with every answer sent late (a 0 ms budget).
+async fn late_app(extra: Vec<(&'static str, String)>) -> (huimin_wechat_sim::Sim, TestApp) {
+    let sim = WeChatSim::start({
+        let mut c = SimConfig::dev("http://127.0.0.1:9/wechat");
+        c.appid = TEST_WECHAT_APPID.to_owned();
+        c.appsecret = "test-appsecret".to_owned();
+        c.token = TEST_WECHAT_TOKEN.to_owned();
+        c
+    })
+    .await
+    .unwrap();
+    let mut env = vec![
+        ("HUIMIN_WECHAT_API_BASE", sim.api_base()),
+        ("HUIMIN_WECHAT_REPLY_DEADLINE_MS", "0".to_owned()),
+    ];
+    env.extend(extra);
+    let app = TestApp::spawn_with(Options {
+        env,
+        ..Options::default()
+    })
+    .await;
+    (sim, app)
+}
+
+#[tokio::test]
+async fn an_expired_access_token_is_fetched_again_and_the_message_still_goes_out() {
+    let (sim, app) = late_app(vec![]).await;
+    let openid = "o-token-citizen";
+    sim.core().state.citizen_interacted(openid);
+    let gateway = app.http_addrs[0];
+    let push = |msg_id: u64| {
+        let target = plain_query("1733100000", "7");
+        let body = text_xml(openid, "帮助", msg_id);
+        async move { exchange(gateway, "POST", &target, body.as_bytes()).await }
+    };
+    assert_eq!(push(1).await.1, "success");
+    assert_eq!(
+        sim.wait_customer_messages(openid, 1, Duration::from_secs(10))
+            .await
+            .len(),
+        1
+    );
+    sim.expire_tokens();
+    assert_eq!(push(2).await.1, "success");
+    let sent = sim
+        .wait_customer_messages(openid, 2, Duration::from_secs(10))
+        .await;
+    assert_eq!(sent.len(), 2, "sent again with a fresh token");
+    assert_eq!(
+        metric(&app, "webhook_late_replies_total{outcome=\"sent\"}").await,
+        2
+    );
+}
+
+#[tokio::test]
+async fn with_redis_down_a_retry_is_still_answered_once_from_memory() {
+    let app = TestApp::spawn_with(Options {
+        proxy_redis: true,
+        ..Options::default()
+    })
+    .await;
+    app.redis_proxy.as_ref().unwrap().cut();
+    let gateway = app.http_addrs[0];
+    let key = crypt(TEST_WECHAT_AES_KEY);
+    let xml = text_xml("o-no-redis", "帮助", 31337);
+    let mut texts = Vec::new();
+    for _ in 0..3 {
+        let started = std::time::Instant::now();
+        let (target, body) = safe_push(&key, &xml);
+        let (code, reply) = exchange(gateway, "POST", &target, body.as_bytes()).await;
+        assert_eq!(code, 200, "{reply}");
+        assert!(
+            started.elapsed() < Duration::from_secs(4),
+            "answered within WeChat's time"
+        );
+        texts.push(reply_text(&reply, Some(&key)));
+    }
+    assert!(texts.iter().all(|t| t == &texts[0]), "{texts:?}");
+    assert_eq!(metric(&app, "webhook_work_runs_total").await, 1);
 }

@@ -340,7 +340,8 @@ proptest! {
         let key = m.dedupe_key();
         prop_assert_eq!(&key, &m.dedupe_key());
         if m.msg_id.is_none() {
-            prop_assert!(!key.contains(&m.from_user) || m.from_user.is_empty());
+            // Short ids could match hex digits of the hash by chance; real openids are 28 characters.
+            prop_assert!(m.from_user.chars().count() < 12 || !key.contains(&m.from_user));
         }
     }
 }

@@ -30,6 +30,7 @@ mod registry_public;
 mod staff;
 mod tls;
 mod tokens;
+mod webhook;
 mod whistle_anonymity;
 mod whistle_audit;
 mod whistle_facts;

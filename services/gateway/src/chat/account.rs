@@ -207,11 +207,12 @@ pub async fn query(
         return Reply::Text(format!("{}\n{more}", texts::NOTHING_FOUND));
     }
     let head = "最近的补贴发放：";
-    if lines.len() > SHOWN {
-        let text = format::bounded(head, &lines[..SHOWN], &more);
-        return Reply::Text(format!("{text}\n{more}"));
+    let shown = &lines[..lines.len().min(SHOWN)];
+    let text = format::bounded(head, shown, &more);
+    if lines.len() > SHOWN && !text.ends_with(&more) {
+        return Reply::Text(format!("{text}\n……另有{}条\n{more}", lines.len() - SHOWN));
     }
-    Reply::Text(format::bounded(head, &lines, &more))
+    Reply::Text(text)
 }
 
 /// The reply's lines, newest period first, one per payment (a reversed

@@ -131,3 +131,23 @@ fn apology(service: &'static str, status: &tonic::Status) -> Reply {
     tracing::warn!(service, code = ?status.code(), "chat: a service call failed");
     Reply::text(texts::APOLOGY)
 }
+
+#[cfg(test)]
+mod tests {
+    /// Every CLICK key of the menu is a command the conversation knows.
+    #[test]
+    fn every_menu_key_is_known() {
+        let menu: serde_json::Value =
+            serde_json::from_str(include_str!("../../menu.json")).expect("menu.json is JSON");
+        let mut keys = Vec::new();
+        for button in menu["button"].as_array().expect("buttons") {
+            for sub in button["sub_button"].as_array().expect("sub buttons") {
+                keys.push(sub["key"].as_str().expect("key").to_owned());
+            }
+        }
+        assert!(keys.len() >= 8);
+        for key in keys {
+            assert!(super::click_command(&key).is_some(), "{key}");
+        }
+    }
+}

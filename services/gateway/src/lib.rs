@@ -12,6 +12,7 @@ pub mod config;
 pub mod h5;
 pub mod limits;
 pub mod peers;
+pub mod usage;
 pub mod webhook;
 pub mod wechat;
 
@@ -65,6 +66,8 @@ pub struct Gateway {
     /// WeChat's server API (customer-service messages, media).
     pub wechat: wechat::WeChatApi,
     pub limits: limits::Limiter,
+    /// Usage figures counted in memory (see [`usage`]).
+    pub usage: usage::Usage,
 }
 
 impl Gateway {
@@ -73,9 +76,19 @@ impl Gateway {
     pub fn from_context(context: &Context) -> anyhow::Result<Self> {
         let config = Arc::new(GatewayConfig::from_env(context.env())?);
         let cache = context.cache()?;
+        // The openid hashes' key, derived from a secret the gateway has anyway:
+        // stable per deployment, unknown outside it.
+        let usage_key = usage::client_key(
+            secrecy::ExposeSecret::expose_secret(&config.appsecret).as_bytes(),
+            "huimin usage v1",
+        );
         Ok(Self {
             wechat: wechat::WeChatApi::new(config.clone(), cache.clone()),
-            limits: limits::Limiter::default(),
+            limits: limits::Limiter::new(
+                limits::LimitsConfig::from_env(context.env())?,
+                cache.clone(),
+            ),
+            usage: usage::Usage::new(usage_key.as_bytes()),
             config,
             cache,
             identity: peers::identity(context)?,

@@ -57,6 +57,9 @@ pub(crate) fn failed(op: &'static str, error: Option<&redis::RedisError>, conseq
 /// The sorted set of revoked token ids (score: the token's expiry).
 pub const REVOKED_TOKENS: &str = "auth:revoked_tokens";
 
+/// INCR, and EXPIRE on the first count of a window.
+const COUNT_IN_WINDOW: &str = "local n = redis.call('INCR', KEYS[1]) \
+if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end return n";
 /// The longest an entry is answered from this process's memory.
 pub const CLIENT_TTL: Duration = Duration::from_secs(2);
 /// Entries held in this process's memory at most.
@@ -463,6 +466,31 @@ impl Cache {
             }
             Err(_) => {
                 failed("set", None, "not cached");
+            }
+        }
+    }
+
+    /// Counts one event under `name` (a fixed window's key), setting the
+    /// window's expiry on the first count: INCR and EXPIRE in one round trip
+    /// (a script, so a crash between them cannot leave a counter that never
+    /// expires). `None` when Redis could not say; the caller decides what
+    /// that means (a rate limiter falls back to its own memory).
+    pub async fn count_in_window(&self, name: &str, window: Duration) -> Option<u64> {
+        let mut conn = self.connection().await?;
+        let mut eval = redis::cmd("EVAL");
+        eval.arg(COUNT_IN_WINDOW)
+            .arg(1)
+            .arg(self.key(name))
+            .arg(window.as_secs().max(1));
+        match tokio::time::timeout(OP_TIMEOUT, eval.query_async::<u64>(&mut conn)).await {
+            Ok(Ok(count)) => Some(count),
+            Ok(Err(error)) => {
+                failed("count", Some(&error), "counted in memory");
+                None
+            }
+            Err(_) => {
+                failed("count", None, "counted in memory");
+                None
             }
         }
     }

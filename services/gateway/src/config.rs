@@ -30,7 +30,14 @@ pub struct GatewayConfig {
     /// The gateway's address as citizens' phones reach it, for links to the
     /// H5 pages in replies (`HUIMIN_PUBLIC_URL`, no trailing slash).
     pub public_url: String,
+    /// How long the webhook waits for an answer before it replies `success` and sends the
+    /// answer later as a customer-service message (`HUIMIN_WECHAT_REPLY_DEADLINE_MS`):
+    /// well under WeChat's 5 s, which also covers the network both ways.
+    pub reply_deadline: std::time::Duration,
 }
+
+/// The default of [`GatewayConfig::reply_deadline`], in milliseconds.
+pub const REPLY_DEADLINE_MS: u64 = 3500;
 
 impl GatewayConfig {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
@@ -54,6 +61,9 @@ impl GatewayConfig {
                 .optional_str("HUIMIN_PUBLIC_URL")
                 .map(|url| url.trim_end_matches('/').to_owned())
                 .unwrap_or_else(|| "http://localhost:8080".to_owned()),
+            reply_deadline: std::time::Duration::from_millis(
+                env.parse_or("HUIMIN_WECHAT_REPLY_DEADLINE_MS", REPLY_DEADLINE_MS)?,
+            ),
         })
     }
 }

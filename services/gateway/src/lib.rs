@@ -43,14 +43,14 @@ pub const COMPONENT: Component = Component {
 
 async fn build(context: Context) -> anyhow::Result<Parts> {
     let gateway = Gateway::from_context(&context)?;
-    Ok(Parts::new().http("HUIMIN_HTTP_ADDR", DEFAULT_HTTP_ADDR, router(gateway)))
+    Ok(Parts::new().http("HUIMIN_HTTP_ADDR", DEFAULT_HTTP_ADDR, router(gateway)?))
 }
 
-/// Every route of the gateway.
-pub fn router(gateway: Gateway) -> axum::Router {
-    axum::Router::new()
-        .merge(webhook::router(gateway.clone()))
-        .merge(h5::router(gateway))
+/// Every route of the gateway; fails on a malformed EncodingAESKey.
+pub fn router(gateway: Gateway) -> anyhow::Result<axum::Router> {
+    Ok(axum::Router::new()
+        .merge(webhook::router(gateway.clone())?)
+        .merge(h5::router(gateway)))
 }
 
 /// What the gateway's handlers share; cheap to clone.
@@ -72,11 +72,12 @@ impl Gateway {
     /// setting is an error now, not on the first message.
     pub fn from_context(context: &Context) -> anyhow::Result<Self> {
         let config = Arc::new(GatewayConfig::from_env(context.env())?);
+        let cache = context.cache()?;
         Ok(Self {
-            wechat: wechat::WeChatApi::new(config.clone()),
+            wechat: wechat::WeChatApi::new(config.clone(), cache.clone()),
             limits: limits::Limiter::default(),
             config,
-            cache: context.cache()?,
+            cache,
             identity: peers::identity(context)?,
             ledger: peers::ledger(context)?,
             registry: peers::registry(context)?,

@@ -31,7 +31,7 @@ use tokio::sync::Mutex;
 
 use crate::config::RedisConfig;
 
-const OP_TIMEOUT: Duration = Duration::from_millis(250);
+pub(crate) const OP_TIMEOUT: Duration = Duration::from_millis(250);
 /// Cached reads by outcome: `hit`, `miss` or `unavailable` (Redis could not say).
 const READS: &str = "cache_reads_total";
 /// Redis operations that failed or timed out, by operation.
@@ -47,7 +47,7 @@ fn count_error(op: &'static str) {
 
 /// Counts and logs a Redis operation that failed or timed out; what
 /// follows it (a miss, an expiry by TTL) is the caller's.
-fn failed(op: &'static str, error: Option<&redis::RedisError>, consequence: &str) {
+pub(crate) fn failed(op: &'static str, error: Option<&redis::RedisError>, consequence: &str) {
     count_error(op);
     match error {
         Some(error) => tracing::warn!(%error, op, "redis failed; {consequence}"),
@@ -151,7 +151,7 @@ impl Cache {
         format!("{}{key}", self.inner.prefix)
     }
 
-    async fn connection(&self) -> Option<ConnectionManager> {
+    pub(crate) async fn connection(&self) -> Option<ConnectionManager> {
         let client = self.inner.client.as_ref()?;
         let mut conn = self.inner.connection.lock().await;
         if let Some(manager) = &conn.manager {

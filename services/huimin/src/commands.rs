@@ -412,6 +412,16 @@ fn print_new_keys() {
         "HUIMIN_TOKEN_PUBLIC_KEY={}",
         B64.encode(signer.verifier().public_key())
     );
+    // The Official Account's server settings (Token, EncodingAESKey): made
+    // here for the local WeChat; a real account's come from its admin page.
+    let alphanumeric = |len: usize| -> String {
+        rand::Rng::sample_iter(rand::rngs::OsRng, &rand::distributions::Alphanumeric)
+            .take(len)
+            .map(char::from)
+            .collect()
+    };
+    println!("HUIMIN_WECHAT_TOKEN={}", alphanumeric(32));
+    println!("HUIMIN_WECHAT_AES_KEY={}", alphanumeric(43));
 }
 
 /// Seeds identity's persons and, in the same run, ledger's ten years of

@@ -29,7 +29,56 @@ impl Default for HttpClient {
     }
 }
 
+/// An answer, whole.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: http::HeaderMap,
+    pub body: Bytes,
+}
+
 impl HttpClient {
+    /// GETs `url` (no redirects followed), waiting at most `timeout`.
+    pub async fn get(&self, url: &str, timeout: Duration) -> Result<Answer, HttpError> {
+        let request = Request::builder()
+            .method(Method::GET)
+            .uri(url)
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| HttpError::Failed(format!("bad request to {url}: {e}")))?;
+        self.exchange(url, request, timeout).await
+    }
+
+    async fn exchange(
+        &self,
+        url: &str,
+        request: Request<Full<Bytes>>,
+        timeout: Duration,
+    ) -> Result<Answer, HttpError> {
+        let exchange = async {
+            let response = self
+                .0
+                .request(request)
+                .await
+                .map_err(|e| HttpError::Failed(format!("{url}: {e}")))?;
+            let status = response.status();
+            let headers = response.headers().clone();
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| HttpError::Failed(format!("reading the answer of {url}: {e}")))?
+                .to_bytes();
+            Ok(Answer {
+                status,
+                headers,
+                body,
+            })
+        };
+        tokio::time::timeout(timeout, exchange)
+            .await
+            .map_err(|_| HttpError::Timeout(timeout))?
+    }
+
     /// POSTs `body` to `url`, waiting at most `timeout` for the whole answer.
     pub async fn post(
         &self,
@@ -44,23 +93,7 @@ impl HttpClient {
             .header(header::CONTENT_TYPE, content_type)
             .body(Full::new(Bytes::from(body)))
             .map_err(|e| HttpError::Failed(format!("bad request to {url}: {e}")))?;
-        let exchange = async {
-            let response = self
-                .0
-                .request(request)
-                .await
-                .map_err(|e| HttpError::Failed(format!("POST {url}: {e}")))?;
-            let status = response.status();
-            let body = response
-                .into_body()
-                .collect()
-                .await
-                .map_err(|e| HttpError::Failed(format!("reading the answer of {url}: {e}")))?
-                .to_bytes();
-            Ok((status, body))
-        };
-        tokio::time::timeout(timeout, exchange)
-            .await
-            .map_err(|_| HttpError::Timeout(timeout))?
+        let answer = self.exchange(url, request, timeout).await?;
+        Ok((answer.status, answer.body))
     }
 }

@@ -55,7 +55,7 @@ pub struct DemoCitizen {
 }
 
 /// The Official Account the sim plays WeChat for; must match the gateway's.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SimConfig {
     /// Where the sim listens; port 0 picks a free one.
     pub addr: SocketAddr,
@@ -73,6 +73,19 @@ pub struct SimConfig {
     /// How long WeChat waits for a passive reply (5 s).
     pub reply_timeout: Duration,
     pub citizens: Vec<DemoCitizen>,
+}
+
+impl std::fmt::Debug for SimConfig {
+    /// The token, secret and key stay out of logs, even a dev account's.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimConfig")
+            .field("addr", &self.addr)
+            .field("appid", &self.appid)
+            .field("mode", &self.mode)
+            .field("webhook_url", &self.webhook_url)
+            .field("account", &self.account)
+            .finish_non_exhaustive()
+    }
 }
 
 impl SimConfig {

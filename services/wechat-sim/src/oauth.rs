@@ -10,7 +10,7 @@ use axum::{
     Json, Router,
     extract::{Query, State as AxumState},
     http::{HeaderMap, StatusCode, header},
-    response::{Html, IntoResponse, Redirect, Response},
+    response::{Html, IntoResponse, Response},
     routing::get,
 };
 use serde_json::json;
@@ -91,7 +91,8 @@ async fn authorize(
             .finish()
     );
     state.record_call("GET", "/connect/oauth2/authorize", 0);
-    Redirect::to(&target).into_response()
+    // 302, as WeChat answers (axum's Redirect::to is a 303).
+    (StatusCode::FOUND, [(header::LOCATION, target)]).into_response()
 }
 
 async fn access_token(

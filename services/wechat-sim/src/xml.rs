@@ -1,14 +1,11 @@
-//! The XML the sim writes (messages as WeChat pushes them) and reads (the
-//! gateway's passive replies and encrypted envelopes).
+//! The passive replies the sim reads back, nested elements included
+//! (`Image/MediaId`, which the protocol crate's flat view skips).
 
 use std::collections::HashMap;
 
 use quick_xml::{Reader, events::Event};
 
-/// `text` as a CDATA section; a `]]>` inside is split across two sections.
-pub fn cdata(text: &str) -> String {
-    format!("<![CDATA[{}]]>", text.replace("]]>", "]]]]><![CDATA[>"))
-}
+pub use huimin_wechat::xml::cdata;
 
 /// The leaf elements under `<xml>`, by path below it (`Content`,
 /// `Image/MediaId`). Refuses a DOCTYPE: the sim reads what a service wrote,

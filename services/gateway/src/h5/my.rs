@@ -65,7 +65,7 @@ fn first_page() -> Option<PageRequest> {
 pub async fn page(State(h5): State<H5>, visit: Visit) -> Result<Response, H5Error> {
     let openid = match visit.openid_or_login(&h5, "/h5/my") {
         Ok(openid) => openid,
-        Err(redirect) => return Ok(redirect),
+        Err(redirect) => return Ok(*redirect),
     };
     let persons = bound_persons(&h5, &openid).await?;
     let own: BTreeSet<String> = persons.iter().map(|p| p.person_key.clone()).collect();

@@ -52,7 +52,11 @@ async fn bound_persons(h5: &H5, openid: &OpenId) -> Result<Vec<BoundPerson>, H5E
         })
         .await
         .map(|r| r.into_inner().persons)
-        .map_err(|status| H5Error::from_status("identity", &status))
+        .or_else(|status| match status.code() {
+            // Identity's way of saying "bound to nobody yet".
+            tonic::Code::NotFound => Ok(Vec::new()),
+            _ => Err(H5Error::from_status("identity", &status)),
+        })
 }
 
 fn first_page() -> Option<PageRequest> {

@@ -178,9 +178,10 @@ pub async fn projects(
     } else {
         None
     };
-    if page.choices.is_empty() {
+    // Registry searches within a town or a village, never the whole county.
+    if let Some(code) = code.clone().filter(|_| page.choices.is_empty()) {
         let request = SearchProjectsRequest {
-            village_code: code.clone().unwrap_or_default(),
+            village_code: code,
             page: Some(PageRequest {
                 page_size: 20,
                 page_token: String::new(),
@@ -204,12 +205,8 @@ pub async fn projects(
             disbursed: yuan(t.disbursed_fen),
         });
         for summary in found.projects {
-            // Money by source only for one village's few projects: one more
-            // call each.
-            let funding = match code {
-                Some(_) => funding(&h5, &summary.code).await?,
-                None => Vec::new(),
-            };
+            // Money by source: one more call for each of a village's few projects.
+            let funding = funding(&h5, &summary.code).await?;
             page.projects.push(project_view(summary, funding));
         }
     }

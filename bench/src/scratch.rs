@@ -201,6 +201,8 @@ impl Scratch {
             ("HUIMIN_WECHAT_TOKEN", "huiminbench".to_owned()),
             ("HUIMIN_WECHAT_APPID", "wxbench000000000".to_owned()),
             ("HUIMIN_WECHAT_APPSECRET", "bench-secret".to_owned()),
+            // Signs the H5 session cookies; the bench opens no page.
+            ("HUIMIN_SESSION_KEY", B64.encode([7u8; 32])),
             ("HUIMIN_PII_HMAC_KEY", B64.encode(self.keys.hmac)),
             (
                 "HUIMIN_PII_ENCRYPTION_KEY",

@@ -396,6 +396,8 @@ pub fn wechat_env() -> Vec<(&'static str, String)> {
         ("HUIMIN_WECHAT_APPID", TEST_WECHAT_APPID.to_owned()),
         ("HUIMIN_WECHAT_APPSECRET", "test-appsecret".to_owned()),
         ("HUIMIN_WECHAT_AES_KEY", TEST_WECHAT_AES_KEY.to_owned()),
+        // Signs the H5 pages' session cookies.
+        ("HUIMIN_SESSION_KEY", random_key()),
         // Nothing listens here: a test that reaches WeChat's API sets its own.
         ("HUIMIN_WECHAT_API_BASE", "http://127.0.0.1:9".to_owned()),
     ]

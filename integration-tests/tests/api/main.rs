@@ -14,6 +14,7 @@ mod bindings;
 mod cache;
 mod components;
 mod fuzz_files;
+mod h5;
 mod health;
 mod hostile_files;
 mod ledger_crash;

@@ -1,6 +1,8 @@
 //! The gateway's configuration, read once from the environment.
 
 use huimin_kit::config::{ConfigError, Env};
+use std::net::IpAddr;
+
 use secrecy::SecretString;
 
 /// WeChat's API, unless `HUIMIN_WECHAT_API_BASE` points elsewhere (the local
@@ -35,6 +37,13 @@ pub struct GatewayConfig {
     /// well under WeChat's 5 s, which also covers the network both ways. 0 sends every
     /// answer as a customer-service message.
     pub reply_deadline: std::time::Duration,
+    /// Signs the H5 session cookies (HMAC-SHA256, 32 bytes as base64,
+    /// `HUIMIN_SESSION_KEY`).
+    pub session_key: SessionKey,
+    /// Reverse proxies whose `X-Forwarded-For` is believed
+    /// (`HUIMIN_TRUSTED_PROXIES`, comma-separated IPs); anyone else could
+    /// forge it to dodge the per-IP limits.
+    pub trusted_proxies: Vec<IpAddr>,
 }
 
 /// The default of [`GatewayConfig::reply_deadline`], in milliseconds.
@@ -65,6 +74,34 @@ impl GatewayConfig {
             reply_deadline: std::time::Duration::from_millis(
                 env.parse_or("HUIMIN_WECHAT_REPLY_DEADLINE_MS", REPLY_DEADLINE_MS)?,
             ),
+            session_key: SessionKey(env.key32("HUIMIN_SESSION_KEY")?),
+            trusted_proxies: trusted_proxies(env.optional_str("HUIMIN_TRUSTED_PROXIES"))?,
         })
+    }
+}
+
+fn trusted_proxies(value: Option<String>) -> Result<Vec<IpAddr>, ConfigError> {
+    let Some(value) = value else {
+        return Ok(Vec::new());
+    };
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse().map_err(|_| ConfigError::Malformed {
+                name: "HUIMIN_TRUSTED_PROXIES",
+                reason: format!("{s:?} is not an IP address"),
+            })
+        })
+        .collect()
+}
+
+/// The H5 session cookies' signing key; never printed.
+pub struct SessionKey(pub [u8; 32]);
+
+impl std::fmt::Debug for SessionKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SessionKey(..)")
     }
 }

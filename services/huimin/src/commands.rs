@@ -407,6 +407,7 @@ fn print_new_keys() {
     println!("HUIMIN_PII_ENCRYPTION_KEY={}", random());
     println!("HUIMIN_AUDIT_HMAC_KEY={}", random());
     println!("HUIMIN_RECEIPT_HMAC_KEY={}", random());
+    println!("HUIMIN_SESSION_KEY={}", random());
     println!("HUIMIN_TOKEN_SIGNING_KEY={}", B64.encode(signer.seed()));
     println!(
         "HUIMIN_TOKEN_PUBLIC_KEY={}",

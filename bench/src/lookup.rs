@@ -114,7 +114,7 @@ where
 }
 
 /// The nearest-rank percentile of sorted, non-empty `values`.
-fn percentile(sorted: &[Duration], pct: usize) -> Duration {
+pub fn percentile(sorted: &[Duration], pct: usize) -> Duration {
     let rank = (sorted.len() * pct).div_ceil(100).max(1);
     sorted[rank.min(sorted.len()) - 1]
 }

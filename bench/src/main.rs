@@ -1,7 +1,8 @@
 //! `huimin-bench`: huimin measured against raw baselines on the same machine in one run — a
 //! payment-roll import against `psql \copy` into a bare table, cached person lookups against an
-//! empty tonic handler, and the provincial export against `psql \copy … TO`. Prints a markdown
-//! table for README's Benchmarks section.
+//! empty tonic handler, the provincial export against `psql \copy … TO`, and `查询` through the
+//! WeChat webhook in safe mode against an empty axum handler. Prints a markdown table for
+//! README's Benchmarks section.
 //!
 //! Everything runs against a fresh database `huimin_bench_<timestamp>` (dropped at the end
 //! unless `--keep`) and a real `huimin::App` serving every service in this process.
@@ -16,6 +17,7 @@ mod progress;
 mod report;
 mod roll;
 mod scratch;
+mod webhook;
 
 use std::{process::ExitCode, time::Duration};
 
@@ -49,7 +51,7 @@ struct Args {
     rows: usize,
     /// The phases to run, comma-separated. Without `import`, a `--reuse`d database keeps
     /// the payments an earlier run imported, and the lookups and export read those.
-    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Phase::Import, Phase::Lookup, Phase::Export])]
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Phase::Import, Phase::Lookup, Phase::Export, Phase::Webhook])]
     phases: Vec<Phase>,
     /// Lookups in flight at once.
     #[arg(long, default_value_t = 32)]
@@ -86,6 +88,8 @@ enum Phase {
     Import,
     Lookup,
     Export,
+    /// `查询` through the WeChat webhook in safe mode, against an empty axum handler.
+    Webhook,
 }
 
 #[tokio::main]
@@ -232,14 +236,18 @@ async fn phases(
     }
 
     let mut cached_pages = 0;
+    let shape = Shape {
+        concurrency: args.concurrency,
+        connections: args.connections,
+        warmup: Duration::from_secs(args.warmup_secs),
+        measure: Duration::from_secs(args.measure_secs),
+    };
+    let bound = if args.phases.contains(&Phase::Lookup) || args.phases.contains(&Phase::Webhook) {
+        lookup::bind_openids(app, &roll.sample).await?
+    } else {
+        Vec::new()
+    };
     if args.phases.contains(&Phase::Lookup) {
-        let shape = Shape {
-            concurrency: args.concurrency,
-            connections: args.connections,
-            warmup: Duration::from_secs(args.warmup_secs),
-            measure: Duration::from_secs(args.measure_secs),
-        };
-        let bound = lookup::bind_openids(app, &roll.sample).await?;
         let persons_looked_up = bound.len();
         let huimin_load = lookup::person_payments(app, Role::Gateway, &bound, shape).await?;
         cached_pages = keyspace.keys("ledger:person:*").await?.len();
@@ -257,6 +265,27 @@ async fn phases(
             &empty_load,
         ));
         sections.push(report::lookup_path(&lookup_path));
+    }
+
+    if args.phases.contains(&Phase::Webhook) {
+        let gateway = app
+            .http_addr
+            .context("the app serves no HTTP part (the gateway)")?;
+        let openids: Vec<String> = bound.iter().map(|(openid, _)| openid.clone()).collect();
+        webhook::check_replies(gateway, &openids).await?;
+        let huimin_load = webhook::load(gateway, &openids, shape).await?;
+        let empty = webhook::EmptyHandler::start().await?;
+        let empty_load = empty.load(&openids, shape).await;
+        empty.stop().await?;
+        table.push(report::webhook(
+            format!(
+                "webhook `查询`, safe mode, warm cache ({} in flight, {} bound openids)",
+                shape.concurrency,
+                openids.len()
+            ),
+            &huimin_load,
+            &empty_load?,
+        ));
     }
 
     if args.phases.contains(&Phase::Export) {

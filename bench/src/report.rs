@@ -118,6 +118,27 @@ pub fn lookup(phase: String, huimin: &Load, empty: &Load) -> Row {
     }
 }
 
+/// The webhook phase: rate against an empty axum handler, target 0.3 and p99 under 50 ms.
+pub fn webhook(phase: String, huimin: &Load, empty: &Load) -> Row {
+    let ratio = huimin.per_sec / empty.per_sec;
+    let describe = |load: &Load| {
+        format!(
+            "{} msg/s, p50 {}, p99 {}",
+            thousands(load.per_sec),
+            ms(load.p50),
+            ms(load.p99)
+        )
+    };
+    Row {
+        phase,
+        huimin: describe(huimin),
+        baseline: format!("{} (empty axum handler)", describe(empty)),
+        ratio,
+        target: "≥ 0.30, p99 < 50 ms",
+        pass: ratio >= 0.3 && huimin.p99 < Duration::from_millis(50),
+    }
+}
+
 /// The results table in markdown.
 pub fn table(rows: &[Row]) -> String {
     let mut out = String::from(

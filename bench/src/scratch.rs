@@ -198,9 +198,13 @@ impl Scratch {
             ("HUIMIN_ADMIN_ADDR", "127.0.0.1:0".to_owned()),
             ("HUIMIN_HTTP_ADDR", "127.0.0.1:0".to_owned()),
             // The gateway's Official Account; the lookup bench does not reach WeChat.
-            ("HUIMIN_WECHAT_TOKEN", "huiminbench".to_owned()),
-            ("HUIMIN_WECHAT_APPID", "wxbench000000000".to_owned()),
+            ("HUIMIN_WECHAT_TOKEN", crate::webhook::TOKEN.to_owned()),
+            ("HUIMIN_WECHAT_APPID", crate::webhook::APPID.to_owned()),
             ("HUIMIN_WECHAT_APPSECRET", "bench-secret".to_owned()),
+            // Safe mode for the webhook phase (crate::webhook seals with the same key).
+            ("HUIMIN_WECHAT_AES_KEY", crate::webhook::AES_KEY.to_owned()),
+            // Nothing here should reach WeChat's API; a closed local port if it does.
+            ("HUIMIN_WECHAT_API_BASE", "http://127.0.0.1:9".to_owned()),
             // Signs the H5 session cookies; the bench opens no page.
             ("HUIMIN_SESSION_KEY", B64.encode([7u8; 32])),
             ("HUIMIN_PII_HMAC_KEY", B64.encode(self.keys.hmac)),
@@ -233,6 +237,8 @@ impl Scratch {
 /// A running `huimin::App` with every service, and what the bench needs to call it.
 pub struct RunningApp {
     pub grpc_addr: SocketAddr,
+    /// The gateway's HTTP address (the webhook), when it is served.
+    pub http_addr: Option<SocketAddr>,
     pub signer: TokenSigner,
     shutdown: Option<oneshot::Sender<()>>,
     server: JoinHandle<anyhow::Result<()>>,
@@ -245,12 +251,14 @@ impl RunningApp {
             .await
             .context("building the huimin app")?;
         let grpc_addr = app.grpc_addr();
+        let http_addr = app.http_addrs().first().copied();
         let (shutdown, signal) = oneshot::channel::<()>();
         let server = tokio::spawn(app.run(async move {
             let _ = signal.await;
         }));
         Ok(Self {
             grpc_addr,
+            http_addr,
             signer,
             shutdown: Some(shutdown),
             server,

@@ -1,0 +1,262 @@
+//! Phase 4, the webhook: `查询` text messages from bound openids, in safe (AES) mode, pushed
+//! to the gateway's `/wechat` the way WeChat pushes them (URL signature, msg_signature, a
+//! sealed body, a fresh MsgId each so no reply comes from the dedupe store), against an
+//! empty axum handler that reads the same body and answers `success`, driven by the same
+//! closed-loop HTTP/1.1 client at the same concurrency.
+//!
+//! The pages are warm (the lookup phase, or a first pass here, put them in the cache), so
+//! what is measured is the edge: signature, decryption, XML, dedupe claim in Redis, the
+//! gRPC calls to identity and ledger, formatting, sealing the reply.
+
+use std::{
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, bail};
+use axum::{Router, body::Bytes, routing::post};
+use huimin_wechat::{
+    AesKey, MsgCrypt, signature,
+    xml::{EncryptedReply, Envelope, Reply},
+};
+use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
+
+use crate::{
+    lookup::{Load, Shape, percentile},
+    progress,
+};
+
+/// The Official Account the bench's gateway is configured with (see `Scratch::env`).
+pub const TOKEN: &str = "huiminbench";
+pub const APPID: &str = "wxbench000000000";
+/// A throwaway EncodingAESKey (43 characters of [a-zA-Z0-9]).
+pub const AES_KEY: &str = "benchbenchbenchbenchbenchbenchbenchbench123";
+const ACCOUNT: &str = "gh_huiminbench01";
+
+/// What one pushed message needs: where, and how it is sealed.
+#[derive(Clone)]
+struct Pusher {
+    url: String,
+    crypt: Arc<MsgCrypt>,
+    msg_ids: Arc<AtomicU64>,
+}
+
+impl Pusher {
+    fn new(addr: SocketAddr) -> anyhow::Result<Self> {
+        let key = AesKey::parse(AES_KEY).map_err(|e| anyhow::anyhow!("bench AES key: {e:?}"))?;
+        Ok(Self {
+            url: format!("http://{addr}/wechat"),
+            crypt: Arc::new(MsgCrypt::new(key, APPID)),
+            msg_ids: Arc::new(AtomicU64::new(6_054_768_590_064_713_728)),
+        })
+    }
+
+    /// `查询` from `openid`, sealed in safe mode: (URL with its query, body).
+    fn push(&self, openid: &str) -> (String, String) {
+        let msg_id = self.msg_ids.fetch_add(1, Ordering::Relaxed);
+        let now = chrono::Utc::now().timestamp().to_string();
+        let nonce = (msg_id % 1_000_000_007).to_string();
+        let xml = format!(
+            "<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName><CreateTime>{now}</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[查询]]></Content><MsgId>{msg_id}</MsgId></xml>"
+        );
+        let encrypt = self.crypt.encrypt_random(&xml);
+        let url_signature = signature::sign(TOKEN, &[&now, &nonce]);
+        let msg_signature = signature::sign(TOKEN, &[&now, &nonce, &encrypt]);
+        let url = format!(
+            "{}?signature={url_signature}&timestamp={now}&nonce={nonce}&openid={openid}&encrypt_type=aes&msg_signature={msg_signature}",
+            self.url
+        );
+        let body = Envelope {
+            to_user: Some(ACCOUNT.to_owned()),
+            encrypt,
+        }
+        .to_xml();
+        (url, body)
+    }
+
+    /// The text of a sealed passive reply, after checking its signature.
+    fn open(&self, body: &str) -> anyhow::Result<String> {
+        let sealed = EncryptedReply::parse(body.as_bytes())
+            .map_err(|e| anyhow::anyhow!("not a sealed reply ({e:?}): {body:.200}"))?;
+        if !sealed.verify(TOKEN) {
+            bail!("the reply's msg_signature does not verify");
+        }
+        let xml = self
+            .crypt
+            .decrypt_for_app(&sealed.encrypt)
+            .map_err(|e| anyhow::anyhow!("the reply does not open: {e:?}"))?;
+        match Reply::parse(xml.as_bytes()) {
+            Ok(Reply::Text { content, .. }) => Ok(content),
+            other => bail!("not a text reply: {other:?}"),
+        }
+    }
+}
+
+/// Checks the gateway answers `查询` for each bound openid with their payments (an amount in
+/// 元), which also warms every page the measured load reads.
+pub async fn check_replies(gateway: SocketAddr, openids: &[String]) -> anyhow::Result<()> {
+    let pusher = Pusher::new(gateway)?;
+    let client = reqwest::Client::new();
+    for openid in openids {
+        let (url, body) = pusher.push(openid);
+        let response = client
+            .post(&url)
+            .body(body)
+            .send()
+            .await
+            .context("pushing 查询 to the gateway")?;
+        let text = response.text().await.context("reading the reply")?;
+        let content = pusher.open(&text)?;
+        if !content.contains('元') {
+            bail!("查询 did not answer with payments: {content}");
+        }
+    }
+    Ok(())
+}
+
+/// `查询` pushes for the bound openids, round robin, against the gateway at `gateway`.
+pub async fn load(gateway: SocketAddr, openids: &[String], shape: Shape) -> anyhow::Result<Load> {
+    let pusher = Pusher::new(gateway)?;
+    let openids: Arc<Vec<String>> = Arc::new(openids.to_vec());
+    drive("huimin webhook 查询", shape, move |client, worker| {
+        let (url, body) = pusher.push(&openids[worker % openids.len()]);
+        async move {
+            let response = client.post(&url).body(body).send().await?;
+            if !response.status().is_success() {
+                bail!("the webhook answered {}", response.status());
+            }
+            let text = response.text().await?;
+            // A reply sealed in time, not `success` (late) or a refusal.
+            if !text.starts_with("<xml>") {
+                bail!("not a passive reply: {text:.200}");
+            }
+            Ok(())
+        }
+    })
+    .await
+}
+
+/// Keeps `shape.concurrency` HTTP/1.1 requests in flight (one keep-alive connection each);
+/// counts requests started after the warm-up and answered before the end.
+async fn drive<F, Fut>(label: &str, shape: Shape, call: F) -> anyhow::Result<Load>
+where
+    F: Fn(reqwest::Client, usize) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = anyhow::Result<()>> + Send,
+{
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(shape.concurrency)
+        .tcp_nodelay(true)
+        .build()
+        .context("building the HTTP client")?;
+    let call = Arc::new(call);
+    let started = Instant::now();
+    let measured_from = started + shape.warmup;
+    let end = measured_from + shape.measure;
+    let spinner = progress::spinner(&format!(
+        "{label}: {} in flight, {} s warm-up + {} s",
+        shape.concurrency,
+        shape.warmup.as_secs(),
+        shape.measure.as_secs()
+    ));
+    let workers: Vec<JoinHandle<anyhow::Result<Vec<Duration>>>> = (0..shape.concurrency.max(1))
+        .map(|worker| {
+            let client = client.clone();
+            let call = Arc::clone(&call);
+            tokio::spawn(async move {
+                let mut latencies = Vec::with_capacity(16 * 1024);
+                loop {
+                    let sent = Instant::now();
+                    if sent >= end {
+                        return Ok(latencies);
+                    }
+                    call(client.clone(), worker).await?;
+                    let answered = Instant::now();
+                    if sent >= measured_from && answered <= end {
+                        latencies.push(answered - sent);
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    for worker in workers {
+        let measured = worker
+            .await
+            .context("a load worker panicked")?
+            .with_context(|| format!("{label}: a request failed"))?;
+        latencies.extend(measured);
+    }
+    spinner.finish_and_clear();
+    if latencies.is_empty() {
+        bail!("{label}: no request completed within the measured window");
+    }
+    latencies.sort_unstable();
+    Ok(Load {
+        per_sec: latencies.len() as f64 / shape.measure.as_secs_f64(),
+        p50: percentile(&latencies, 50),
+        p99: percentile(&latencies, 99),
+    })
+}
+
+/// The empty handler: an axum `POST /wechat` that reads the body and answers `success`,
+/// served by `axum::serve` as the gateway is.
+pub struct EmptyHandler {
+    addr: SocketAddr,
+    shutdown: oneshot::Sender<()>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl EmptyHandler {
+    pub async fn start() -> anyhow::Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .context("binding the empty handler's port")?;
+        let addr = listener
+            .local_addr()
+            .context("the empty handler's address")?;
+        let app = Router::new().route("/wechat", post(|_body: Bytes| async { "success" }));
+        let (shutdown, signal) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = signal.await;
+                })
+                .await
+        });
+        Ok(Self {
+            addr,
+            shutdown,
+            task,
+        })
+    }
+
+    /// The same pushes (sealed, signed) against the empty handler.
+    pub async fn load(&self, openids: &[String], shape: Shape) -> anyhow::Result<Load> {
+        let pusher = Pusher::new(self.addr)?;
+        let openids: Arc<Vec<String>> = Arc::new(openids.to_vec());
+        drive("empty axum handler", shape, move |client, worker| {
+            let (url, body) = pusher.push(&openids[worker % openids.len()]);
+            async move {
+                let response = client.post(&url).body(body).send().await?;
+                if !response.status().is_success() {
+                    bail!("the empty handler answered {}", response.status());
+                }
+                response.text().await?;
+                Ok(())
+            }
+        })
+        .await
+    }
+
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.shutdown.send(());
+        self.task
+            .await
+            .context("the empty handler's task panicked")?
+            .context("the empty handler's server failed")
+    }
+}

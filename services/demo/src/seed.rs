@@ -73,7 +73,22 @@ pub struct PaymentsSeeded {
     pub payments: u64,
     pub total_fen: i64,
     pub planted: Vec<Planted>,
+    /// Synthetic persons paid 农村低保 last month, to bind on the local WeChat.
+    pub demo_citizens: Vec<DemoCitizen>,
     pub elapsed: Duration,
+}
+
+/// How many demo citizens a seed names.
+const DEMO_CITIZENS: usize = 3;
+
+/// A synthetic person a newcomer can bind as (`绑定 身份证号 姓名`) and look up.
+#[derive(Debug, Clone)]
+pub struct DemoCitizen {
+    pub name: String,
+    pub id_number: String,
+    pub village_code: String,
+    /// Their 农村低保 of last month, in fen.
+    pub last_dibao_fen: i64,
 }
 
 fn progress(len: usize, template: &str) -> ProgressBar {
@@ -153,6 +168,10 @@ pub async fn payments(
         usize::try_from(persons).unwrap_or(usize::MAX),
         "{spinner} seeding payments for persons {pos}/{len} {per_sec} eta {eta}",
     );
+    // A few living persons paid 农村低保 last month, for a newcomer to play on the local
+    // WeChat (`scripts/up` prints them). Synthetic persons, never a real register's.
+    let mut demo: Vec<DemoCitizen> = Vec::new();
+    let last = last_period;
     let history =
         county::households(&villages, scale.persons(), SEED, today).flat_map(|household| {
             bar.inc(household.members.len() as u64);
@@ -175,9 +194,28 @@ pub async fn payments(
                         .map(|f| f.since),
                 })
                 .collect();
-            plan.household_payments(&members)
-                .into_iter()
-                .map(|p| historic(p, &kinds))
+            let payments = plan.household_payments(&members);
+            if demo.len() < DEMO_CITIZENS {
+                for person in &household.members {
+                    let key = *keyer.key_of(&person.id_number).as_bytes();
+                    let paid = payments.iter().find(|p| {
+                        p.person_key == key
+                            && p.program_code == "DIBAO_RURAL"
+                            && p.period_start == last
+                    });
+                    let alive = !person.facts.iter().any(|f| f.kind == FactKind::Deceased);
+                    if let (Some(paid), true) = (paid, alive) {
+                        demo.push(DemoCitizen {
+                            name: person.name.clone(),
+                            id_number: person.id_number.expose().to_owned(),
+                            village_code: household.village_code.clone(),
+                            last_dibao_fen: paid.amount_fen,
+                        });
+                        break;
+                    }
+                }
+            }
+            payments.into_iter().map(|p| historic(p, &kinds))
         });
     let roll = HistoryRoll {
         file_name: "历史发放数据（合成）",
@@ -193,6 +231,7 @@ pub async fn payments(
         payments: loaded.payments,
         total_fen: loaded.total_fen,
         planted: plan.planted().to_vec(),
+        demo_citizens: demo,
         elapsed: started.elapsed(),
     }))
 }

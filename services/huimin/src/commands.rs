@@ -477,6 +477,21 @@ async fn seed(env: &Env, scale: Scale, if_empty: bool) -> anyhow::Result<()> {
                     period
                 );
             }
+            if !payments.demo_citizens.is_empty() {
+                // Synthetic persons made by the seed, not a register's: printed so a
+                // newcomer can bind one on the local WeChat (scripts/up shows them again).
+                println!("demo citizens (synthetic) to bind on the local WeChat:");
+                for citizen in &payments.demo_citizens {
+                    println!(
+                        "  绑定 {} {}   (village {}, 农村低保 last month {}.{:02} yuan)",
+                        citizen.id_number,
+                        citizen.name,
+                        citizen.village_code,
+                        citizen.last_dibao_fen / 100,
+                        citizen.last_dibao_fen % 100
+                    );
+                }
+            }
         }
         None => println!("ledger already has payments; none seeded"),
     }

@@ -194,7 +194,10 @@ pub async fn payments(
                         .map(|f| f.since),
                 })
                 .collect();
-            let payments = plan.household_payments(&members);
+            let mut payments = plan.household_payments(&members);
+            // Oldest first, so payment ids follow time within a household as monthly rolls
+            // make them, and a lookup's newest-first pages start with last month.
+            payments.sort_by_key(|p| p.period_start);
             if demo.len() < DEMO_CITIZENS {
                 for person in &household.members {
                     let key = *keyer.key_of(&person.id_number).as_bytes();

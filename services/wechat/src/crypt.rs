@@ -327,12 +327,21 @@ pub(crate) mod tests {
         assert!(other.decrypt_for_app(VECTOR_C_ENCRYPT).is_err());
     }
 
+    /// Iterations of a fuzz loop: `default` in the test suite, `PROPTEST_CASES` when a long run
+    /// (docs/security.md, Fuzzing) asks for more, as it does for the proptest targets.
+    fn fuzz_iterations(default: usize) -> usize {
+        std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|cases| cases.parse::<usize>().ok())
+            .map_or(default, |cases| cases.max(default))
+    }
+
     #[test]
     fn fuzz_decrypt_never_panics() {
         let c = crypt("wx2c2769f8efd9abc2");
         let mut rng = rand::rngs::StdRng::seed_from_u64(11);
         let valid = STANDARD.decode(VECTOR_C_ENCRYPT).expect("base64");
-        for i in 0..20_000 {
+        for i in 0..fuzz_iterations(20_000) {
             let bytes: Vec<u8> = if i % 2 == 0 {
                 let len = rng.gen_range(0..200);
                 (0..len).map(|_| rng.r#gen::<u8>()).collect()

@@ -244,6 +244,15 @@ fn encrypted_reply_seals_signs_and_reads_back() {
     );
 }
 
+/// Iterations of a fuzz loop: `default` in the test suite, `PROPTEST_CASES` when a long run
+/// (docs/security.md, Fuzzing) asks for more, as it does for the proptest targets.
+fn fuzz_iterations(default: usize) -> usize {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|cases| cases.parse::<usize>().ok())
+        .map_or(default, |cases| cases.max(default))
+}
+
 #[test]
 fn fuzz_parse_never_panics() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(11);
@@ -253,7 +262,7 @@ fn fuzz_parse_never_panics() {
         b"<?xml version=\"1.0\"?><!DOCTYPE a [<!ENTITY b \"c\">]><xml><A>&b;&#x1;&#0;</A><B/></xml>",
     ];
     let alphabet = b"<>/![]CDAT&;#x?=\"' xmlA-\n";
-    for i in 0..30_000 {
+    for i in 0..fuzz_iterations(30_000) {
         let bytes: Vec<u8> = match i % 3 {
             0 => {
                 let len = rng.gen_range(0..120);

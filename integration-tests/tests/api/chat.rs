@@ -10,7 +10,7 @@ use huimin_wechat_sim::{Event, Passive};
 use crate::{
     citizen::{Chat, has_id_number},
     h5::PNG,
-    helpers::{logs, residents},
+    helpers::{authed, logs, residents},
     registry::{admin, create, road},
     reports::{phone_jpeg, report_id},
     rolls::{RollRow, import_csv},
@@ -247,12 +247,16 @@ async fn a_report_with_text_and_two_photos_gets_a_receipt_code_that_shows_its_pr
         .say(openid, &format!("进度 {}", code.to_lowercase()))
         .await;
     assert!(progress.contains(&format!("编号{number}")), "{progress}");
-    assert!(progress.contains("状态："), "{progress}");
+    let status = progress
+        .lines()
+        .find_map(|line| line.strip_prefix("状态："))
+        .unwrap_or_default();
+    assert!(!status.is_empty(), "a status in words: {progress}");
 
     let report = chat
         .app
         .whistle()
-        .get_report(crate::helpers::authed(
+        .get_report(authed(
             GetReportRequest {
                 id: report_id(&chat.app, &number).await,
             },
@@ -293,6 +297,13 @@ async fn unfollowing_removes_the_binding_and_the_draft() {
         "nothing to say to someone who left: {passive:?}"
     );
     assert!(chat.bound(openid).await.is_empty(), "binding removed");
+    let mut identity = chat.app.db_schema("identity").await;
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM wechat_bindings WHERE openid = $1")
+        .bind(openid)
+        .fetch_one(&mut identity)
+        .await
+        .unwrap();
+    assert_eq!(rows, 0, "deleted, not hidden");
     let query = chat.say(openid, "查询").await;
     assert!(query.contains("还没有绑定"), "{query}");
     assert!(query.contains("绑定 身份证号 姓名"), "{query}");

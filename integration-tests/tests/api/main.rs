@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod citizen;
 mod helpers;
 mod proxy;
 
@@ -12,6 +13,7 @@ mod rolls;
 
 mod bindings;
 mod cache;
+mod chat;
 mod components;
 mod fuzz_files;
 mod h5;

@@ -1,10 +1,12 @@
 //! A TCP proxy the test controls, to cut PostgreSQL or Redis away from the
-//! app under test without touching the machine's shared servers.
+//! app under test without touching the machine's shared servers, or to give
+//! a peer an address before the server behind it exists (the local WeChat
+//! needs the gateway's URL, the gateway the local WeChat's).
 
 use std::{
     net::SocketAddr,
     sync::{
-        Arc,
+        Arc, Mutex,
         atomic::{AtomicBool, Ordering},
     },
 };
@@ -14,6 +16,8 @@ use tokio::{net::TcpStream, sync::watch};
 pub struct Proxy {
     pub addr: SocketAddr,
     open: Arc<AtomicBool>,
+    /// Where new connections go; existing ones keep their target.
+    target: Arc<Mutex<String>>,
     /// Bumped on every cut; live connections watch it and close.
     cuts: watch::Sender<u64>,
     accept: tokio::task::JoinHandle<()>,
@@ -25,8 +29,9 @@ impl Proxy {
         let addr = listener.local_addr().expect("bound");
         let open = Arc::new(AtomicBool::new(true));
         let (cuts, _) = watch::channel(0u64);
-        let target = target.to_owned();
+        let target = Arc::new(Mutex::new(target.to_owned()));
         let accept = {
+            let target = target.clone();
             let open = open.clone();
             let cuts = cuts.clone();
             tokio::spawn(async move {
@@ -35,7 +40,7 @@ impl Proxy {
                         drop(inbound);
                         continue;
                     }
-                    let target = target.clone();
+                    let target = target.lock().expect("proxy target lock").clone();
                     let mut cut = cuts.subscribe();
                     tokio::spawn(async move {
                         let Ok(mut outbound) = TcpStream::connect(&target).await else {
@@ -52,6 +57,7 @@ impl Proxy {
         Self {
             addr,
             open,
+            target,
             cuts,
             accept,
         }
@@ -61,6 +67,11 @@ impl Proxy {
     pub fn cut(&self) {
         self.open.store(false, Ordering::SeqCst);
         self.cuts.send_modify(|n| *n += 1);
+    }
+
+    /// Sends new connections to `target` from now on.
+    pub fn retarget(&self, target: &str) {
+        *self.target.lock().expect("proxy target lock") = target.to_owned();
     }
 
     /// Lets connections through again.

@@ -10,7 +10,11 @@ use huimin_proto::{
 };
 use tonic::Code;
 
-use super::{Reply, apology, commands::TypedIdNumber, format, report, texts};
+use super::{
+    Reply, apology,
+    commands::{TypedIdNumber, names_program},
+    format, report, texts,
+};
 use crate::{
     Gateway,
     limits::{Action, Caller},
@@ -224,7 +228,7 @@ pub fn lines(mut payments: Vec<Payment>, month: Option<u32>, program: Option<&st
         .into_iter()
         .filter(|p| month.is_none_or(|m| format::period_month(&p.period) == Some(m)))
         .filter(|p| {
-            program.is_none_or(|name| p.program_name.contains(name) || p.program_code == name)
+            program.is_none_or(|name| names_program(name, &p.program_name, &p.program_code))
         })
         .map(|p| {
             let reversal = if p.kind == lpb::PaymentKind::Reversal as i32 {

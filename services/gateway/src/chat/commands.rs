@@ -103,6 +103,21 @@ fn query(rest: &[&str]) -> Command {
     Command::Query { month, program }
 }
 
+/// Whether `wanted`, as a citizen typed it, names the program `name` (code `code`): its
+/// code, part of its name, or a short name. Chinese short names keep characters of the
+/// full name in order (低保 for 农村最低生活保障金, 危改 for 农村危房改造补助), which a
+/// plain substring test misses.
+pub fn names_program(wanted: &str, name: &str, code: &str) -> bool {
+    if wanted.is_empty() {
+        return false;
+    }
+    if code == wanted || name.contains(wanted) {
+        return true;
+    }
+    let mut rest = name.chars();
+    wanted.chars().count() >= 2 && wanted.chars().all(|c| rest.any(|n| n == c))
+}
+
 /// "7月", "07月", "7" → 7.
 fn month_of(word: &str) -> Option<u32> {
     let digits = word.strip_suffix('月').unwrap_or(word);
@@ -156,6 +171,22 @@ mod tests {
         assert_eq!(parse("你好"), Command::Unknown("你好".into()));
         assert_eq!(parse("绑定"), Command::BindUsage);
         assert_eq!(parse("绑定 11010519491231002x"), Command::BindUsage);
+    }
+
+    #[test]
+    fn programs_are_named_by_code_part_of_the_name_or_short_name() {
+        let dibao = ("农村最低生活保障金", "DIBAO_RURAL");
+        for wanted in ["低保", "最低生活保障", "农村低保", "DIBAO_RURAL", "保障金"] {
+            assert!(names_program(wanted, dibao.0, dibao.1), "{wanted}");
+        }
+        for wanted in ["", "保低", "高龄", "dibao_rural", "低保户口"] {
+            assert!(!names_program(wanted, dibao.0, dibao.1), "{wanted}");
+        }
+        assert!(names_program(
+            "危改",
+            "农村危房改造补助",
+            "HOUSE_RENOVATION"
+        ));
     }
 
     #[test]

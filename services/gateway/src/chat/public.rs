@@ -12,7 +12,7 @@ use huimin_proto::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::{Reply, account, apology, format, texts};
+use super::{Reply, account, apology, commands::names_program, format, texts};
 use crate::{
     Gateway,
     limits::{Action, Caller},
@@ -54,7 +54,7 @@ pub async fn policies(gateway: &Gateway, wanted: Option<&str>) -> Reply {
         Some(name) => {
             let found: Vec<&Program> = programs
                 .iter()
-                .filter(|p| p.name.contains(name) || p.code == name)
+                .filter(|p| names_program(name, &p.name, &p.code))
                 .collect();
             if found.is_empty() {
                 return Reply::Text(format!("没有找到“{}”。\n{more}", format::cut(name, 60)));
@@ -400,7 +400,7 @@ async fn latest_disclosure(
     paid.sort_by_key(|t| std::cmp::Reverse(t.amount_fen));
     let program = paid.iter().find_map(|t| {
         programs.iter().find(|p| {
-            p.code == t.key && wanted.is_none_or(|name| p.name.contains(name) || p.code == name)
+            p.code == t.key && wanted.is_none_or(|name| names_program(name, &p.name, &p.code))
         })
     });
     let Some(program) = program else {

@@ -48,11 +48,9 @@ async fn save(gateway: &Gateway, openid: &OpenId, draft: &Draft) {
     gateway.cache.set_json(&key(openid), draft, DRAFT_TTL).await;
 }
 
+/// Removes the draft. `invalidate` prefixes keys itself, as `get_json` and `set_json` do.
 pub async fn drop_draft(gateway: &Gateway, openid: &OpenId) {
-    gateway
-        .cache
-        .invalidate(&[gateway.cache.key(&key(openid))])
-        .await;
+    gateway.cache.invalidate(&[key(openid)]).await;
 }
 
 pub async fn start(gateway: &Gateway, caller: &Caller, openid: &OpenId) -> Reply {

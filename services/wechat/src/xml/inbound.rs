@@ -61,6 +61,16 @@ impl Event {
             Event::Other { name } => name,
         }
     }
+
+    /// The EventKey that tells two events of one name apart, where there is one.
+    pub fn key(&self) -> Option<&str> {
+        match self {
+            Event::Subscribe { scene } => scene.as_deref(),
+            Event::Click { key } | Event::Scan { key } => Some(key),
+            Event::View { url } => Some(url),
+            Event::Unsubscribe | Event::Other { .. } => None,
+        }
+    }
 }
 
 impl Inbound {
@@ -113,16 +123,18 @@ impl Inbound {
 
     /// The key WeChat's retries of this push share: the MsgId for messages; for events
     /// FromUserName + CreateTime + Event (the event name too, as two events of one user can
-    /// share a second). Hashed so the openid does not appear in a cache key.
+    /// share a second), and the EventKey where there is one: two menu buttons tapped within
+    /// one second are two pushes, while a retry repeats the EventKey. Hashed so the openid
+    /// does not appear in a cache key.
     pub fn dedupe_key(&self) -> String {
         if let Some(id) = self.msg_id {
             return format!("m:{id}");
         }
-        let event = match &self.kind {
-            InboundKind::Event(e) => e.name(),
-            InboundKind::Text { .. } => "text",
-            InboundKind::Image { .. } => "image",
-            InboundKind::Other { msg_type } => msg_type,
+        let (event, event_key) = match &self.kind {
+            InboundKind::Event(e) => (e.name(), e.key()),
+            InboundKind::Text { .. } => ("text", None),
+            InboundKind::Image { .. } => ("image", None),
+            InboundKind::Other { msg_type } => (msg_type.as_str(), None),
         };
         let mut h = Sha1::new();
         h.update(self.from_user.as_bytes());
@@ -130,6 +142,10 @@ impl Inbound {
         h.update(self.create_time.to_string().as_bytes());
         h.update(b"\n");
         h.update(event.as_bytes());
+        if let Some(event_key) = event_key {
+            h.update(b"\n");
+            h.update(event_key.as_bytes());
+        }
         format!("e:{}", hex::encode(h.finalize()))
     }
 

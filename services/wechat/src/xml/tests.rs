@@ -113,6 +113,18 @@ fn image_message_parses() {
 }
 
 #[test]
+fn two_menu_taps_in_one_second_are_two_pushes_and_a_retry_is_one() {
+    let click = |key: &str| {
+        let body = format!(
+            "<xml><ToUserName>gh_a</ToUserName><FromUserName>oUser</FromUserName><CreateTime>1733100000</CreateTime><MsgType>event</MsgType><Event>CLICK</Event><EventKey>{key}</EventKey></xml>"
+        );
+        Inbound::parse(body.as_bytes()).expect("parses")
+    };
+    assert_ne!(click("QUERY").dedupe_key(), click("POLICY").dedupe_key());
+    assert_eq!(click("QUERY").dedupe_key(), click("QUERY").dedupe_key());
+}
+
+#[test]
 fn predefined_and_numeric_references_are_resolved() {
     let body = "<xml><ToUserName>a</ToUserName><FromUserName>b</FromUserName><CreateTime>1</CreateTime><MsgType>text</MsgType><Content>&lt;&amp;&#x67E5;&#35810;&gt;</Content></xml>";
     let m = Inbound::parse(body.as_bytes()).expect("parses");

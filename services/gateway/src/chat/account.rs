@@ -2,7 +2,10 @@
 
 use std::collections::BTreeSet;
 
-use huimin_kit::openid::OpenId;
+use huimin_kit::{
+    cache::{BINDING_ANSWER_TTL, Current, openid_bindings_generation},
+    openid::OpenId,
+};
 use huimin_proto::{
     common::v1::PageRequest,
     identity::v1 as idpb,
@@ -124,12 +127,38 @@ pub async fn unbind(gateway: &Gateway, openid: &OpenId) -> Reply {
     }
 }
 
-/// The persons an openid has bound, or `Err(reply)` to send instead.
-pub async fn bound(gateway: &Gateway, openid: &OpenId) -> Result<Vec<idpb::BoundPerson>, Reply> {
+/// What 查询 and 项目 need of a person an openid is bound to: keys and codes, no name.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct BoundRef {
+    pub person_key: String,
+    pub household_code: String,
+    pub village_code: String,
+}
+
+/// The persons `openid` is bound to; a reply asking to bind when there are none.
+///
+/// identity's answer is kept in the shared cache under the openid's binding generation,
+/// which identity moves on at every bind and unbind before the call returns, so an
+/// unbinding counts on the next message while a hot openid's 查询 asks identity nothing
+/// (the page itself comes from Redis's client-side cache, in this process's memory).
+/// Only bindings are kept, never "not bound", so a binding made a moment ago counts at
+/// once; the clear name stays out of the cache.
+pub async fn bound(gateway: &Gateway, openid: &OpenId) -> Result<Vec<BoundRef>, Reply> {
+    let generation = openid_bindings_generation(openid.as_str());
+    let key = format!("gateway:bound:{}", openid.as_str());
+    let kept = gateway
+        .cache
+        .get_current::<Vec<BoundRef>>(&generation, &key)
+        .await;
+    if let Current::Hit(persons) = &kept
+        && !persons.is_empty()
+    {
+        return Ok(persons.clone());
+    }
     let request = idpb::ResolveOpenIdRequest {
         openid: openid.as_str().to_owned(),
     };
-    match gateway
+    let persons: Vec<BoundRef> = match gateway
         .identity
         .call(|mut client| {
             let request = request.clone();
@@ -137,11 +166,29 @@ pub async fn bound(gateway: &Gateway, openid: &OpenId) -> Result<Vec<idpb::Bound
         })
         .await
     {
-        Ok(response) if !response.get_ref().persons.is_empty() => Ok(response.into_inner().persons),
-        Ok(_) => Err(Reply::text(texts::NOT_BOUND)),
-        Err(status) if status.code() == Code::NotFound => Err(Reply::text(texts::NOT_BOUND)),
-        Err(status) => Err(apology("identity", &status)),
+        Ok(response) => response
+            .into_inner()
+            .persons
+            .into_iter()
+            .map(|p| BoundRef {
+                person_key: p.person_key,
+                household_code: p.household_code,
+                village_code: p.village_code,
+            })
+            .collect(),
+        Err(status) if status.code() == Code::NotFound => Vec::new(),
+        Err(status) => return Err(apology("identity", &status)),
+    };
+    if persons.is_empty() {
+        return Err(Reply::text(texts::NOT_BOUND));
     }
+    if let Current::Miss(under) = kept {
+        gateway
+            .cache
+            .put_current(&key, under, &persons, BINDING_ANSWER_TTL)
+            .await;
+    }
+    Ok(persons)
 }
 
 /// 查询: the latest payments of the bound persons and their households.

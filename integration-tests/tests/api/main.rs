@@ -11,6 +11,7 @@ mod roll_register;
 mod rolls;
 
 mod bindings;
+mod browser;
 mod cache;
 mod components;
 mod fuzz_files;

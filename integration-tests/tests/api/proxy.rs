@@ -1,10 +1,11 @@
 //! A TCP proxy the test controls, to cut PostgreSQL or Redis away from the
-//! app under test without touching the machine's shared servers.
+//! app under test without touching the machine's shared servers, or to hand
+//! out an address before the server behind it exists.
 
 use std::{
     net::SocketAddr,
     sync::{
-        Arc,
+        Arc, OnceLock,
         atomic::{AtomicBool, Ordering},
     },
 };
@@ -14,6 +15,8 @@ use tokio::{net::TcpStream, sync::watch};
 pub struct Proxy {
     pub addr: SocketAddr,
     open: Arc<AtomicBool>,
+    /// Where connections go; until it is set, they are dropped.
+    target: Arc<OnceLock<String>>,
     /// Bumped on every cut; live connections watch it and close.
     cuts: watch::Sender<u64>,
     accept: tokio::task::JoinHandle<()>,
@@ -21,21 +24,34 @@ pub struct Proxy {
 
 impl Proxy {
     pub async fn start(target: &str) -> Self {
+        let proxy = Self::unaimed().await;
+        proxy.aim(target);
+        proxy
+    }
+
+    /// A proxy listening already, aimed later with [`Proxy::aim`]: the
+    /// gateway's public URL must be in its configuration before its port
+    /// (0, picked at bind) is known.
+    pub async fn unaimed() -> Self {
         let listener = crate::helpers::local_listener().await;
         let addr = listener.local_addr().expect("bound");
         let open = Arc::new(AtomicBool::new(true));
         let (cuts, _) = watch::channel(0u64);
-        let target = target.to_owned();
+        let target = Arc::new(OnceLock::<String>::new());
         let accept = {
             let open = open.clone();
             let cuts = cuts.clone();
+            let target = target.clone();
             tokio::spawn(async move {
                 while let Ok((mut inbound, _)) = listener.accept().await {
+                    let Some(target) = target.get().cloned() else {
+                        drop(inbound);
+                        continue;
+                    };
                     if !open.load(Ordering::SeqCst) {
                         drop(inbound);
                         continue;
                     }
-                    let target = target.clone();
                     let mut cut = cuts.subscribe();
                     tokio::spawn(async move {
                         let Ok(mut outbound) = TcpStream::connect(&target).await else {
@@ -52,9 +68,17 @@ impl Proxy {
         Self {
             addr,
             open,
+            target,
             cuts,
             accept,
         }
+    }
+
+    /// Sends connections to `target` from now on; a proxy is aimed once.
+    pub fn aim(&self, target: &str) {
+        self.target
+            .set(target.to_owned())
+            .expect("a proxy is aimed once");
     }
 
     /// Drops every live connection and refuses new ones.

@@ -35,7 +35,7 @@ pub struct Chat {
 impl Chat {
     /// A fresh app with `people` registered, and the local WeChat pushing to it.
     pub async fn start(people: &[Resident]) -> Self {
-        let front = Proxy::start("127.0.0.1:9").await;
+        let front = Proxy::unaimed().await;
         let mut config = SimConfig::dev(&format!("http://{}/wechat", front.addr));
         config.token = TEST_WECHAT_TOKEN.to_owned();
         config.appid = TEST_WECHAT_APPID.to_owned();
@@ -49,7 +49,7 @@ impl Chat {
             ..Options::default()
         })
         .await;
-        front.retarget(&app.http_addrs[0].to_string());
+        front.aim(&app.http_addrs[0].to_string());
         if !people.is_empty() {
             import_persons(&app, persons_csv(people).as_bytes())
                 .await

@@ -12,6 +12,7 @@ mod roll_register;
 mod rolls;
 
 mod bindings;
+mod browser;
 mod cache;
 mod chat;
 mod components;

@@ -227,6 +227,7 @@ pub fn pick_citizen_html(state: &state::State, params: &HashMap<String, String>)
     format!(
         "<!doctype html><html lang=\"zh-CN\"><meta charset=\"utf-8\">\
 <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>选择居民</title>\
+<link rel=\"icon\" href=\"data:,\">\
 <body style=\"font:16px system-ui,sans-serif;margin:1.5em\"><h1 style=\"font-size:1.2em\">本地微信：以哪位居民的身份打开？</h1>\
 <p>请从聊天页打开链接，或选择一位演示居民：</p><ul>{links}</ul></body></html>"
     )

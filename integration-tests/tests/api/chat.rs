@@ -282,6 +282,10 @@ async fn unfollowing_removes_the_binding_and_the_draft() {
     let chat = Chat::start(&people).await;
     let openid = "o-chat-leaving";
     chat.bind(openid, &people[0]).await;
+    // A 查询 first, so the gateway holds this openid's bindings in its cache: leaving must
+    // count on the very next message all the same.
+    let before = chat.say(openid, "查询").await;
+    assert!(!before.contains("还没有绑定"), "{before}");
     chat.say(openid, "举报").await;
     chat.say(openid, "村干部优亲厚友").await;
     assert_eq!(chat.bound(openid).await.len(), 1);
@@ -332,4 +336,21 @@ async fn whatever_is_not_understood_gets_help_never_silence() {
     assert!(stray_photo.contains("举报"), "{stray_photo}");
     let menu_button = chat.event(openid, Event::Click("POLICY".into())).await;
     assert!(menu_button.contains("补贴项目和标准"), "{menu_button}");
+}
+
+#[tokio::test]
+async fn after_unbinding_the_next_query_asks_to_bind_again() {
+    let people = residents();
+    let chat = Chat::start(&people).await;
+    let openid = "o-chat-unbinding";
+    chat.bind(openid, &people[0]).await;
+    // Bound, with nothing paid yet: the answer says so rather than asking to bind.
+    let warm = chat.say(openid, "查询").await;
+    assert!(warm.contains("暂未查到"), "{warm}");
+
+    chat.say(openid, "解绑").await;
+
+    let after = chat.say(openid, "查询").await;
+    assert!(after.contains("还没有绑定"), "{after}");
+    assert!(chat.bound(openid).await.is_empty());
 }

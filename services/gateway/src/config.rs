@@ -123,3 +123,17 @@ impl std::fmt::Debug for SessionKey {
         f.write_str("SessionKey(..)")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_usage_flush_of_zero_seconds_is_refused() {
+        assert!(usage_flush(0).is_err());
+        assert_eq!(
+            usage_flush(USAGE_FLUSH_SECS).expect("the default"),
+            std::time::Duration::from_secs(10)
+        );
+    }
+}

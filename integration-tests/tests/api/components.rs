@@ -180,8 +180,10 @@ async fn background_tasks_run_under_the_app_and_stop_with_it() {
         app.tasks,
         [
             "identity.publish_revocations",
+            "identity.usage",
             "whistle.seal_days",
             "whistle.publish_audit_head",
+            "gateway.flush_usage",
             "auth.revocations"
         ]
     );

@@ -46,6 +46,8 @@ pub struct TestApp {
     pub redis_proxy: Option<Proxy>,
     /// The supervised background tasks the app runs.
     pub tasks: Vec<&'static str>,
+    /// Whether the database is this app's to drop ([`Options::database`]).
+    owns_database: bool,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -58,6 +60,9 @@ pub struct Options {
     pub shutdown_grace: Option<Duration>,
     /// Variables set on top of the test defaults (a second county, say).
     pub env: Vec<(&'static str, String)>,
+    /// Serve another app's database (by name) instead of a fresh one, as a
+    /// restarted process would; that app keeps it and drops it.
+    pub database: Option<String>,
 }
 
 pub fn database_url() -> String {
@@ -134,7 +139,14 @@ impl TestApp {
 
     pub async fn spawn_with(options: Options) -> Self {
         let _ = logs();
-        let (base, database) = fresh_database().await;
+        let owns_database = options.database.is_none();
+        let (base, database) = match options.database {
+            Some(name) => (
+                PgConnectOptions::from_str(&database_url()).expect("DATABASE_URL parses"),
+                name,
+            ),
+            None => fresh_database().await,
+        };
         let db_options = base.clone().database(&database);
 
         let db_proxy = if options.proxy_db {
@@ -241,6 +253,7 @@ impl TestApp {
             db_proxy,
             redis_proxy,
             tasks,
+            owns_database,
             shutdown: Some(shutdown_tx),
             server: Some(server),
         }
@@ -339,6 +352,9 @@ impl Drop for TestApp {
         }
         let _ = std::fs::remove_dir_all(&self.attachments_dir);
         let _ = std::fs::remove_dir_all(self.audit_head_dir());
+        if !self.owns_database {
+            return;
+        }
         // Drop the database from a separate thread with its own runtime:
         // Drop can't await, and the test's runtime may be shutting down.
         let base = self.db_options.clone();

@@ -34,6 +34,7 @@ mod registry_public;
 mod staff;
 mod tls;
 mod tokens;
+mod usage;
 mod webhook;
 mod whistle_anonymity;
 mod whistle_audit;

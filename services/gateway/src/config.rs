@@ -44,7 +44,14 @@ pub struct GatewayConfig {
     /// (`HUIMIN_TRUSTED_PROXIES`, comma-separated IPs); anyone else could
     /// forge it to dodge the per-IP limits.
     pub trusted_proxies: Vec<IpAddr>,
+    /// How often the usage counted in memory is sent to identity
+    /// (`HUIMIN_USAGE_FLUSH_SECS`): what a crash can lose, against one
+    /// small transaction per gateway replica that often.
+    pub usage_flush: std::time::Duration,
 }
+
+/// The default of [`GatewayConfig::usage_flush`], in seconds.
+pub const USAGE_FLUSH_SECS: u64 = 10;
 
 /// The default of [`GatewayConfig::reply_deadline`], in milliseconds.
 pub const REPLY_DEADLINE_MS: u64 = 3500;
@@ -76,8 +83,19 @@ impl GatewayConfig {
             ),
             session_key: SessionKey(env.key32("HUIMIN_SESSION_KEY")?),
             trusted_proxies: trusted_proxies(env.optional_str("HUIMIN_TRUSTED_PROXIES"))?,
+            usage_flush: usage_flush(env.parse_or("HUIMIN_USAGE_FLUSH_SECS", USAGE_FLUSH_SECS)?)?,
         })
     }
+}
+
+fn usage_flush(secs: u64) -> Result<std::time::Duration, ConfigError> {
+    if secs == 0 {
+        return Err(ConfigError::Malformed {
+            name: "HUIMIN_USAGE_FLUSH_SECS",
+            reason: "must be at least 1 second".to_owned(),
+        });
+    }
+    Ok(std::time::Duration::from_secs(secs))
 }
 
 fn trusted_proxies(value: Option<String>) -> Result<Vec<IpAddr>, ConfigError> {
@@ -103,5 +121,19 @@ pub struct SessionKey(pub [u8; 32]);
 impl std::fmt::Debug for SessionKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("SessionKey(..)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_usage_flush_of_zero_seconds_is_refused() {
+        assert!(usage_flush(0).is_err());
+        assert_eq!(
+            usage_flush(USAGE_FLUSH_SECS).expect("the default"),
+            std::time::Duration::from_secs(10)
+        );
     }
 }

@@ -44,7 +44,14 @@ pub const COMPONENT: Component = Component {
 
 async fn build(context: Context) -> anyhow::Result<Parts> {
     let gateway = Gateway::from_context(&context)?;
-    Ok(Parts::new().http("HUIMIN_HTTP_ADDR", DEFAULT_HTTP_ADDR, router(gateway)?))
+    let flusher = usage::flush::Flusher::new(
+        gateway.usage.clone(),
+        gateway.identity.clone(),
+        gateway.config.usage_flush,
+    );
+    Ok(Parts::new()
+        .http("HUIMIN_HTTP_ADDR", DEFAULT_HTTP_ADDR, router(gateway)?)
+        .task(flusher.task()))
 }
 
 /// Every route of the gateway; fails on a malformed EncodingAESKey.
@@ -66,7 +73,7 @@ pub struct Gateway {
     /// WeChat's server API (customer-service messages, media).
     pub wechat: wechat::WeChatApi,
     pub limits: limits::Limiter,
-    /// Usage figures counted in memory (see [`usage`]).
+    /// Usage figures counted in memory and flushed to identity (see [`usage`]).
     pub usage: usage::Usage,
 }
 

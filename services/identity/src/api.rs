@@ -18,6 +18,7 @@ use tonic::{Request, Response, Status, Streaming};
 use crate::{
     Identity, IdentityError,
     bindings::{Lookup, OpenId},
+    usage::{DayFigures, DayRange, UsageBatch, store::Recorded},
 };
 
 const STAFF: &[Role] = &[Role::Admin, Role::Inspector, Role::Town, Role::Auditor];
@@ -58,6 +59,14 @@ pub fn policy() -> Policy {
                 &[Role::Provincial, Role::Admin, Role::Inspector],
                 &["ledger"],
             ),
+        )
+        // The gateway flushes what it counted; staff who report on the
+        // platform read the figures (no scope: they hold no personal data).
+        .rule(service, "RecordUsage", Access::Roles(&[Role::Gateway]))
+        .rule(
+            service,
+            "UsageFigures",
+            Access::Roles(&[Role::Admin, Role::Inspector, Role::Auditor]),
         )
 }
 
@@ -358,6 +367,29 @@ impl IdentityService for IdentityApi {
         Ok(Response::new(pb::CheckPersonsResponse { checks }))
     }
 
+    async fn record_usage(
+        &self,
+        request: Request<pb::RecordUsageRequest>,
+    ) -> Result<Response<pb::RecordUsageResponse>, Status> {
+        let batch = usage_batch(request.into_inner())?;
+        let recorded = self.identity.record_usage(&batch).await?;
+        Ok(Response::new(pb::RecordUsageResponse {
+            duplicate: recorded == Recorded::Duplicate,
+        }))
+    }
+
+    async fn usage_figures(
+        &self,
+        request: Request<pb::UsageFiguresRequest>,
+    ) -> Result<Response<pb::UsageFiguresResponse>, Status> {
+        let request = request.into_inner();
+        let range = DayRange::parse(&request.from, &request.to)?;
+        let days = self.identity.usage_figures(range).await?;
+        Ok(Response::new(pb::UsageFiguresResponse {
+            days: days.into_iter().map(usage_day).collect(),
+        }))
+    }
+
     type StreamPersonFactsStream = FactStream;
 
     async fn stream_person_facts(
@@ -386,6 +418,36 @@ impl IdentityService for IdentityApi {
             },
         );
         Ok(Response::new(Box::pin(facts)))
+    }
+}
+
+/// The gateway's batch as identity's domain: every day, figure, count and
+/// hash checked (an unknown figure is INVALID_ARGUMENT).
+fn usage_batch(request: pb::RecordUsageRequest) -> Result<UsageBatch, IdentityError> {
+    let mut batch = UsageBatch::new(&request.batch_id, huimin_kit::clock::china_today())?;
+    for day in request.days {
+        let date = batch.day(&day.day)?;
+        for count in day.counts {
+            batch.add_count(date, &count.figure, count.count)?;
+        }
+        for hash in &day.visitor_hashes {
+            batch.add_visitor(date, hash)?;
+        }
+    }
+    Ok(batch)
+}
+
+fn usage_day(day: DayFigures) -> pb::UsageFiguresDay {
+    pb::UsageFiguresDay {
+        day: day.day.to_string(),
+        figures: day
+            .figures
+            .into_iter()
+            .map(|(figure, count)| pb::UsageCount {
+                figure: figure.as_str().to_owned(),
+                count: u64::try_from(count).unwrap_or(0),
+            })
+            .collect(),
     }
 }
 

@@ -16,6 +16,7 @@ pub mod reseal;
 pub mod revocations;
 pub mod staff;
 pub mod tokens;
+pub mod usage;
 
 use std::sync::Arc;
 
@@ -74,10 +75,12 @@ async fn build(context: Context) -> anyhow::Result<Parts> {
     let identity = Identity::new(config, context.cache()?)?;
     let pool = identity.pool.clone();
     let republish = identity.republish_task();
+    let usage = identity.usage_task();
     Ok(Parts::new()
         .grpc(IdentityApi::new(identity).into_server())
         .ready_when(pool)
-        .task(republish))
+        .task(republish)
+        .task(usage))
 }
 
 /// identity's signing key, minting the tokens of the components that share its process.

@@ -16,7 +16,7 @@ use huimin_proto::{
 use serde::{Deserialize, Serialize};
 
 use super::{H5, H5Error, money::yuan, public::programs, render, visit::Visit};
-use crate::limits::Action;
+use crate::{limits::Action, usage::Metric};
 
 /// Divisions change by decree, a few times a decade.
 const DIVISIONS_TTL: Duration = Duration::from_secs(3600);
@@ -166,6 +166,7 @@ pub async fn page(
         return Err(H5Error::Invalid("请选择补贴项目并填写发放期。".to_owned()));
     }
     page.disclosure = Some(disclosure(&h5, &village, &page.program, &page.period).await?);
+    h5.gateway.usage.count(Metric::DisclosureLookups, 1);
     Ok(visit.page(&h5, render(&page)?))
 }
 

@@ -16,7 +16,7 @@ use huimin_proto::{
 use serde::Deserialize;
 
 use super::{H5, H5Error, money::yuan, render, visit::Visit};
-use crate::limits::Action;
+use crate::{limits::Action, usage::Metric};
 
 struct Row {
     name: String,
@@ -111,6 +111,7 @@ pub async fn page(State(h5): State<H5>, visit: Visit) -> Result<Response, H5Erro
             .into_inner();
         payments.extend(page.payments.into_iter().map(|p| (p.id, p)));
     }
+    h5.gateway.usage.count(Metric::RealNameLookups, 1);
     let page = MyPage {
         title: "我的补贴",
         persons: persons

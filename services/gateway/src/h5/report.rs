@@ -17,7 +17,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use super::{H5, H5Error, render, visit::Visit};
-use crate::limits::Action;
+use crate::{limits::Action, usage::Metric};
 
 /// Stricter than whistle's own caps (9 photos of 10 MB): a county phone on
 /// a slow network should not try to upload more.
@@ -166,6 +166,9 @@ pub async fn submit(
         .await
         .map_err(|status| H5Error::from_status("whistle", &status))?
         .into_inner();
+    // The form is not counted as a report started: the chat counts a
+    // draft, and a page opened is not yet a report.
+    h5.gateway.usage.count(Metric::ReportsSubmitted, 1);
     let mut page = ReportPage::new(visit.session.csrf.clone());
     page.receipt = Some((answer.receipt_code, answer.report_number));
     Ok(visit.page(&h5, render(&page)?))

@@ -14,7 +14,10 @@ use super::{
     H5, H5Error,
     session::{SESSION_COOKIE, SESSION_TTL, Session, Signer, cookie, set_cookie},
 };
-use crate::limits::{Action, Caller};
+use crate::{
+    limits::{Action, Caller},
+    usage::Metric,
+};
 
 pub struct Visit {
     pub session: Session,
@@ -126,7 +129,13 @@ impl Visit {
     }
 
     /// The answer with this visit's cookie; pages are personal, never cached.
+    /// Every page served is a page view; one by a signed-in citizen also
+    /// counts them as a visitor of the day.
     pub fn page(&self, h5: &H5, html: Html<String>) -> Response {
+        match self.session.openid() {
+            Some(openid) => h5.gateway.usage.visit(&openid, Metric::PageViews),
+            None => h5.gateway.usage.count(Metric::PageViews, 1),
+        }
         let mut response = html.into_response();
         let headers = response.headers_mut();
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

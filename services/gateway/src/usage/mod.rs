@@ -1,7 +1,8 @@
 //! Usage figures the county reports (visits by day — chat messages and page
 //! views —, distinct openids per day, real-name lookups, disclosure lookups,
 //! reports started and submitted), counted in memory on the hot path: no
-//! write per request. Every count is also a Prometheus counter.
+//! write per request. Every count is also a Prometheus counter, and
+//! [`flush`] sends the counts to identity, which keeps them.
 //!
 //! Distinct visitors are kept as keyed hashes of openids (HMAC-SHA256 under
 //! a key derived from the AppSecret), never openids themselves.
@@ -15,6 +16,8 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use huimin_kit::openid::OpenId;
+
+pub mod flush;
 
 /// One figure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -113,18 +116,6 @@ impl Usage {
             .unwrap_or_default()
     }
 
-    /// Puts back what a failed flush took, to be sent with the next one.
-    pub fn restore(&self, taken: Counts) {
-        if let Ok(mut counts) = self.counts.lock() {
-            for (key, n) in taken.counters {
-                *counts.counters.entry(key).or_insert(0) += n;
-            }
-            for (day, hashes) in taken.seen {
-                counts.seen.entry(day).or_default().extend(hashes);
-            }
-        }
-    }
-
     /// A keyed hash of `value` (hex): stable per deployment, not reversible
     /// without the key.
     pub fn client_key(&self, value: &str) -> String {
@@ -167,7 +158,5 @@ mod tests {
         assert_eq!(taken.seen[&day].len(), 2);
         assert!(!taken.seen[&day].contains("o_a"));
         assert!(usage.take().is_empty());
-        usage.restore(taken.clone());
-        assert_eq!(usage.take(), taken);
     }
 }

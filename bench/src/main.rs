@@ -62,6 +62,10 @@ struct Args {
     /// Seconds of lookups before measuring.
     #[arg(long, default_value_t = 2)]
     warmup_secs: u64,
+    /// What the citizens type in the webhook phase (`帮助` measures the webhook without
+    /// the services behind it).
+    #[arg(long, default_value = "查询")]
+    webhook_text: String,
     /// Seconds of lookups measured.
     #[arg(long, default_value_t = 10)]
     measure_secs: u64,
@@ -272,14 +276,15 @@ async fn phases(
             .http_addr
             .context("the app serves no HTTP part (the gateway)")?;
         let openids: Vec<String> = bound.iter().map(|(openid, _)| openid.clone()).collect();
-        webhook::check_replies(gateway, &openids).await?;
-        let huimin_load = webhook::load(gateway, &openids, shape).await?;
+        let text = args.webhook_text.as_str();
+        webhook::check_replies(gateway, &openids, text).await?;
+        let huimin_load = webhook::load(gateway, &openids, text, shape).await?;
         let empty = webhook::EmptyHandler::start().await?;
-        let empty_load = empty.load(&openids, shape).await;
+        let empty_load = empty.load(&openids, text, shape).await;
         empty.stop().await?;
         table.push(report::webhook(
             format!(
-                "webhook `查询`, safe mode, warm cache ({} in flight, {} bound openids)",
+                "webhook `{text}`, safe mode, warm cache ({} in flight, {} bound openids)",
                 shape.concurrency,
                 openids.len()
             ),

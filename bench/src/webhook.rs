@@ -41,27 +41,31 @@ const ACCOUNT: &str = "gh_huiminbench01";
 #[derive(Clone)]
 struct Pusher {
     url: String,
+    /// What the citizen types (`查询` unless `--webhook-text` says otherwise).
+    text: Arc<str>,
     crypt: Arc<MsgCrypt>,
     msg_ids: Arc<AtomicU64>,
 }
 
 impl Pusher {
-    fn new(addr: SocketAddr) -> anyhow::Result<Self> {
+    fn new(addr: SocketAddr, text: &str) -> anyhow::Result<Self> {
         let key = AesKey::parse(AES_KEY).map_err(|e| anyhow::anyhow!("bench AES key: {e:?}"))?;
         Ok(Self {
             url: format!("http://{addr}/wechat"),
+            text: text.into(),
             crypt: Arc::new(MsgCrypt::new(key, APPID)),
             msg_ids: Arc::new(AtomicU64::new(6_054_768_590_064_713_728)),
         })
     }
 
-    /// `查询` from `openid`, sealed in safe mode: (URL with its query, body).
+    /// The text from `openid`, sealed in safe mode: (URL with its query, body).
     fn push(&self, openid: &str) -> (String, String) {
+        let text = &self.text;
         let msg_id = self.msg_ids.fetch_add(1, Ordering::Relaxed);
         let now = chrono::Utc::now().timestamp().to_string();
         let nonce = (msg_id % 1_000_000_007).to_string();
         let xml = format!(
-            "<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName><CreateTime>{now}</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[查询]]></Content><MsgId>{msg_id}</MsgId></xml>"
+            "<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName><CreateTime>{now}</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[{text}]]></Content><MsgId>{msg_id}</MsgId></xml>"
         );
         let encrypt = self.crypt.encrypt_random(&xml);
         let url_signature = signature::sign(TOKEN, &[&now, &nonce]);
@@ -96,10 +100,14 @@ impl Pusher {
     }
 }
 
-/// Checks the gateway answers `查询` for each bound openid with their payments (an amount in
-/// 元), which also warms every page the measured load reads.
-pub async fn check_replies(gateway: SocketAddr, openids: &[String]) -> anyhow::Result<()> {
-    let pusher = Pusher::new(gateway)?;
+/// Checks the gateway answers `text` for each bound openid (`查询` with their payments, an
+/// amount in 元), which also warms every page the measured load reads.
+pub async fn check_replies(
+    gateway: SocketAddr,
+    openids: &[String],
+    text: &str,
+) -> anyhow::Result<()> {
+    let pusher = Pusher::new(gateway, text)?;
     let client = reqwest::Client::new();
     for openid in openids {
         let (url, body) = pusher.push(openid);
@@ -108,21 +116,26 @@ pub async fn check_replies(gateway: SocketAddr, openids: &[String]) -> anyhow::R
             .body(body)
             .send()
             .await
-            .context("pushing 查询 to the gateway")?;
+            .context("pushing a message to the gateway")?;
         let text = response.text().await.context("reading the reply")?;
         let content = pusher.open(&text)?;
-        if !content.contains('元') {
+        if text == "查询" && !content.contains('元') {
             bail!("查询 did not answer with payments: {content}");
         }
     }
     Ok(())
 }
 
-/// `查询` pushes for the bound openids, round robin, against the gateway at `gateway`.
-pub async fn load(gateway: SocketAddr, openids: &[String], shape: Shape) -> anyhow::Result<Load> {
-    let pusher = Pusher::new(gateway)?;
+/// `text` pushed for the bound openids, round robin, against the gateway at `gateway`.
+pub async fn load(
+    gateway: SocketAddr,
+    openids: &[String],
+    text: &str,
+    shape: Shape,
+) -> anyhow::Result<Load> {
+    let pusher = Pusher::new(gateway, text)?;
     let openids: Arc<Vec<String>> = Arc::new(openids.to_vec());
-    drive("huimin webhook 查询", shape, move |client, worker| {
+    drive("huimin webhook", shape, move |client, worker| {
         let (url, body) = pusher.push(&openids[worker % openids.len()]);
         async move {
             let response = client.post(&url).body(body).send().await?;
@@ -235,8 +248,8 @@ impl EmptyHandler {
     }
 
     /// The same pushes (sealed, signed) against the empty handler.
-    pub async fn load(&self, openids: &[String], shape: Shape) -> anyhow::Result<Load> {
-        let pusher = Pusher::new(self.addr)?;
+    pub async fn load(&self, openids: &[String], text: &str, shape: Shape) -> anyhow::Result<Load> {
+        let pusher = Pusher::new(self.addr, text)?;
         let openids: Arc<Vec<String>> = Arc::new(openids.to_vec());
         drive("empty axum handler", shape, move |client, worker| {
             let (url, body) = pusher.push(&openids[worker % openids.len()]);

@@ -506,6 +506,7 @@ def cmd_envcheck(binary: str) -> int:
     ConfigMap, its env, and Secret keys filled with fresh keys and tokens. A
     missing or misnamed variable stops `huimin serve` at once, naming it."""
     import signal
+    import threading
     import urllib.parse
 
     admin_url = os.environ.get("DATABASE_URL", "postgres://postgres:postgres@127.0.0.1:5432/huimin")
@@ -605,17 +606,29 @@ def cmd_envcheck(binary: str) -> int:
                 args = d["spec"]["template"]["spec"]["containers"][0]["args"]
                 proc = subprocess.Popen([binary, *args], env=env, stdout=subprocess.PIPE,
                                         stderr=subprocess.STDOUT, text=True)
-                started.append((d["metadata"]["name"], proc, missing))
-            time.sleep(4)
-            for name, proc, missing in started:
+                lines: list[str] = []
+                reader = threading.Thread(target=lambda p=proc, out=lines: out.extend(p.stdout), daemon=True)
+                reader.start()
+                started.append((d["metadata"]["name"], proc, missing, lines, reader))
+            # Each process either says it started or exits (a missing variable
+            # stops it at once); a loaded machine gets a minute.
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not all(
+                proc.poll() is not None or any("huimin started" in line for line in lines)
+                for _, proc, _, lines, _ in started
+            ):
+                time.sleep(0.2)
+            for name, proc, missing, lines, reader in started:
                 alive = proc.poll() is None
                 if alive:
                     proc.send_signal(signal.SIGTERM)
                 try:
-                    out, _ = proc.communicate(timeout=40)
+                    proc.wait(timeout=40)
                 except subprocess.TimeoutExpired:
                     proc.kill()
-                    out, _ = proc.communicate()
+                    proc.wait()
+                reader.join(timeout=5)
+                out = "".join(lines)
                 ok = alive and "huimin started" in out and not missing
                 failures += not ok
                 print(f"  {target}: Deployment/{name}: "

@@ -1,9 +1,9 @@
 {{/* Release-scoped base name: "huimin" for a release called huimin, else "<release>-huimin". */}}
 {{- define "huimin.fullname" -}}
 {{- if contains .Chart.Name .Release.Name -}}
-{{- .Release.Name | trunc 50 | trimSuffix "-" -}}
+{{- .Release.Name | trunc 40 | trimSuffix "-" -}}
 {{- else -}}
-{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 50 | trimSuffix "-" -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 40 | trimSuffix "-" -}}
 {{- end -}}
 {{- end -}}
 
@@ -22,7 +22,11 @@ app.kubernetes.io/component: {{ .name }}
 {{- end -}}
 
 {{- define "huimin.image" -}}
+{{- if .Values.image.digest -}}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
+{{- else -}}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
 {{- end -}}
 
 {{- define "huimin.configName" -}}
@@ -33,17 +37,44 @@ app.kubernetes.io/component: {{ .name }}
 {{- default (printf "%s-secrets" (include "huimin.fullname" .)) .Values.secret.existingSecret -}}
 {{- end -}}
 
-{{/* Secret env vars; call with (dict "root" $ "private" true|false). Only identity gets the private keys. */}}
-{{- define "huimin.secretEnv" -}}
-{{- $keys := list "DATABASE_URL" "REDIS_URL" "HUIMIN_TOKEN_PUBLIC_KEY" -}}
-{{- if .private -}}
-{{- $keys = concat $keys (list "HUIMIN_PII_HMAC_KEY" "HUIMIN_PII_ENCRYPTION_KEY" "HUIMIN_TOKEN_SIGNING_KEY") -}}
+{{- define "huimin.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "huimin.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
 {{- end -}}
-{{- range $keys }}
-- name: {{ . }}
+{{- end -}}
+
+{{/* One environment variable from the Secret; call with (dict "root" $ "key" "X" "env" "Y" "optional" bool). */}}
+{{- define "huimin.secretEnv" -}}
+- name: {{ default .key .env }}
   valueFrom:
     secretKeyRef:
-      name: {{ include "huimin.secretName" $.root }}
-      key: {{ . }}
-{{- end }}
+      name: {{ include "huimin.secretName" .root }}
+      key: {{ .key }}
+      {{- if .optional }}
+      optional: true
+      {{- end }}
+{{- end -}}
+
+{{/* The container's hardening, shared by the Deployments and the migrate Job. */}}
+{{- define "huimin.containerSecurity" -}}
+securityContext:
+  {{- toYaml .Values.securityContext | nindent 2 }}
+{{- end -}}
+
+{{/* The URL scheme of gRPC peers: https when TLS between services is on. */}}
+{{- define "huimin.peerScheme" -}}
+{{- if .Values.tls.enabled }}https{{ else }}http{{ end -}}
+{{- end -}}
+
+{{/* A NetworkPolicy egress rule to `to` (possibly empty: anywhere) on TCP `port`. */}}
+{{- define "huimin.egressRule" -}}
+- ports:
+    - port: {{ .port }}
+      protocol: TCP
+  {{- with .to }}
+  to:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
 {{- end -}}

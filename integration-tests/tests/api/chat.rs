@@ -3,6 +3,8 @@
 //! follow, bind, 查询, 公示, 政策, 项目, 举报 with photos and 进度, unfollow, and help for
 //! whatever is not understood.
 
+use std::time::{Duration, Instant};
+
 use huimin_kit::auth::Role;
 use huimin_proto::whistle::v1::GetReportRequest;
 use huimin_wechat_sim::{Event, Passive};
@@ -11,6 +13,7 @@ use crate::{
     citizen::{Chat, has_id_number},
     h5::PNG,
     helpers::{authed, logs, residents},
+    proxy::Proxy,
     registry::{admin, create, road},
     reports::{phone_jpeg, report_id},
     rolls::{RollRow, import_csv},
@@ -353,4 +356,55 @@ async fn after_unbinding_the_next_query_asks_to_bind_again() {
     let after = chat.say(openid, "查询").await;
     assert!(after.contains("还没有绑定"), "{after}");
     assert!(chat.bound(openid).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_slow_ledger_is_answered_in_time_and_the_payments_follow_as_a_customer_service_message() {
+    let people = residents();
+    // The gateway reaches ledger through a proxy that will hold what ledger sends back
+    // 1.2 s, past a 0.5 s reply deadline (WeChat's own is 5 s) and within the gateway's
+    // 3 s call timeout.
+    let slow = Proxy::unaimed().await;
+    let chat = Chat::start_with(
+        &people,
+        vec![
+            ("HUIMIN_LEDGER_URL", format!("http://{}", slow.addr)),
+            ("HUIMIN_WECHAT_REPLY_DEADLINE_MS", "500".to_owned()),
+        ],
+    )
+    .await;
+    slow.aim(&chat.app.grpc_addr.to_string());
+    import_csv(
+        &chat.app,
+        &[RollRow::pay(&people[0], "DIBAO_RURAL", "2026-07", "170.00")],
+    )
+    .await
+    .unwrap();
+    let openid = "o-chat-patient";
+    chat.bind(openid, &people[0]).await;
+    // A first 查询 opens the gateway's connection to ledger while it is fast, so only the
+    // answer itself is held, not the connection's handshake too.
+    let fast = chat.say(openid, "查询").await;
+    assert!(fast.contains("170元"), "{fast}");
+    slow.delay(Duration::from_millis(1200));
+
+    let started = Instant::now();
+    let passive = chat.sim.send_text(openid, "查询").await.unwrap();
+    let answered_in = started.elapsed();
+
+    assert!(
+        matches!(passive, Passive::Success | Passive::Empty),
+        "nothing passive when late: {passive:?}"
+    );
+    assert!(answered_in < Duration::from_millis(1200), "{answered_in:?}");
+    let late = chat
+        .sim
+        .wait_customer_message(openid, Duration::from_secs(15))
+        .await
+        .expect("the payments follow as a customer-service message");
+    let text = late.text.unwrap_or_default();
+    assert!(
+        text.contains("2026年7月 农村最低生活保障金 庞*英 170元"),
+        "{text}"
+    );
 }

@@ -35,6 +35,11 @@ pub struct Chat {
 impl Chat {
     /// A fresh app with `people` registered, and the local WeChat pushing to it.
     pub async fn start(people: &[Resident]) -> Self {
+        Self::start_with(people, Vec::new()).await
+    }
+
+    /// The same, with more settings for the app (a peer's URL, the reply deadline).
+    pub async fn start_with(people: &[Resident], env: Vec<(&'static str, String)>) -> Self {
         let front = Proxy::unaimed().await;
         let mut config = SimConfig::dev(&format!("http://{}/wechat", front.addr));
         config.token = TEST_WECHAT_TOKEN.to_owned();
@@ -45,7 +50,9 @@ impl Chat {
         config.mode = Mode::Safe;
         let sim = WeChatSim::start(config).await.expect("local wechat starts");
         let app = TestApp::spawn_with(Options {
-            env: vec![("HUIMIN_WECHAT_API_BASE", sim.api_base())],
+            env: std::iter::once(("HUIMIN_WECHAT_API_BASE", sim.api_base()))
+                .chain(env)
+                .collect(),
             ..Options::default()
         })
         .await;

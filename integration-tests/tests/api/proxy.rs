@@ -1,22 +1,29 @@
 //! A TCP proxy the test controls, to cut PostgreSQL or Redis away from the
-//! app under test without touching the machine's shared servers, or to hand
-//! out an address before the server behind it exists.
+//! app under test without touching the machine's shared servers, to hand
+//! out an address before the server behind it exists, or to make a peer slow.
 
 use std::{
     net::SocketAddr,
     sync::{
         Arc, OnceLock,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
+    time::Duration,
 };
 
-use tokio::{net::TcpStream, sync::watch};
+use tokio::{
+    io::{AsyncReadExt as _, AsyncWriteExt as _},
+    net::TcpStream,
+    sync::watch,
+};
 
 pub struct Proxy {
     pub addr: SocketAddr,
     open: Arc<AtomicBool>,
     /// Where connections go; until it is set, they are dropped.
     target: Arc<OnceLock<String>>,
+    /// Milliseconds every chunk coming back from the target is held (a slow peer).
+    delay_ms: Arc<AtomicU64>,
     /// Bumped on every cut; live connections watch it and close.
     cuts: watch::Sender<u64>,
     accept: tokio::task::JoinHandle<()>,
@@ -38,10 +45,12 @@ impl Proxy {
         let open = Arc::new(AtomicBool::new(true));
         let (cuts, _) = watch::channel(0u64);
         let target = Arc::new(OnceLock::<String>::new());
+        let delay_ms = Arc::new(AtomicU64::new(0));
         let accept = {
             let open = open.clone();
             let cuts = cuts.clone();
             let target = target.clone();
+            let delay_ms = delay_ms.clone();
             tokio::spawn(async move {
                 while let Ok((mut inbound, _)) = listener.accept().await {
                     let Some(target) = target.get().cloned() else {
@@ -53,12 +62,31 @@ impl Proxy {
                         continue;
                     }
                     let mut cut = cuts.subscribe();
+                    let delay_ms = delay_ms.clone();
                     tokio::spawn(async move {
                         let Ok(mut outbound) = TcpStream::connect(&target).await else {
                             return;
                         };
+                        let (mut from_client, mut to_client) = inbound.split();
+                        let (mut from_target, mut to_target) = outbound.split();
+                        let up = tokio::io::copy(&mut from_client, &mut to_target);
+                        let down = async {
+                            let mut buf = vec![0u8; 16 * 1024];
+                            loop {
+                                let n = from_target.read(&mut buf).await?;
+                                if n == 0 {
+                                    return Ok::<_, std::io::Error>(());
+                                }
+                                let delay = delay_ms.load(Ordering::SeqCst);
+                                if delay > 0 {
+                                    tokio::time::sleep(Duration::from_millis(delay)).await;
+                                }
+                                to_client.write_all(&buf[..n]).await?;
+                            }
+                        };
                         tokio::select! {
-                            _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                            _ = up => {}
+                            _ = down => {}
                             _ = cut.changed() => {}
                         }
                     });
@@ -69,6 +97,7 @@ impl Proxy {
             addr,
             open,
             target,
+            delay_ms,
             cuts,
             accept,
         }
@@ -79,6 +108,12 @@ impl Proxy {
         self.target
             .set(target.to_owned())
             .expect("a proxy is aimed once");
+    }
+
+    /// Holds everything the target sends back for `delay` from now on: a slow peer.
+    pub fn delay(&self, delay: Duration) {
+        let ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+        self.delay_ms.store(ms, Ordering::SeqCst);
     }
 
     /// Drops every live connection and refuses new ones.

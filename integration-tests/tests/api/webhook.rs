@@ -364,8 +364,8 @@ async fn hostile_requests_are_refused_without_a_crash_or_a_trace_of_their_conten
 
 #[tokio::test]
 async fn an_answer_past_the_deadline_is_success_now_and_a_customer_service_message_later() {
-    // A budget no conversation meets: 0 ms, so every answer goes out late. (A peer made
-    // slow by a proxy would be the better backend, once the conversation calls one.)
+    // A budget no conversation meets: 0 ms, so every answer goes out late. (A slow peer
+    // behind a proxy: chat::a_slow_ledger_is_answered_in_time_and_the_payments_follow….)
     let (sim, app) = late_app(vec![]).await;
     let openid = "o-late-citizen";
     // WeChat lets the account write to a citizen who wrote within 48 h; the push below is

@@ -591,3 +591,45 @@ async fn a_house_renovation_grant_is_corrected_in_one_roll() {
         (1, 1, 500_000)
     );
 }
+
+#[tokio::test]
+async fn two_rolls_racing_to_pay_one_period_leave_exactly_one_live_payment() {
+    let (app, people) = app_with_residents().await;
+    // Several rounds, each a fresh period, so the two imports' checks overlap in some of
+    // them however the scheduler runs them; only the writers' lock keeps both out.
+    for month in 1..=6 {
+        let period = format!("2026-{month:02}");
+        let first = [RollRow::pay(&people[0], "DIBAO_RURAL", &period, "170")];
+        let second = [RollRow::pay(&people[0], "DIBAO_RURAL", &period, "180")];
+
+        let (a, b) = tokio::join!(import_csv(&app, &first), import_csv(&app, &second));
+
+        let refused: Vec<&tonic::Status> = [&a, &b]
+            .into_iter()
+            .filter_map(|r| r.as_ref().err())
+            .collect();
+        assert_eq!(
+            refused.len(),
+            1,
+            "{period}: one import wins, one is refused: {a:?} {b:?}"
+        );
+        let violation = &refused[0]
+            .get_details_bad_request()
+            .unwrap()
+            .field_violations[0];
+        assert!(
+            violation.description.contains("已发放"),
+            "{}",
+            violation.description
+        );
+        let mut db = app.db_schema("ledger").await;
+        let live: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM payments WHERE program_code = 'DIBAO_RURAL' AND period = $1",
+        )
+        .bind(&period)
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+        assert_eq!(live, 1, "{period}");
+    }
+}

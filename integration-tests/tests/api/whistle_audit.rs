@@ -245,6 +245,10 @@ async fn with_an_owner_role_for_migrations_the_services_role_may_only_read_and_a
     let granted = as_owner
         .execute(documented_grants(&services).as_str())
         .await;
+    // A later release's migration adds a table: the services' role may use it at once.
+    let later = as_owner
+        .execute("CREATE TABLE whistle.later_release (id bigserial PRIMARY KEY, note text)")
+        .await;
     // A process started with the services' role alone finds nothing to do.
     let only_services = huimin_kit::config::Env::from_pairs([("DATABASE_URL", url(&services))]);
     let restarted = huimin_kit::app::migrate(&only_services, &components).await;
@@ -258,6 +262,9 @@ async fn with_an_owner_role_for_migrations_the_services_role_may_only_read_and_a
     .await;
     let read = sqlx::query("SELECT seq FROM whistle.audit_log")
         .fetch_all(&mut as_services)
+        .await;
+    let used_later = sqlx::query("INSERT INTO whistle.later_release (note) VALUES ('x')")
+        .execute(&mut as_services)
         .await;
     let mut refused = Vec::new();
     for statement in [
@@ -286,6 +293,8 @@ async fn with_an_owner_role_for_migrations_the_services_role_may_only_read_and_a
 
     migrated.expect("migrations run as the owner");
     granted.expect("the documented grants run as the owner");
+    later.expect("the owner adds a table");
+    used_later.expect("a table added after the grants is granted by default");
     restarted.expect("the services' role starts without migrating");
     appended.expect("the services' role appends");
     assert_eq!(read.expect("the services' role reads").len(), 1);

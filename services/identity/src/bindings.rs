@@ -211,7 +211,16 @@ impl Identity {
     #[tracing::instrument(skip_all)]
     pub async fn resolve(&self, openid: &OpenId) -> Result<Vec<BoundPerson>, IdentityError> {
         let key = cache_key(openid);
-        if let Some(persons) = self.cache.get_json::<Vec<BoundPerson>>(&key).await {
+        // Kept under the openid's binding generation, like the answers other services keep:
+        // after a bind or unbind moves it on, an answer read from the database before the
+        // change (and written back late) is a miss, so nothing stale is handed on to a
+        // caller that keeps it under the new generation (the gateway does).
+        let generation = bindings_generation(openid);
+        let kept = self
+            .cache
+            .get_current::<Vec<BoundPerson>>(&generation, &key)
+            .await;
+        if let huimin_kit::cache::Current::Hit(persons) = kept {
             return non_empty(persons);
         }
         let rows: Vec<BoundRow> = sqlx::query_as(&format!(
@@ -221,7 +230,11 @@ impl Identity {
         .fetch_all(&self.pool)
         .await?;
         let persons: Vec<BoundPerson> = rows.into_iter().map(Into::into).collect();
-        self.cache.set_json(&key, &persons, RESOLVE_TTL).await;
+        if let huimin_kit::cache::Current::Miss(under) = kept {
+            self.cache
+                .put_current(&key, under, &persons, RESOLVE_TTL)
+                .await;
+        }
         non_empty(persons)
     }
 

@@ -69,12 +69,19 @@ impl Proxy {
                         };
                         let (mut from_client, mut to_client) = inbound.split();
                         let (mut from_target, mut to_target) = outbound.split();
-                        let up = tokio::io::copy(&mut from_client, &mut to_target);
+                        // Each direction closes its write side when its read side
+                        // ends (half-close), as copy_bidirectional does.
+                        let up = async {
+                            let copied = tokio::io::copy(&mut from_client, &mut to_target).await;
+                            let _ = to_target.shutdown().await;
+                            copied
+                        };
                         let down = async {
                             let mut buf = vec![0u8; 16 * 1024];
                             loop {
                                 let n = from_target.read(&mut buf).await?;
                                 if n == 0 {
+                                    let _ = to_client.shutdown().await;
                                     return Ok::<_, std::io::Error>(());
                                 }
                                 let delay = delay_ms.load(Ordering::SeqCst);
@@ -85,8 +92,7 @@ impl Proxy {
                             }
                         };
                         tokio::select! {
-                            _ = up => {}
-                            _ = down => {}
+                            _ = async { tokio::join!(up, down) } => {}
                             _ = cut.changed() => {}
                         }
                     });
@@ -110,7 +116,8 @@ impl Proxy {
             .expect("a proxy is aimed once");
     }
 
-    /// Holds everything the target sends back for `delay` from now on: a slow peer.
+    /// Holds what the target sends back for `delay` from now on, each read of it (up to
+    /// 16 KiB) again: a slow peer.
     pub fn delay(&self, delay: Duration) {
         let ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
         self.delay_ms.store(ms, Ordering::SeqCst);

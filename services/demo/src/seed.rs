@@ -78,11 +78,20 @@ pub struct PaymentsSeeded {
     pub elapsed: Duration,
 }
 
+impl std::fmt::Debug for DemoCitizen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DemoCitizen")
+            .field("village_code", &self.village_code)
+            .finish_non_exhaustive()
+    }
+}
+
 /// How many demo citizens a seed names.
 const DEMO_CITIZENS: usize = 3;
 
-/// A synthetic person a newcomer can bind as (`绑定 身份证号 姓名`) and look up.
-#[derive(Debug, Clone)]
+/// A synthetic person a newcomer can bind as (`绑定 身份证号 姓名`) and look up. Debug
+/// output leaves out the name and the ID number, as for real persons.
+#[derive(Clone)]
 pub struct DemoCitizen {
     pub name: String,
     pub id_number: String,

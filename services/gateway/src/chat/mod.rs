@@ -67,7 +67,10 @@ pub fn click_command(key: &str) -> Option<&'static str> {
 
 /// Answers one message from `openid`.
 pub async fn respond(gateway: &Gateway, openid: &OpenId, inbound: Inbound) -> Reply {
-    gateway.usage.visit(openid, Metric::ChatMessages);
+    // Leaving is not a visit: no hash of someone who just asked to be forgotten.
+    if inbound != Inbound::Unsubscribe {
+        gateway.usage.visit(openid, Metric::ChatMessages);
+    }
     match inbound {
         Inbound::Subscribe => account::follow(gateway),
         Inbound::Unsubscribe => account::unfollow(gateway, openid).await,

@@ -23,6 +23,10 @@ use crate::peers::IdentityClient;
 /// Visitor hashes per `RecordUsage` call: a day's worth of a busy county
 /// goes in a few calls, each one well inside a peer call's deadline.
 pub const HASHES_PER_BATCH: usize = 10_000;
+/// Days back identity records (its `RECORDABLE_DAYS` is 7; one less here, so a clock a little
+/// ahead there does not refuse the oldest day): older days are dropped before sending, so
+/// one stale day cannot get a whole batch, today's counts with it, refused.
+pub const RECORDABLE_DAYS: i64 = 6;
 
 /// Sends the gateway's usage counts to identity.
 #[derive(Clone)]
@@ -52,7 +56,16 @@ impl Flusher {
         if waiting.is_empty() {
             waiting.extend(batches(self.usage.take()));
         }
-        while let Some(batch) = waiting.first().cloned() {
+        let earliest = super::day_before(RECORDABLE_DAYS);
+        while let Some(mut batch) = waiting.first().cloned() {
+            if drop_days_before(&mut batch, &earliest) {
+                metrics::counter!("gateway_usage_days_dropped_total").increment(1);
+                tracing::warn!(batch = %batch.batch_id, "usage counts older than identity records were dropped");
+            }
+            if batch.days.is_empty() {
+                waiting.remove(0);
+                continue;
+            }
             let sent = self
                 .identity
                 .call(|mut identity| {
@@ -103,6 +116,14 @@ impl Flusher {
     }
 }
 
+/// Removes from `batch` the days before `earliest` (both `YYYY-MM-DD`, so they compare
+/// as text); whether any was removed.
+pub fn drop_days_before(batch: &mut RecordUsageRequest, earliest: &str) -> bool {
+    let before = batch.days.len();
+    batch.days.retain(|day| day.day.as_str() >= earliest);
+    batch.days.len() != before
+}
+
 /// `counts` as `RecordUsage` requests, each with a fresh batch id: the
 /// counters and the first hashes in the first, further hashes in further
 /// ones, [`HASHES_PER_BATCH`] at most each. None when nothing was counted.
@@ -148,6 +169,26 @@ fn day_of<'a>(days: &'a mut BTreeMap<String, UsageDay>, day: &str) -> &'a mut Us
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn days_identity_would_refuse_are_dropped_and_the_rest_kept() {
+        let day = |day: &str| UsageDay {
+            day: day.to_owned(),
+            counts: vec![UsageCount {
+                figure: "chat_messages".to_owned(),
+                count: 1,
+            }],
+            visitor_hashes: Vec::new(),
+        };
+        let mut batch = RecordUsageRequest {
+            batch_id: "b".to_owned(),
+            days: vec![day("2026-11-20"), day("2026-12-01"), day("2026-12-07")],
+        };
+        assert!(drop_days_before(&mut batch, "2026-12-01"));
+        let kept: Vec<&str> = batch.days.iter().map(|d| d.day.as_str()).collect();
+        assert_eq!(kept, ["2026-12-01", "2026-12-07"]);
+        assert!(!drop_days_before(&mut batch, "2026-12-01"));
+    }
+
     use super::*;
     use crate::usage::Metric;
 

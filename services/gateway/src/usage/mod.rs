@@ -133,7 +133,12 @@ pub fn client_key(key: &[u8], value: &str) -> String {
 
 /// Today in China Standard Time (UTC+8): the county's day.
 pub fn today() -> String {
-    (chrono::Utc::now() + chrono::Duration::hours(8))
+    day_before(0)
+}
+
+/// The county's day `days` before today, `YYYY-MM-DD`.
+pub fn day_before(days: i64) -> String {
+    (chrono::Utc::now() + chrono::Duration::hours(8) - chrono::Duration::days(days))
         .format("%Y-%m-%d")
         .to_string()
 }

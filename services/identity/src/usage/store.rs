@@ -205,7 +205,7 @@ async fn add_visitors(
              RETURNING day
          )
          INSERT INTO usage_daily (day, figure, count)
-         SELECT day, 'distinct_visitors', count(*) FROM added GROUP BY day
+         SELECT day, 'distinct_visitors', count(*) FROM added GROUP BY day ORDER BY day
          ON CONFLICT (day, figure) DO UPDATE SET count = usage_daily.count + EXCLUDED.count",
     )
     .bind(days)

@@ -652,3 +652,51 @@ async fn staff_reads_of_payments_are_recorded_and_citizens_own_reads_are_not() {
         [("town".to_owned(), key, "PersonPayments".to_owned())]
     );
 }
+
+#[tokio::test]
+async fn a_persons_pages_start_with_the_newest_period_whatever_order_the_rolls_came_in() {
+    let (app, people) = app_with_residents().await;
+    import_csv(
+        &app,
+        &[RollRow::pay(&people[0], "DIBAO_RURAL", "2026-07", "170")],
+    )
+    .await
+    .unwrap();
+    // The first half of the year arrives later, as a back-filled history does.
+    let history: Vec<RollRow> = (1..=5)
+        .map(|m| RollRow::pay(&people[0], "DIBAO_RURAL", &format!("2026-{m:02}"), "160"))
+        .collect();
+    import_csv(&app, &history).await.unwrap();
+    let key = person_key(&app, &people[0]).await;
+
+    let mut periods = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let request = PersonPaymentsRequest {
+            person_key: key.clone(),
+            openid: String::new(),
+            page: Some(PageRequest {
+                page_size: 2,
+                page_token: page_token.clone(),
+            }),
+        };
+        let page = app
+            .ledger()
+            .person_payments(authed(request, &app.token(Role::Admin, None)))
+            .await
+            .unwrap()
+            .into_inner();
+        periods.extend(page.payments.into_iter().map(|p| p.period));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
+
+    assert_eq!(
+        periods,
+        [
+            "2026-07", "2026-05", "2026-04", "2026-03", "2026-02", "2026-01"
+        ]
+    );
+}

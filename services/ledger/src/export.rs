@@ -58,7 +58,7 @@ impl Ledger {
     ) -> Result<Vec<PaymentView>, LedgerError> {
         Ok(sqlx::query_as(
             "SELECT p.id, encode(p.person_key, 'hex') AS person_key, p.name_masked, p.id_masked, p.household_code, p.village_code,
-                    p.program_code, '' AS program_name, p.period, p.amount_fen, p.kind, p.reverses AS related_id,
+                    p.program_code, '' AS program_name, p.period, p.period_start, p.amount_fen, p.kind, p.reverses AS related_id,
                     p.bank_masked, p.roll_id, p.posted_at
              FROM payments p
              WHERE p.id > $1

@@ -3,7 +3,7 @@
 //! pages and disclosure pages are cached under a generation counter that
 //! every import moves on.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use huimin_kit::{auth::Caller, pii::PersonKey};
 use serde::{Deserialize, Serialize};
 
@@ -29,6 +29,8 @@ pub struct PaymentView {
     pub program_code: String,
     pub program_name: String,
     pub period: String,
+    /// The period's first day: pages are ordered by it, newest first.
+    pub period_start: NaiveDate,
     pub amount_fen: i64,
     pub kind: EntryKind,
     /// The reversal of a payment, or the payment a reversal cancels.
@@ -92,6 +94,40 @@ fn encode_token(last_id: i64) -> String {
     huimin_kit::page::encode("p", last_id)
 }
 
+/// Bits of a payment position that hold the id (ids stay far below 2^40).
+const POSITION_ID_BITS: u32 = 40;
+
+/// The 1970-01-01 a period's start is counted from in a position.
+fn position_epoch() -> NaiveDate {
+    NaiveDate::from_ymd_opt(1970, 1, 1).expect("1970-01-01 exists")
+}
+
+/// Where a person's or household's page continues (kind "q"): after the last payment
+/// shown, newest period first, then newest id. One number: the period's start in days
+/// since 1970 above the id's 40 bits.
+fn encode_position(start: NaiveDate, id: i64) -> String {
+    let days = (start - position_epoch()).num_days().max(0);
+    huimin_kit::page::encode(
+        "q",
+        (days << POSITION_ID_BITS) | (id & ((1 << POSITION_ID_BITS) - 1)),
+    )
+}
+
+/// The position a page continues after; `None` for the first page.
+fn decode_position(token: &str) -> Result<Option<(NaiveDate, i64)>, LedgerError> {
+    let invalid = || LedgerError::invalid("page_token", "分页标记无效");
+    match huimin_kit::page::decode("q", token) {
+        Some(None) => Ok(None),
+        Some(Some(value)) if value >= 0 => {
+            let start = position_epoch()
+                .checked_add_days(chrono::Days::new((value >> POSITION_ID_BITS) as u64))
+                .ok_or_else(invalid)?;
+            Ok(Some((start, value & ((1 << POSITION_ID_BITS) - 1))))
+        }
+        _ => Err(invalid()),
+    }
+}
+
 /// Trims the extra row fetched past the page and returns the token of the
 /// next page, empty when there is none.
 fn next_token<T>(rows: &mut Vec<T>, size: u32, id: impl Fn(&T) -> i64) -> String {
@@ -110,13 +146,13 @@ pub fn page_size(requested: u32) -> u32 {
 
 const PAYMENT_SELECT: &str =
     "SELECT p.id, encode(p.person_key, 'hex') AS person_key, p.name_masked, p.id_masked, p.household_code, p.village_code,
-        p.program_code, g.name AS program_name, p.period, p.amount_fen, p.kind,
+        p.program_code, g.name AS program_name, p.period, p.period_start, p.amount_fen, p.kind,
         COALESCE(p.reverses, (SELECT r.id FROM payments r WHERE r.reverses = p.id)) AS related_id,
         p.bank_masked, p.roll_id, p.posted_at
     FROM payments p JOIN programs g ON g.code = p.program_code";
 
 impl Ledger {
-    /// A page of payments, newest first; served from the cache when it can be.
+    /// A page of payments, newest period first; served from the cache when it can be.
     #[tracing::instrument(level = "debug", skip_all)]
     /// `department` limits the page to that department's programs (what a
     /// department officer may see).
@@ -127,20 +163,27 @@ impl Ledger {
         size: u32,
         department: Option<&str>,
     ) -> Result<PaymentsPage, LedgerError> {
-        let before = decode_token(page_token, i64::MAX)?;
+        let after = decode_position(page_token)?;
         let size = page_size(size);
         let who = match subject {
             Subject::Person(key) => format!("person:{}", key.to_hex()),
             Subject::Household(code) => format!("household:{code}"),
         };
-        let key = format!("ledger:{who}:{before}:{size}:{}", department.unwrap_or("*"));
+        let from = after.map_or_else(|| "first".to_owned(), |(start, id)| format!("{start}/{id}"));
+        let key = format!("ledger:{who}:{from}:{size}:{}", department.unwrap_or("*"));
         let compute = async {
             let filter = match subject {
                 Subject::Person(_) => "p.person_key = $1",
                 Subject::Household(_) => "p.household_code = $1",
             };
+            // Newest period first, so a citizen's first page is last month's, whatever order
+            // the rolls were imported in (a back-filled history after newer months, a late
+            // roll); the person and household indexes find the rows, the sort is per subject.
             let sql = format!(
-                "{PAYMENT_SELECT} WHERE {filter} AND p.id < $2 AND ($4::text IS NULL OR g.department = $4) ORDER BY p.id DESC LIMIT $3"
+                "{PAYMENT_SELECT} WHERE {filter}
+                   AND ($2::date IS NULL OR (p.period_start, p.id) < ($2::date, $5::bigint))
+                   AND ($4::text IS NULL OR g.department = $4)
+                 ORDER BY p.period_start DESC, p.id DESC LIMIT $3"
             );
             let query = sqlx::query_as::<_, PaymentView>(&sql);
             let query = match subject {
@@ -149,12 +192,21 @@ impl Ledger {
             };
             // One row more than the page tells whether another page follows.
             let mut payments = query
-                .bind(before)
+                .bind(after.map(|(start, _)| start))
                 .bind(i64::from(size) + 1)
                 .bind(department)
+                .bind(after.map_or(i64::MAX, |(_, id)| id))
                 .fetch_all(&self.pool)
                 .await?;
-            let next_page_token = next_token(&mut payments, size, |p| p.id);
+            let next_page_token = if payments.len() > size as usize {
+                payments.truncate(size as usize);
+                payments
+                    .last()
+                    .map(|last| encode_position(last.period_start, last.id))
+                    .unwrap_or_default()
+            } else {
+                String::new()
+            };
             Ok(PaymentsPage {
                 payments,
                 next_page_token,
@@ -288,5 +340,24 @@ impl Ledger {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_position_survives_its_token() {
+        let start = NaiveDate::from_ymd_opt(2026, 7, 1).expect("a date");
+        for id in [1, 42, (1 << POSITION_ID_BITS) - 1] {
+            let token = encode_position(start, id);
+            assert_eq!(decode_position(&token).expect("valid"), Some((start, id)));
+        }
+        assert_eq!(decode_position("").expect("first page"), None);
+        assert!(
+            decode_position(&encode_token(7)).is_err(),
+            "an id token is not a position"
+        );
     }
 }

@@ -17,6 +17,7 @@ use crate::{
     helpers::{
         Options, TEST_WECHAT_AES_KEY, TEST_WECHAT_APPID, TEST_WECHAT_TOKEN, TestApp, authed, logs,
     },
+    proxy::Proxy,
 };
 
 const CITIZENS: [&str; 2] = ["o-usage-citizen-a", "o-usage-citizen-b"];
@@ -314,4 +315,50 @@ async fn counts_identity_could_not_record_are_sent_again_and_counted_once() {
     // Later flushes add nothing more.
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(today(&app).await, figures);
+}
+
+#[tokio::test]
+async fn a_batch_recorded_but_unanswered_is_sent_again_under_its_id_and_counted_once() {
+    // The gateway reaches identity through a proxy that will hold identity's answers past
+    // the gateway's 3 s call timeout: a batch is recorded, its answer lost.
+    let slow = Proxy::unaimed().await;
+    let app = TestApp::spawn_with(Options {
+        env: vec![
+            ("HUIMIN_USAGE_FLUSH_SECS", "1".to_owned()),
+            ("HUIMIN_IDENTITY_URL", format!("http://{}", slow.addr)),
+        ],
+        ..Options::default()
+    })
+    .await;
+    slow.aim(&app.grpc_addr.to_string());
+    chat(&app, &[CITIZENS[0]]).await;
+    assert_eq!(figure(&flushed(&app, 1, 0).await, "chat_messages"), 1);
+    slow.delay(Duration::from_secs(4));
+
+    chat(&app, &[CITIZENS[0], CITIZENS[1]]).await;
+    // Staff read identity directly: the batch arrives although the gateway never hears so.
+    let recorded = flushed(&app, 3, 0).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !logs()
+        .text()
+        .contains("usage flush failed; kept for the next one")
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the unanswered flush is kept for the next one"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    slow.delay(Duration::ZERO);
+    // Resent until answered (a duplicate now), then nothing more to send.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+
+    assert_eq!(figure(&recorded, "chat_messages"), 3, "{recorded:?}");
+    let after = today(&app).await;
+    assert_eq!(
+        figure(&after, "chat_messages"),
+        3,
+        "counted once: {after:?}"
+    );
+    assert_eq!(figure(&after, "distinct_visitors"), 2, "{after:?}");
 }

@@ -408,3 +408,36 @@ async fn a_slow_ledger_is_answered_in_time_and_the_payments_follow_as_a_customer
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn a_message_starts_a_trace_that_its_grpc_calls_continue() {
+    let people = residents();
+    let chat = Chat::start(&people).await;
+    import_csv(
+        &chat.app,
+        &[RollRow::pay(&people[0], "DIBAO_RURAL", "2026-07", "170.00")],
+    )
+    .await
+    .unwrap();
+    let openid = "o-chat-traced";
+    chat.bind(openid, &people[0]).await;
+
+    let answer = chat.say(openid, "查询").await;
+
+    assert!(answer.contains("170元"), "{answer}");
+    let logs = logs().text();
+    let trace_of = |line: &str| {
+        let start = line.find("\"trace_id\":\"")? + "\"trace_id\":\"".len();
+        Some(line[start..start + 32].to_owned())
+    };
+    let ledger = logs
+        .lines()
+        .rfind(|l| l.contains("HouseholdPayments") && l.contains("request finished"))
+        .expect("ledger logs the call");
+    let trace = trace_of(ledger).expect("ledger's line names its trace");
+    assert!(
+        logs.lines()
+            .any(|l| l.contains("webhook answered") && l.contains(&trace)),
+        "the webhook's own line is in the trace ledger's call continued ({trace})"
+    );
+}

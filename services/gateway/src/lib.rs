@@ -58,7 +58,22 @@ async fn build(context: Context) -> anyhow::Result<Parts> {
 pub fn router(gateway: Gateway) -> anyhow::Result<axum::Router> {
     Ok(axum::Router::new()
         .merge(webhook::router(gateway.clone())?)
-        .merge(h5::router(gateway)))
+        .merge(h5::router(gateway))
+        .layer(axum::middleware::from_fn(traced)))
+}
+
+/// Every request starts a trace (or joins the caller's) that each gRPC call continues.
+async fn traced(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use tracing::Instrument as _;
+    let span = huimin_kit::telemetry::http_request_span(
+        request.method(),
+        request.uri().path(),
+        request.headers(),
+    );
+    next.run(request).instrument(span).await
 }
 
 /// What the gateway's handlers share; cheap to clone.

@@ -9,7 +9,6 @@ use std::{
 };
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use opentelemetry::trace::TraceContextExt as _;
 use tower::{Layer, Service};
 use tracing::Instrument as _;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
@@ -89,10 +88,7 @@ where
         );
         let _ = span.set_parent(extract_trace_context(request.headers()));
         // The trace id in every log line of the request ties logs to traces.
-        let trace_id = span.context().span().span_context().trace_id();
-        if trace_id != opentelemetry::trace::TraceId::INVALID {
-            span.record("trace_id", tracing::field::display(trace_id));
-        }
+        crate::telemetry::record_trace_id(&span);
         let started = Instant::now();
         let response = self.inner.call(request).instrument(span.clone());
         Box::pin(async move {

@@ -9,7 +9,7 @@
 use opentelemetry::{
     global,
     propagation::{Extractor, Injector},
-    trace::TracerProvider as _,
+    trace::{TraceContextExt as _, TracerProvider as _},
 };
 use opentelemetry_sdk::{propagation::TraceContextPropagator, trace::SdkTracerProvider};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -80,6 +80,37 @@ where
         .with(tracing_opentelemetry::layer().with_tracer(tracer))
         .try_init()?;
     Ok(TelemetryGuard { provider })
+}
+
+/// Records `span`'s trace id in its `trace_id` field (declared `Empty`), so every log
+/// line inside it names the trace its gRPC calls continue.
+pub fn record_trace_id(span: &tracing::Span) {
+    let trace_id = span.context().span().span_context().trace_id();
+    if trace_id != opentelemetry::trace::TraceId::INVALID {
+        span.record("trace_id", tracing::field::display(trace_id));
+    }
+}
+
+/// A span for one incoming HTTP request (the gateway's webhook and pages): a new trace,
+/// or the caller's when it sent a `traceparent`, which every gRPC call made inside it
+/// continues. Only the method and the route's path are recorded: queries carry
+/// signatures, codes and states, never worth a log line.
+pub fn http_request_span(
+    method: &http::Method,
+    path: &str,
+    headers: &http::HeaderMap,
+) -> tracing::Span {
+    let span = tracing::info_span!(
+        "http_request",
+        otel.name = %format!("{method} {path}"),
+        otel.kind = "server",
+        http.method = %method,
+        http.path = %path,
+        trace_id = tracing::field::Empty,
+    );
+    let _ = span.set_parent(extract_trace_context(headers));
+    record_trace_id(&span);
+    span
 }
 
 /// Reads W3C trace context from HTTP/2 headers (gRPC metadata).

@@ -7,6 +7,8 @@
 
 use std::{future::Future, time::Duration};
 
+use tracing::Instrument as _;
+
 /// The conversation's answer, or that it missed the budget and continues in the background.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Answer<T> {
@@ -24,7 +26,9 @@ where
     L: FnOnce(T) -> LF + Send + 'static,
     LF: Future<Output = ()> + Send + 'static,
 {
-    let mut handle = tokio::spawn(work);
+    // The work and its late delivery stay in the request's span, so the gRPC calls they make
+    // continue the request's trace.
+    let mut handle = tokio::spawn(work.in_current_span());
     // No time left (the budget is 0, or the steps before used it up): late for certain,
     // without racing the work for a poll it might just win.
     let outcome = if budget.is_zero() {
@@ -39,11 +43,14 @@ where
         Ok(Err(_)) => Answer::Failed,
         Err(()) => {
             // Bounded by the work's own peer deadlines, then one API call.
-            tokio::spawn(async move {
-                if let Ok(answer) = handle.await {
-                    late(answer).await;
+            tokio::spawn(
+                async move {
+                    if let Ok(answer) = handle.await {
+                        late(answer).await;
+                    }
                 }
-            });
+                .in_current_span(),
+            );
             Answer::Late
         }
     }

@@ -63,6 +63,27 @@ where
     for _ in 0..shape.connections.max(1) {
         channels.push(crate::scratch::connect(addr).await?);
     }
+    closed_loop(label, channels, shape, call).await
+}
+
+/// Keeps `shape.concurrency` calls of `call` in flight, worker `i` on `clients[i % len]`
+/// (closed loop: each worker calls again when answered); counts calls started after the
+/// warm-up and answered before the end. Any failed call fails the load.
+pub async fn closed_loop<C, F, Fut, E>(
+    label: &str,
+    clients: Vec<C>,
+    shape: Shape,
+    call: F,
+) -> anyhow::Result<Load>
+where
+    C: Clone + Send + 'static,
+    F: Fn(C, usize) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), E>> + Send,
+    E: std::fmt::Display + Send + 'static,
+{
+    if clients.is_empty() {
+        bail!("{label}: no client to drive the load with");
+    }
     let call = Arc::new(call);
     let started = Instant::now();
     let measured_from = started + shape.warmup;
@@ -73,9 +94,9 @@ where
         shape.warmup.as_secs(),
         shape.measure.as_secs()
     ));
-    let workers: Vec<JoinHandle<Result<Vec<Duration>, Status>>> = (0..shape.concurrency.max(1))
+    let workers: Vec<JoinHandle<Result<Vec<Duration>, E>>> = (0..shape.concurrency.max(1))
         .map(|worker| {
-            let channel = channels[worker % channels.len()].clone();
+            let client = clients[worker % clients.len()].clone();
             let call = Arc::clone(&call);
             tokio::spawn(async move {
                 let mut latencies = Vec::with_capacity(64 * 1024);
@@ -84,7 +105,7 @@ where
                     if sent >= end {
                         return Ok(latencies);
                     }
-                    call(channel.clone(), worker).await?;
+                    call(client.clone(), worker).await?;
                     let answered = Instant::now();
                     if sent >= measured_from && answered <= end {
                         latencies.push(answered - sent);
@@ -98,7 +119,7 @@ where
         let measured = worker
             .await
             .context("a load worker panicked")?
-            .map_err(|status| anyhow::anyhow!("{label}: a call failed: {status}"))?;
+            .map_err(|error| anyhow::anyhow!("{label}: a call failed: {error}"))?;
         latencies.extend(measured);
     }
     spinner.finish_and_clear();

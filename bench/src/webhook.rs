@@ -14,7 +14,6 @@ use std::{
         Arc,
         atomic::{AtomicU64, Ordering},
     },
-    time::{Duration, Instant},
 };
 
 use anyhow::{Context as _, bail};
@@ -25,10 +24,7 @@ use huimin_wechat::{
 };
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 
-use crate::{
-    lookup::{Load, Shape, percentile},
-    progress,
-};
+use crate::lookup::{Load, Shape, closed_loop};
 
 /// The Official Account the bench's gateway is configured with (see `Scratch::env`).
 pub const TOKEN: &str = "huiminbench";
@@ -153,8 +149,8 @@ pub async fn load(
     .await
 }
 
-/// Keeps `shape.concurrency` HTTP/1.1 requests in flight (one keep-alive connection each);
-/// counts requests started after the warm-up and answered before the end.
+/// Keeps `shape.concurrency` HTTP/1.1 requests in flight (one keep-alive connection each)
+/// with the same closed loop as the gRPC loads.
 async fn drive<F, Fut>(label: &str, shape: Shape, call: F) -> anyhow::Result<Load>
 where
     F: Fn(reqwest::Client, usize) -> Fut + Send + Sync + 'static,
@@ -165,54 +161,7 @@ where
         .tcp_nodelay(true)
         .build()
         .context("building the HTTP client")?;
-    let call = Arc::new(call);
-    let started = Instant::now();
-    let measured_from = started + shape.warmup;
-    let end = measured_from + shape.measure;
-    let spinner = progress::spinner(&format!(
-        "{label}: {} in flight, {} s warm-up + {} s",
-        shape.concurrency,
-        shape.warmup.as_secs(),
-        shape.measure.as_secs()
-    ));
-    let workers: Vec<JoinHandle<anyhow::Result<Vec<Duration>>>> = (0..shape.concurrency.max(1))
-        .map(|worker| {
-            let client = client.clone();
-            let call = Arc::clone(&call);
-            tokio::spawn(async move {
-                let mut latencies = Vec::with_capacity(16 * 1024);
-                loop {
-                    let sent = Instant::now();
-                    if sent >= end {
-                        return Ok(latencies);
-                    }
-                    call(client.clone(), worker).await?;
-                    let answered = Instant::now();
-                    if sent >= measured_from && answered <= end {
-                        latencies.push(answered - sent);
-                    }
-                }
-            })
-        })
-        .collect();
-    let mut latencies = Vec::new();
-    for worker in workers {
-        let measured = worker
-            .await
-            .context("a load worker panicked")?
-            .with_context(|| format!("{label}: a request failed"))?;
-        latencies.extend(measured);
-    }
-    spinner.finish_and_clear();
-    if latencies.is_empty() {
-        bail!("{label}: no request completed within the measured window");
-    }
-    latencies.sort_unstable();
-    Ok(Load {
-        per_sec: latencies.len() as f64 / shape.measure.as_secs_f64(),
-        p50: percentile(&latencies, 50),
-        p99: percentile(&latencies, 99),
-    })
+    closed_loop(label, vec![client], shape, call).await
 }
 
 /// The empty handler: an axum `POST /wechat` that reads the body and answers `success`,

@@ -130,14 +130,12 @@ fn decode_position(token: &str) -> Result<Option<(NaiveDate, i64)>, LedgerError>
 
 /// Trims the extra row fetched past the page and returns the token of the
 /// next page, empty when there is none.
-fn next_token<T>(rows: &mut Vec<T>, size: u32, id: impl Fn(&T) -> i64) -> String {
+fn next_token<T>(rows: &mut Vec<T>, size: u32, token: impl Fn(&T) -> String) -> String {
     if rows.len() <= size as usize {
         return String::new();
     }
     rows.truncate(size as usize);
-    rows.last()
-        .map(|last| encode_token(id(last)))
-        .unwrap_or_default()
+    rows.last().map(token).unwrap_or_default()
 }
 
 pub fn page_size(requested: u32) -> u32 {
@@ -198,15 +196,9 @@ impl Ledger {
                 .bind(after.map_or(i64::MAX, |(_, id)| id))
                 .fetch_all(&self.pool)
                 .await?;
-            let next_page_token = if payments.len() > size as usize {
-                payments.truncate(size as usize);
-                payments
-                    .last()
-                    .map(|last| encode_position(last.period_start, last.id))
-                    .unwrap_or_default()
-            } else {
-                String::new()
-            };
+            let next_page_token = next_token(&mut payments, size, |last| {
+                encode_position(last.period_start, last.id)
+            });
             Ok(PaymentsPage {
                 payments,
                 next_page_token,
@@ -267,7 +259,7 @@ impl Ledger {
         .bind(period.text())
         .fetch_one(&self.pool)
         .await?;
-            let next_page_token = next_token(&mut entries, size, |e| e.id);
+            let next_page_token = next_token(&mut entries, size, |e| encode_token(e.id));
             Ok(Disclosure {
                 program_name: program.name.clone(),
                 entries,

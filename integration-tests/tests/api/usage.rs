@@ -93,6 +93,18 @@ async fn chat(app: &TestApp, openids: &[&str]) {
     sim.shutdown().await;
 }
 
+/// Waits (20 s at most) until the gateway has logged a failed flush kept for the next one.
+async fn flush_failed_once(why: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !logs()
+        .text()
+        .contains("usage flush failed; kept for the next one")
+    {
+        assert!(tokio::time::Instant::now() < deadline, "{why}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 fn batch(id: &str, figure: &str, count: u64) -> RecordUsageRequest {
     RecordUsageRequest {
         batch_id: id.to_owned(),
@@ -296,17 +308,7 @@ async fn counts_identity_could_not_record_are_sent_again_and_counted_once() {
     let proxy = app.db_proxy.as_ref().unwrap();
     proxy.cut();
     chat(&app, &[CITIZENS[0], CITIZENS[0]]).await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while !logs()
-        .text()
-        .contains("usage flush failed; kept for the next one")
-    {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "a flush fails while identity's database is unreachable"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    flush_failed_once("a flush fails while identity's database is unreachable").await;
     proxy.restore();
 
     let figures = flushed(&app, 2, 0).await;
@@ -338,17 +340,7 @@ async fn a_batch_recorded_but_unanswered_is_sent_again_under_its_id_and_counted_
     chat(&app, &[CITIZENS[0], CITIZENS[1]]).await;
     // Staff read identity directly: the batch arrives although the gateway never hears so.
     let recorded = flushed(&app, 3, 0).await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while !logs()
-        .text()
-        .contains("usage flush failed; kept for the next one")
-    {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the unanswered flush is kept for the next one"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    flush_failed_once("the unanswered flush is kept for the next one").await;
     slow.delay(Duration::ZERO);
     // Resent until answered (a duplicate now), then nothing more to send.
     tokio::time::sleep(Duration::from_secs(6)).await;

@@ -208,6 +208,7 @@ fn chunks(
                 String::new()
             },
             data,
+            ..Default::default()
         });
     ChunkStream { chunks, done }
 }

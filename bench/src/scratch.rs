@@ -216,6 +216,7 @@ impl Scratch {
             // Throwaway keys: the audit chain shares the HMAC key, so a database
             // kept with --keep still verifies under --reuse.
             ("HUIMIN_AUDIT_HMAC_KEY", B64.encode(self.keys.hmac)),
+            ("HUIMIN_BANK_HMAC_KEY", B64.encode(self.keys.hmac)),
             // A million-row roll is one request; the default 5 s would cut it off.
             ("HUIMIN_REQUEST_TIMEOUT_MS", "600000".to_owned()),
             ("HUIMIN_SHUTDOWN_GRACE_SECS", "2".to_owned()),

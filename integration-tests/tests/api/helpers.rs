@@ -396,6 +396,7 @@ pub fn random_keys() -> Vec<(&'static str, String)> {
         ("HUIMIN_PII_HMAC_KEY", random_key()),
         ("HUIMIN_PII_ENCRYPTION_KEY", random_key()),
         ("HUIMIN_AUDIT_HMAC_KEY", random_key()),
+        ("HUIMIN_BANK_HMAC_KEY", random_key()),
         ("HUIMIN_TOKEN_SIGNING_KEY", B64.encode(signer.seed())),
     ];
     keys.extend(wechat_env());

@@ -147,7 +147,7 @@ async fn person_facts_stream_in_order_and_resume_after_a_fact() {
         async move {
             let request = crate::helpers::authed(
                 StreamPersonFactsRequest {
-                    after_fact_id: after,
+                    after_version: after,
                 },
                 &token,
             );

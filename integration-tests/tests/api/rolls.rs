@@ -1,7 +1,7 @@
 //! Fixtures for ledger tests: a registered population and payment rolls.
 
 use huimin_kit::{auth::Role, pii::IdNumber};
-use huimin_proto::ledger::v1::{ImportRollChunk, ImportRollResponse};
+use huimin_proto::ledger::v1::{ImportRollChunk, ImportRollResponse, RollKind};
 
 use crate::helpers::{Resident, TestApp, authed};
 
@@ -113,6 +113,18 @@ pub async fn import_roll(
     role: Role,
     scope: Option<&str>,
 ) -> Result<ImportRollResponse, tonic::Status> {
+    import_roll_as(app, file_name, bytes, role, scope, RollKind::PreCheck).await
+}
+
+/// Imports a roll file of `kind` (the first chunk says which).
+pub async fn import_roll_as(
+    app: &TestApp,
+    file_name: &str,
+    bytes: &[u8],
+    role: Role,
+    scope: Option<&str>,
+    kind: RollKind,
+) -> Result<ImportRollResponse, tonic::Status> {
     let chunks: Vec<ImportRollChunk> = bytes
         .chunks(64 * 1024)
         .enumerate()
@@ -123,6 +135,7 @@ pub async fn import_roll(
                 String::new()
             },
             data: data.to_vec(),
+            kind: if i == 0 { kind as i32 } else { 0 },
         })
         .collect();
     let request = authed(tokio_stream::iter(chunks), &app.token(role, scope));

@@ -68,6 +68,9 @@ pub struct SeedPayment {
     pub amount_fen: i64,
     /// Like `6228********5678`, one account per household.
     pub bank_masked: String,
+    /// The whole synthetic account number `bank_masked` masks (what the bank's list holds;
+    /// the ledger keeps only its keyed hash).
+    pub bank_account: String,
     /// Set on the rows that are planted irregularities.
     pub irregularity: Option<Irregularity>,
 }
@@ -117,6 +120,15 @@ const ABOVE_WINDOW: usize = 150;
 
 /// Card number prefixes (BIN) of the banks that pay subsidies in rural Guangxi.
 const BANK_PREFIXES: [&str; 5] = ["6228", "6217", "6230", "6221", "6231"];
+
+/// Eight digits for the hidden middle of a household's synthetic account, fixed by its
+/// code (so the plan's random stream is the same as before accounts were whole).
+fn middle_digits(household_code: &str) -> String {
+    use sha2::{Digest as _, Sha256};
+    let digest = Sha256::digest(household_code.as_bytes());
+    let n = u64::from_be_bytes(digest[..8].try_into().expect("eight bytes"));
+    format!("{:08}", n % 100_000_000)
+}
 
 /// The month indices at which periods of `kind` start within `lo..=hi`.
 fn starts(kind: PeriodKind, lo: i32, hi: i32) -> impl Iterator<Item = i32> {
@@ -340,16 +352,18 @@ impl PaymentPlan {
         if members.is_empty() || self.calendar.months.is_empty() {
             return Vec::new();
         }
-        let bank = format!(
-            "{}********{:04}",
+        let (prefix, last) = (
             BANK_PREFIXES[self.rng.gen_range(0..BANK_PREFIXES.len())],
-            self.rng.gen_range(0..10_000)
+            self.rng.gen_range(0..10_000),
         );
+        let bank = format!("{prefix}********{last:04}");
+        let account = format!("{prefix}{}{last:04}", middle_digits(&members[0].household_code));
         let lives: Vec<Life> = members.iter().map(|m| self.calendar.life(m)).collect();
         let mut sink = Sink {
             calendar: &self.calendar,
             programs: &self.programs,
             bank,
+            account,
             rows: Vec::new(),
         };
         enrol(&mut self.rng, &self.known, &mut sink, members, &lives);

@@ -227,7 +227,9 @@ pub async fn payments(
                     }
                 }
             }
-            payments.into_iter().map(|p| historic(p, &kinds))
+            payments
+                .into_iter()
+                .map(|p| historic(p, &kinds, &ledger.bank))
         });
     let roll = HistoryRoll {
         file_name: "历史发放数据（合成）",
@@ -252,6 +254,7 @@ pub async fn payments(
 fn historic(
     p: SeedPayment,
     kinds: &HashMap<String, huimin_ledger::domain::PeriodKind>,
+    bank: &huimin_ledger::bank::BankKeyer,
 ) -> HistoricPayment {
     let kind = *kinds
         .get(&p.program_code)
@@ -266,6 +269,7 @@ fn historic(
             .expect("the plan writes each period in its kind's canonical form"),
         program_code: p.program_code,
         amount_fen: p.amount_fen,
+        bank_hash: bank.hash(&p.bank_account),
         bank_masked: p.bank_masked,
     }
 }

@@ -6,7 +6,10 @@ use std::{path::Path, time::Duration};
 use huimin_kit::auth::BearerToken;
 use huimin_proto::{
     identity::v1::{LoginRequest, identity_service_client::IdentityServiceClient},
-    ledger::v1::{ImportRollChunk, ImportRollResponse, ledger_service_client::LedgerServiceClient},
+    ledger::v1::{
+        ImportRollChunk, ImportRollResponse, RollKind, RunChecksOutcome, RunChecksRequest,
+        ledger_service_client::LedgerServiceClient,
+    },
 };
 use indicatif::{ProgressBar, ProgressStyle};
 use tonic::transport::Channel;
@@ -14,16 +17,8 @@ use tonic_types::StatusExt as _;
 
 const CHUNK: usize = 1024 * 1024;
 
-/// Logs in to `server` and imports the roll at `path`, showing upload progress on a terminal.
-pub async fn import_payments(
-    server: &str,
-    username: &str,
-    password: &str,
-    path: &Path,
-) -> anyhow::Result<ImportRollResponse> {
-    let bytes = tokio::fs::read(path)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+/// Connects to `server` and logs in; the channel and the staff token.
+async fn login(server: &str, username: &str, password: &str) -> anyhow::Result<(Channel, String)> {
     let channel = Channel::from_shared(server.to_owned())
         .map_err(|_| anyhow::anyhow!("--server {server:?} is not a URL"))?
         .connect_timeout(Duration::from_secs(5))
@@ -39,6 +34,22 @@ pub async fn import_payments(
         .map_err(describe)?
         .into_inner()
         .token;
+    Ok((channel, token))
+}
+
+/// Logs in to `server` and imports the roll at `path` as `kind`, showing upload progress
+/// on a terminal.
+pub async fn import_payments(
+    server: &str,
+    username: &str,
+    password: &str,
+    path: &Path,
+    kind: RollKind,
+) -> anyhow::Result<ImportRollResponse> {
+    let bytes = tokio::fs::read(path)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    let (channel, token) = login(server, username, password).await?;
     let mut ledger = LedgerServiceClient::with_interceptor(channel, BearerToken::new(&token)?);
 
     let progress = ProgressBar::new(bytes.len() as u64).with_style(
@@ -61,6 +72,7 @@ pub async fn import_payments(
                 String::new()
             },
             data: data.to_vec(),
+            kind: kind as i32,
         })
         .collect();
     let bar = progress.clone();
@@ -82,6 +94,40 @@ pub async fn import_payments(
     let outcome = ledger.import_roll(stream).await;
     progress.finish_and_clear();
     outcome.map(tonic::Response::into_inner).map_err(describe)
+}
+
+/// Logs in to `server` and runs every cross-check rule over the county, showing each rule
+/// as it finishes on a terminal.
+pub async fn run_checks(
+    server: &str,
+    username: &str,
+    password: &str,
+) -> anyhow::Result<RunChecksOutcome> {
+    let (channel, token) = login(server, username, password).await?;
+    let mut ledger = LedgerServiceClient::with_interceptor(channel, BearerToken::new(&token)?);
+    let mut stream = ledger
+        .run_checks(RunChecksRequest {})
+        .await
+        .map_err(describe)?
+        .into_inner();
+    let bar = ProgressBar::new(0).with_style(
+        ProgressStyle::with_template("{spinner} rules {pos}/{len} {msg} elapsed {elapsed} eta {eta}")
+            .expect("template is valid"),
+    );
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar.set_message("syncing facts");
+    let mut outcome = None;
+    while let Some(progress) = stream.message().await.map_err(describe)? {
+        if let Some(done) = progress.outcome {
+            outcome = Some(done);
+            break;
+        }
+        bar.set_length(u64::from(progress.rules_total));
+        bar.set_position(u64::from(progress.rules_done));
+        bar.set_message(format!("{} ({} findings)", progress.rule_id, progress.rule_findings));
+    }
+    bar.finish_and_clear();
+    outcome.ok_or_else(|| anyhow::anyhow!("the server ended the run without an outcome"))
 }
 
 /// A status as a person at a terminal should read it: the message, then

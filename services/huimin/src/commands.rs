@@ -71,6 +71,40 @@ enum Command {
         #[command(subcommand)]
         command: ImportCommand,
     },
+    /// Big-data cross-checks (大数据比对).
+    Check {
+        #[command(subcommand)]
+        command: CheckCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CheckCommand {
+    /// Bring ledger's facts up to date with identity and run every enabled rule over the
+    /// whole county on a running huimin (admin or inspector).
+    Run {
+        /// The gRPC address of huimin (identity and ledger).
+        #[arg(
+            long,
+            env = "HUIMIN_SERVER_URL",
+            default_value = "http://127.0.0.1:50051"
+        )]
+        server: String,
+        #[arg(long)]
+        username: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+}
+
+/// What a roll file is, as `--kind` names it.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum RollKindArg {
+    /// 预审: a roll about to be paid; any breach refuses it.
+    PreCheck,
+    /// 发放记录: the bank's list of payments made; stored whole, breaches become findings.
+    Record,
 }
 
 #[derive(Debug, Subcommand)]
@@ -112,6 +146,9 @@ enum ImportCommand {
     /// huimin, logged in as a staff member; the password is read from stdin.
     Payments {
         file: PathBuf,
+        /// pre-check (预审) or record (发放记录).
+        #[arg(long, value_enum, default_value = "pre-check")]
+        kind: RollKindArg,
         /// The gRPC address of huimin (identity and ledger).
         #[arg(
             long,
@@ -328,6 +365,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             command:
                 ImportCommand::Payments {
                     file,
+                    kind,
                     server,
                     username,
                     password_stdin: _,
@@ -336,8 +374,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let mut password = String::new();
             std::io::stdin().lock().read_line(&mut password)?;
             let password = password.trim_end_matches(['\r', '\n']);
+            let kind = match kind {
+                RollKindArg::PreCheck => huimin_proto::ledger::v1::RollKind::PreCheck,
+                RollKindArg::Record => huimin_proto::ledger::v1::RollKind::Record,
+            };
             let outcome =
-                crate::client::import_payments(&server, &username, password, &file).await?;
+                crate::client::import_payments(&server, &username, password, &file, kind).await?;
             if outcome.created {
                 println!(
                     "roll {} imported: {} payments, {} reversals, net {} fen",
@@ -349,6 +391,29 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     outcome.roll_id
                 );
             }
+            Ok(())
+        }
+        Command::Check {
+            command:
+                CheckCommand::Run {
+                    server,
+                    username,
+                    password_stdin: _,
+                },
+        } => {
+            let mut password = String::new();
+            std::io::stdin().lock().read_line(&mut password)?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            let outcome = crate::client::run_checks(&server, &username, password).await?;
+            println!(
+                "run {}: {} new findings, {} reopened, {} closed, {} facts synced, {:.1} s",
+                outcome.run_id,
+                outcome.found,
+                outcome.reopened,
+                outcome.closed,
+                outcome.facts_synced,
+                outcome.elapsed_ms as f64 / 1000.0
+            );
             Ok(())
         }
         Command::Audit {
@@ -406,6 +471,7 @@ fn print_new_keys() {
     println!("HUIMIN_PII_HMAC_KEY={}", random());
     println!("HUIMIN_PII_ENCRYPTION_KEY={}", random());
     println!("HUIMIN_AUDIT_HMAC_KEY={}", random());
+    println!("HUIMIN_BANK_HMAC_KEY={}", random());
     println!("HUIMIN_RECEIPT_HMAC_KEY={}", random());
     println!("HUIMIN_SESSION_KEY={}", random());
     println!("HUIMIN_TOKEN_SIGNING_KEY={}", B64.encode(signer.seed()));

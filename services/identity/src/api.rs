@@ -267,6 +267,7 @@ impl IdentityService for IdentityApi {
                         since: f.since.to_string(),
                         until: f.until.map(|d| d.to_string()).unwrap_or_default(),
                         detail: f.detail,
+                        ..Default::default()
                     })
                     .collect(),
             }),
@@ -396,7 +397,7 @@ impl IdentityService for IdentityApi {
         &self,
         request: Request<pb::StreamPersonFactsRequest>,
     ) -> Result<Response<Self::StreamPersonFactsStream>, Status> {
-        let after = request.into_inner().after_fact_id;
+        let after = request.into_inner().after_version;
         let pool = self.identity.pool.clone();
         let batches = huimin_kit::keyset::batches(
             after,
@@ -488,6 +489,8 @@ async fn facts_after(
             since: r.since.to_string(),
             until: r.until.map(|d| d.to_string()).unwrap_or_default(),
             detail: r.detail,
+            version: r.id,
+            ..Default::default()
         })
         .collect())
 }

@@ -5,20 +5,21 @@ use tonic::{Status, Streaming};
 
 use crate::status::{FieldViolation, invalid_argument};
 
-/// Collects a streamed file into its name and bytes; `parts` takes a chunk
-/// apart into `(file_name, data)`. Refuses, naming the limit, a file larger
-/// than `max_bytes`, before holding more than that in memory.
-pub async fn collect<C>(
+/// Collects a streamed file into its header and bytes; `parts` takes a chunk
+/// apart into `(header, data)`, and the header (the file's name, and whatever
+/// else describes the file) is the first chunk's. Refuses, naming the limit,
+/// a file larger than `max_bytes`, before holding more than that in memory.
+pub async fn collect<C, H: Default>(
     mut stream: Streaming<C>,
     max_bytes: usize,
-    parts: fn(C) -> (String, Vec<u8>),
-) -> Result<(String, Vec<u8>), Status> {
-    let mut file_name = String::new();
+    parts: fn(C) -> (H, Vec<u8>),
+) -> Result<(H, Vec<u8>), Status> {
+    let mut header = None;
     let mut bytes = Vec::new();
     while let Some(chunk) = stream.message().await? {
-        let (name, data) = parts(chunk);
-        if file_name.is_empty() {
-            file_name = name;
+        let (head, data) = parts(chunk);
+        if header.is_none() {
+            header = Some(head);
         }
         if bytes.len() + data.len() > max_bytes {
             let message = format!(
@@ -32,5 +33,5 @@ pub async fn collect<C>(
         }
         bytes.extend_from_slice(&data);
     }
-    Ok((file_name, bytes))
+    Ok((header.unwrap_or_default(), bytes))
 }

@@ -19,7 +19,12 @@ use tonic::{Request, Response, Status, Streaming};
 
 use crate::{
     Ledger, LedgerError,
-    domain::{EntryKind, PeriodKind},
+    checks::{
+        Scope,
+        findings::{FindingFilter, FindingRow, audit_run},
+        rules::RuleId,
+    },
+    domain::{EntryKind, PeriodKind, RollKind},
     export::{ExportFilter, parse_bound},
     lookup::{PaymentView, Subject},
 };
@@ -36,6 +41,8 @@ pub fn policy() -> Policy {
         Role::Auditor,
     ];
     let feeds: &'static [Role] = &[Role::Provincial, Role::Admin, Role::Inspector];
+    // Who runs the cross-checks and decides about their findings.
+    let checkers: &'static [Role] = &[Role::Admin, Role::Inspector];
     Policy::new()
         .rule(service, "ListPrograms", Access::Public)
         .rule(service, "VillageDisclosure", Access::Public)
@@ -56,6 +63,71 @@ pub fn policy() -> Policy {
             "WatchEvents",
             Access::RolesOrServices(feeds, &["notify"]),
         )
+        .rule(service, "RunChecks", Access::Roles(checkers))
+        .long_running(service, "RunChecks")
+        .rule(
+            service,
+            "ListFindings",
+            Access::Roles(&[
+                Role::Admin,
+                Role::Inspector,
+                Role::Auditor,
+                Role::Town,
+                Role::Department,
+            ]),
+        )
+        .rule(service, "DismissFinding", Access::Roles(checkers))
+        .rule(service, "OpenFindingAsReport", Access::Roles(checkers))
+        .rule(
+            service,
+            "GetCheckRules",
+            Access::Roles(&[Role::Admin, Role::Inspector, Role::Auditor]),
+        )
+        .rule(service, "SetCheckRules", Access::Roles(checkers))
+}
+
+/// A finding as staff read it.
+fn finding(row: FindingRow, rules: &crate::checks::rules::RuleSet) -> pb::Finding {
+    let rule_name = RuleId::parse(&row.rule_id)
+        .and_then(|id| rules.rules.iter().find(|r| r.id == id))
+        .map(|r| r.name.clone())
+        .unwrap_or_default();
+    pb::Finding {
+        id: row.id,
+        rule_name,
+        name_masked: row.evidence_str("name"),
+        id_number_masked: row.evidence_str("id_number"),
+        evidence_json: serde_json::to_string(&row.evidence.0).unwrap_or_default(),
+        rule_id: row.rule_id,
+        severity: row.severity,
+        state: row.state,
+        person_key: hex::encode(&row.person_key),
+        household_code: row.household_code,
+        village_code: row.village_code,
+        town_code: row.town_code,
+        program_code: row.program_code,
+        period: row.period,
+        amount_fen: row.amount_fen,
+        found_at: Some(timestamp(row.found_at)),
+        closed_at: row.closed_at.map(timestamp),
+        decided_by: row.decided_by.unwrap_or_default(),
+        reason: row.reason.unwrap_or_default(),
+        report_number: row.report_number.unwrap_or_default(),
+    }
+}
+
+fn roll_kind(kind: i32) -> RollKind {
+    match pb::RollKind::try_from(kind) {
+        Ok(pb::RollKind::Record) => RollKind::Record,
+        _ => RollKind::PreCheck,
+    }
+}
+
+fn roll_kind_pb(kind: RollKind) -> pb::RollKind {
+    match kind {
+        RollKind::PreCheck => pb::RollKind::PreCheck,
+        RollKind::Record => pb::RollKind::Record,
+    }
 }
 
 /// The tonic service over [`Ledger`].
@@ -179,19 +251,23 @@ impl LedgerService for LedgerApi {
         request: Request<Streaming<pb::ImportRollChunk>>,
     ) -> Result<Response<pb::ImportRollResponse>, Status> {
         let caller = caller(&request)?.clone();
-        let (file_name, bytes) = huimin_kit::upload::collect(
+        let ((file_name, kind), bytes) = huimin_kit::upload::collect(
             request.into_inner(),
             self.ledger.imports.max_bytes,
-            |c: pb::ImportRollChunk| (c.file_name, c.data),
+            |c: pb::ImportRollChunk| ((c.file_name, c.kind), c.data),
         )
         .await?;
-        let outcome = self.ledger.import_roll(&caller, &file_name, bytes).await?;
+        let outcome = self
+            .ledger
+            .import_roll(&caller, &file_name, roll_kind(kind), bytes)
+            .await?;
         Ok(Response::new(pb::ImportRollResponse {
             roll_id: outcome.roll_id,
             created: outcome.created,
             payments: outcome.payments,
             reversals: outcome.reversals,
             total_fen: outcome.total_fen,
+            kind: roll_kind_pb(outcome.kind) as i32,
         }))
     }
 
@@ -343,6 +419,136 @@ impl LedgerService for LedgerApi {
             request.into_inner(),
             expand,
         )))
+    }
+
+    type RunChecksStream = std::pin::Pin<
+        Box<dyn futures::Stream<Item = Result<pb::RunChecksProgress, Status>> + Send + 'static>,
+    >;
+
+    async fn run_checks(
+        &self,
+        request: Request<pb::RunChecksRequest>,
+    ) -> Result<Response<Self::RunChecksStream>, Status> {
+        let caller = caller(&request)?.clone();
+        let ledger = self.ledger.clone();
+        let (tx, rx) = tokio::sync::mpsc::channel(32);
+        // The run goes on if the caller goes away: it is one transaction either way.
+        tokio::spawn(async move {
+            let result = async {
+                let synced = ledger.sync_facts().await?;
+                let progress = tx.clone();
+                let outcome = ledger
+                    .run_checks(Scope::Full, &caller.sub, move |done| {
+                        let _ = progress.try_send(Ok(pb::RunChecksProgress {
+                            rule_id: done.rule_id.to_owned(),
+                            rules_done: done.done as u32,
+                            rules_total: done.total as u32,
+                            rule_findings: done.findings,
+                            rule_elapsed_ms: done.elapsed_ms as i64,
+                            outcome: None,
+                        }));
+                    })
+                    .await?;
+                audit_run(&ledger, &caller, outcome.run_id).await?;
+                Ok::<_, LedgerError>(pb::RunChecksProgress {
+                    outcome: Some(pb::RunChecksOutcome {
+                        run_id: outcome.run_id,
+                        found: outcome.found,
+                        reopened: outcome.reopened,
+                        closed: outcome.closed,
+                        elapsed_ms: outcome.elapsed_ms as i64,
+                        facts_synced: synced.facts,
+                    }),
+                    ..Default::default()
+                })
+            }
+            .await;
+            let _ = tx.send(result.map_err(Status::from)).await;
+        });
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
+    }
+
+    async fn list_findings(
+        &self,
+        request: Request<pb::ListFindingsRequest>,
+    ) -> Result<Response<pb::ListFindingsResponse>, Status> {
+        let caller = caller(&request)?.clone();
+        let request = request.into_inner();
+        let page = request.page.unwrap_or_default();
+        let filter = FindingFilter {
+            rule_id: non_empty(&request.rule_id),
+            town_code: non_empty(&request.town_code),
+            village_code: non_empty(&request.village_code),
+            program_code: non_empty(&request.program_code),
+            severity: non_empty(&request.severity),
+            state: non_empty(&request.state),
+        };
+        let found = self
+            .ledger
+            .list_findings(&caller, filter, &page.page_token, page.page_size)
+            .await?;
+        let rules = self.ledger.check_rules().await?;
+        Ok(Response::new(pb::ListFindingsResponse {
+            findings: found
+                .findings
+                .into_iter()
+                .map(|row| finding(row, &rules))
+                .collect(),
+            next_page_token: found.next_page_token,
+            counts: found
+                .counts
+                .into_iter()
+                .map(|(rule_id, count)| pb::RuleCount { rule_id, count })
+                .collect(),
+        }))
+    }
+
+    async fn dismiss_finding(
+        &self,
+        request: Request<pb::DismissFindingRequest>,
+    ) -> Result<Response<pb::Finding>, Status> {
+        let caller = caller(&request)?.clone();
+        let request = request.into_inner();
+        let row = self
+            .ledger
+            .dismiss_finding(&caller, request.finding_id, &request.reason)
+            .await?;
+        let rules = self.ledger.check_rules().await?;
+        Ok(Response::new(finding(row, &rules)))
+    }
+
+    async fn open_finding_as_report(
+        &self,
+        request: Request<pb::OpenFindingAsReportRequest>,
+    ) -> Result<Response<pb::Finding>, Status> {
+        let caller = caller(&request)?.clone();
+        let id = request.into_inner().finding_id;
+        let row = self.ledger.report_finding(&caller, id).await?;
+        let rules = self.ledger.check_rules().await?;
+        Ok(Response::new(finding(row, &rules)))
+    }
+
+    async fn get_check_rules(
+        &self,
+        request: Request<pb::GetCheckRulesRequest>,
+    ) -> Result<Response<pb::CheckRules>, Status> {
+        let caller = caller(&request)?.clone();
+        let (json, version) = self.ledger.get_check_rules(&caller).await?;
+        Ok(Response::new(pb::CheckRules { json, version }))
+    }
+
+    async fn set_check_rules(
+        &self,
+        request: Request<pb::CheckRules>,
+    ) -> Result<Response<pb::CheckRules>, Status> {
+        let caller = caller(&request)?.clone();
+        let (json, version) = self
+            .ledger
+            .set_check_rules(&caller, &request.into_inner().json)
+            .await?;
+        Ok(Response::new(pb::CheckRules { json, version }))
     }
 }
 

@@ -13,6 +13,11 @@ pub struct LedgerConfig {
     pub register_failures_per_day: i64,
     /// What a roll file may be and hold.
     pub imports: ImportLimits,
+    /// `HUIMIN_BANK_HMAC_KEY`: base64 of 32 random bytes; keys the hash of bank accounts
+    /// the cross-checks compare. Changing it makes old and new hashes differ.
+    pub bank_key: [u8; 32],
+    /// `HUIMIN_FACTS_POLL_SECS`: how often identity's facts stream is read for news.
+    pub facts_poll: std::time::Duration,
 }
 
 impl LedgerConfig {
@@ -23,6 +28,8 @@ impl LedgerConfig {
             register_failures_per_day: env.parse_or("HUIMIN_REGISTER_FAILURES_PER_DAY", 2000)?,
             // A roll of a million rows is ~150 MB of CSV.
             imports: ImportLimits::from_env(env, 256)?,
+            bank_key: env.key32("HUIMIN_BANK_HMAC_KEY")?,
+            facts_poll: std::time::Duration::from_secs(env.parse_or("HUIMIN_FACTS_POLL_SECS", 60)?),
         })
     }
 }

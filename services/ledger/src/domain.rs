@@ -366,6 +366,48 @@ impl EntryKind {
     }
 }
 
+/// What a roll file is: a pre-payment check (预审), refused on any breach, or the record of
+/// payments the bank made (发放记录), stored whole with each breach becoming a finding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum RollKind {
+    #[default]
+    PreCheck,
+    Record,
+}
+
+impl RollKind {
+    /// The stored form.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            RollKind::PreCheck => "pre_check",
+            RollKind::Record => "record",
+        }
+    }
+
+    /// Reads the stored form only.
+    pub fn from_stored(text: &str) -> Option<RollKind> {
+        match text {
+            "pre_check" => Some(RollKind::PreCheck),
+            "record" => Some(RollKind::Record),
+            _ => None,
+        }
+    }
+
+    /// The label county staff read.
+    pub fn label_zh(&self) -> &'static str {
+        match self {
+            RollKind::PreCheck => "预审",
+            RollKind::Record => "发放记录",
+        }
+    }
+
+    /// Whether a substantive breach (paid twice, grant repeated, above the ceiling)
+    /// refuses the file, or is stored and found by the cross-checks.
+    pub fn refuses_breaches(&self) -> bool {
+        *self == RollKind::PreCheck
+    }
+}
+
 /// Accepts the stored form (`payment`) and everything [`EntryKind::parse`] does.
 impl FromStr for EntryKind {
     type Err = EntryKindError;

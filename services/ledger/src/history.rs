@@ -36,6 +36,8 @@ pub struct HistoricPayment {
     pub amount_fen: i64,
     /// Like `6228********5678`, or empty.
     pub bank_masked: String,
+    /// The keyed hash of the account ([`crate::bank::BankKeyer`]), if one is known.
+    pub bank_hash: Option<[u8; 32]>,
 }
 
 /// What a history load wrote.
@@ -78,6 +80,10 @@ impl Ledger {
         let mut writer = csv_writer();
         let (mut rows, mut count, mut total_fen) = (0usize, 0u64, 0i64);
         for p in payments {
+            let bank_hash = p
+                .bank_hash
+                .map(|h| format!("\\x{}", hex::encode(h)))
+                .unwrap_or_default();
             writer
                 .write_record([
                     roll_id.to_string().as_str(),
@@ -93,6 +99,7 @@ impl Ledger {
                     &p.amount_fen.to_string(),
                     EntryKind::Payment.as_str(),
                     &p.bank_masked,
+                    &bank_hash,
                 ])
                 .map_err(|e| LedgerError::internal(e.into()))?;
             rows += 1;
@@ -139,7 +146,7 @@ async fn copy_payments(
     let mut copy = tx
         .copy_in_raw(
             "COPY payments (roll_id, line, person_key, name_masked, id_masked, household_code, village_code,
-                            program_code, period, period_start, amount_fen, kind, bank_masked)
+                            program_code, period, period_start, amount_fen, kind, bank_masked, bank_hash)
              FROM STDIN (FORMAT csv)",
         )
         .await?;

@@ -34,7 +34,7 @@ use self::{
 use crate::{
     Ledger, LedgerError,
     cache_keys::{CACHE_TTL, PAYMENTS_GENERATION},
-    domain::{EntryKind, Period},
+    domain::{EntryKind, Period, RollKind},
     events,
     programs::Program,
     rollfile::read_roll,
@@ -49,6 +49,8 @@ const CHECKS_IN_FLIGHT: usize = 4;
 pub struct RollOutcome {
     pub roll_id: i64,
     pub created: bool,
+    /// As recorded (the first import's, for a file seen before).
+    pub kind: RollKind,
     pub payments: u64,
     pub reversals: u64,
     pub total_fen: i64,
@@ -65,6 +67,8 @@ struct Entry {
     period: Period,
     amount: i64,
     bank_masked: String,
+    /// The keyed hash of the account, for the shared-account check.
+    bank_hash: Option<[u8; 32]>,
 }
 
 /// An entry that identity recognised.
@@ -85,6 +89,7 @@ impl Ledger {
         &self,
         caller: &Caller,
         file_name: &str,
+        roll_kind: RollKind,
         bytes: Vec<u8>,
     ) -> Result<RollOutcome, LedgerError> {
         let started = std::time::Instant::now();
@@ -108,6 +113,7 @@ impl Ledger {
         let programs = self.programs().await?;
         let (name, who, known) = (file_name.to_owned(), caller.clone(), programs.clone());
         let limits = self.imports;
+        let bank = self.bank.clone();
         let (entries, mut problems) = tokio::task::spawn_blocking(move || {
             let raw =
                 read_roll(&name, &bytes, &limits).map_err(|problems| problems.report(SUBJECT))?;
@@ -120,7 +126,7 @@ impl Ledger {
                 "roll read"
             );
             let mut problems = Problems::default();
-            let entries = check_rows(&who, raw, &known, &mut problems);
+            let entries = check_rows(&who, roll_kind, &bank, raw, &known, &mut problems);
             Ok((entries, problems))
         })
         .await
@@ -142,18 +148,22 @@ impl Ledger {
             elapsed_ms = started.elapsed().as_millis() as u64,
             "persons checked with identity"
         );
-        check_duplicates(&checked, &programs, &mut problems);
+        if roll_kind.refuses_breaches() {
+            check_duplicates(&checked, &programs, &mut problems);
+        }
         problems
             .into_result(())
             .map_err(|problems| problems.report(SUBJECT))?;
 
         let outcome = self
-            .apply(caller, file_name, &digest, &checked, &programs)
+            .apply(caller, file_name, roll_kind, &digest, &checked, &programs)
             .await?;
         if outcome.created {
             self.cache
                 .invalidate_generation(PAYMENTS_GENERATION, CACHE_TTL)
                 .await;
+            // The roll's incremental cross-check is queued; wake the worker.
+            self.checks_wakeup.notify_one();
         }
         Ok(outcome)
     }
@@ -163,16 +173,17 @@ impl Ledger {
         conn: &mut sqlx::PgConnection,
         digest: &[u8],
     ) -> Result<Option<RollOutcome>, LedgerError> {
-        let row: Option<(i64, i32, i32, i64)> = sqlx::query_as(
-            "SELECT id, payments, reversals, total_fen FROM rolls WHERE file_sha256 = $1",
+        let row: Option<(i64, i32, i32, i64, String)> = sqlx::query_as(
+            "SELECT id, payments, reversals, total_fen, kind FROM rolls WHERE file_sha256 = $1",
         )
         .bind(digest)
         .fetch_optional(&mut *conn)
         .await?;
         Ok(
-            row.map(|(roll_id, payments, reversals, total_fen)| RollOutcome {
+            row.map(|(roll_id, payments, reversals, total_fen, kind)| RollOutcome {
                 roll_id,
                 created: false,
+                kind: RollKind::from_stored(&kind).unwrap_or_default(),
                 payments: u64::try_from(payments).unwrap_or(0),
                 reversals: u64::try_from(reversals).unwrap_or(0),
                 total_fen,
@@ -280,6 +291,7 @@ impl Ledger {
         &self,
         caller: &Caller,
         file_name: &str,
+        roll_kind: RollKind,
         digest: &[u8],
         checked: &[Checked],
         programs: &HashMap<String, Program>,
@@ -291,7 +303,7 @@ impl Ledger {
         }
         let live = live_payments(&mut tx, checked, programs).await?;
         let mut problems = Problems::default();
-        let reverses = check_against_live(checked, programs, &live, &mut problems);
+        let reverses = check_against_live(roll_kind, checked, programs, &live, &mut problems);
         problems
             .into_result(())
             .map_err(|problems| problems.report(SUBJECT))?;
@@ -303,8 +315,8 @@ impl Ledger {
         let reversals = checked.len() as u64 - payments;
         let total_fen: i64 = checked.iter().map(Checked::signed_amount).sum();
         let roll_id: i64 = sqlx::query_scalar(
-            "INSERT INTO rolls (file_sha256, file_name, imported_by, payments, reversals, total_fen)
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+            "INSERT INTO rolls (file_sha256, file_name, imported_by, payments, reversals, total_fen, kind)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
         )
         .bind(digest)
         .bind(file_name)
@@ -312,6 +324,7 @@ impl Ledger {
         .bind(i32::try_from(payments).unwrap_or(i32::MAX))
         .bind(i32::try_from(reversals).unwrap_or(i32::MAX))
         .bind(total_fen)
+        .bind(roll_kind.as_str())
         .fetch_one(&mut *tx)
         .await?;
 
@@ -342,16 +355,23 @@ impl Ledger {
         events::OUTBOX
             .append_span(&mut tx, events::PAYMENT_POSTED, &span, count, now)
             .await?;
+        // The roll's incremental cross-check, queued in its own transaction.
+        sqlx::query("INSERT INTO check_queue (roll_id) VALUES ($1)")
+            .bind(roll_id)
+            .execute(&mut *tx)
+            .await?;
         let summary = serde_json::json!({
             "roll_id": roll_id, "file_name": file_name, "imported_by": caller.sub,
+            "kind": roll_kind.as_str(),
             "payments": payments, "reversals": reversals, "total_fen": total_fen,
         });
         events::append(&mut tx, "roll.imported", &summary).await?;
         tx.commit().await?;
-        tracing::info!(roll_id, payments, reversals, total_fen, "roll imported");
+        tracing::info!(roll_id, payments, reversals, total_fen, kind = roll_kind.as_str(), "roll imported");
         Ok(RollOutcome {
             roll_id,
             created: true,
+            kind: roll_kind,
             payments,
             reversals,
             total_fen,

@@ -5,7 +5,9 @@
 
 pub mod api;
 pub mod authorize;
+pub mod bank;
 pub mod cache_keys;
+pub mod checks;
 pub mod config;
 pub mod domain;
 pub mod error;
@@ -25,7 +27,11 @@ use huimin_kit::{
     component::{Component, Context, Parts, Schema},
     peer::{Peer, PeerChannel, PeerClient, PeerSpec},
 };
-use huimin_proto::identity::v1::identity_service_client::IdentityServiceClient;
+use huimin_kit::supervise::Task;
+use huimin_proto::{
+    identity::v1::identity_service_client::IdentityServiceClient,
+    whistle::v1::whistle_service_client::WhistleServiceClient,
+};
 use sqlx::PgPool;
 
 pub use crate::{api::LedgerApi, config::LedgerConfig, error::LedgerError};
@@ -38,6 +44,14 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// identity, as ledger calls it: with ledger's service token.
 pub type IdentityClient = PeerClient<IdentityServiceClient<PeerChannel>>;
+
+/// whistle, as ledger calls it to file a finding as a report.
+pub type WhistleClient = PeerClient<WhistleServiceClient<PeerChannel>>;
+
+/// How ledger reaches whistle (a finding opened as a report: one call, staff waiting).
+pub const WHISTLE: PeerSpec = PeerSpec::new("whistle", "HUIMIN_WHISTLE_URL")
+    .connect_timeout(Duration::from_secs(1))
+    .timeout(Duration::from_secs(5));
 
 /// How ledger reaches identity. A county's roll is checked against the
 /// register in a few large `CheckPersons` calls: 30 s each at most.
@@ -59,11 +73,28 @@ pub const COMPONENT: Component = Component {
 async fn build(context: Context) -> anyhow::Result<Parts> {
     let config = LedgerConfig::from_env(context.env())?;
     let identity = context.peer(IDENTITY)?;
-    let ledger = Ledger::new(&config, context.cache()?, identity)?;
+    let whistle = PeerClient::new(context.peer(WHISTLE)?, WhistleServiceClient::new);
+    let ledger = Ledger::new(&config, context.cache()?, identity)?.with_whistle(whistle);
     let pool = ledger.pool.clone();
+    let (queue, follower) = (ledger.clone(), ledger.clone());
+    let poll = config.facts_poll;
     Ok(Parts::new()
         .grpc(LedgerApi::new(ledger).into_server())
-        .ready_when(pool))
+        .ready_when(pool)
+        .task(Task::new("ledger.roll_checks", move |stop| {
+            let ledger = queue.clone();
+            async move {
+                ledger.run_queued_checks_until(stop, poll).await;
+                Ok(())
+            }
+        }))
+        .task(Task::new("ledger.follow_facts", move |stop| {
+            let ledger = follower.clone();
+            async move {
+                ledger.follow_facts_until(stop, poll).await;
+                Ok(())
+            }
+        })))
 }
 
 /// What ledger's handlers share.
@@ -76,6 +107,15 @@ pub struct Ledger {
     pub register_failures_per_day: i64,
     /// What a roll file may be and hold.
     pub imports: huimin_kit::table::ImportLimits,
+    /// Hashes roll bank accounts for the shared-account check.
+    pub bank: bank::BankKeyer,
+    /// Set when a roll's cross-check is queued.
+    pub checks_wakeup: std::sync::Arc<tokio::sync::Notify>,
+    /// whistle, for findings opened as reports (absent in tools like `huimin seed`).
+    pub whistle: Option<WhistleClient>,
+    /// The `findings_open` label sets published so far, to zero those that empty.
+    pub published_counts:
+        std::sync::Arc<std::sync::Mutex<std::collections::HashSet<(String, String)>>>,
 }
 
 impl Ledger {
@@ -92,7 +132,17 @@ impl Ledger {
             identity,
             register_failures_per_day: config.register_failures_per_day,
             imports: config.imports,
+            bank: bank::BankKeyer::new(config.bank_key),
+            checks_wakeup: Default::default(),
+            whistle: None,
+            published_counts: Default::default(),
         })
+    }
+
+    /// The same ledger, able to file findings with whistle.
+    pub fn with_whistle(mut self, whistle: WhistleClient) -> Self {
+        self.whistle = Some(whistle);
+        self
     }
 
     /// Applies ledger's migrations.

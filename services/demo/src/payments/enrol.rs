@@ -36,6 +36,7 @@ pub(super) struct Sink<'a> {
     pub(super) calendar: &'a Calendar,
     pub(super) programs: &'a [Program],
     pub(super) bank: String,
+    pub(super) account: String,
     pub(super) rows: Vec<SeedPayment>,
 }
 
@@ -54,6 +55,7 @@ impl Sink<'_> {
             period_start: *start,
             amount_fen: amount,
             bank_masked: self.bank.clone(),
+            bank_account: self.account.clone(),
             irregularity: None,
         });
     }

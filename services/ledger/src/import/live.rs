@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use crate::{
     LedgerError,
-    domain::{EntryKind, PeriodKind},
+    domain::{EntryKind, PeriodKind, RollKind},
     programs::Program,
 };
 
@@ -94,6 +94,7 @@ pub(super) async fn live_payments(
 /// reversal without a live payment to cancel. Returns, per entry, the
 /// payment a reversal cancels.
 pub(super) fn check_against_live(
+    roll_kind: RollKind,
     checked: &[Checked],
     programs: &HashMap<String, Program>,
     live: &[Live],
@@ -150,6 +151,7 @@ pub(super) fn check_against_live(
         );
         if let Some(paid) = by_slot.get(&slot).and_then(|p| p.first())
             && !reversed_slots.contains(&slot)
+            && roll_kind.refuses_breaches()
         {
             problems.add(
                 c.entry.line,
@@ -171,7 +173,7 @@ pub(super) fn check_against_live(
             paid.iter()
                 .any(|p| one_off(program) || p.period == c.entry.period.text())
         });
-        if had && !reversed_households.contains(&household) {
+        if had && !reversed_households.contains(&household) && roll_kind.refuses_breaches() {
             problems.add(
                 c.entry.line,
                 "项目代码",
@@ -262,6 +264,7 @@ mod tests {
                 period: Period::parse(period_kind, period).expect("period"),
                 amount: 17_000,
                 bank_masked: String::new(),
+                bank_hash: None,
             },
             person_key: PersonKey::from_bytes([person; 32]),
             id_masked: String::new(),
@@ -295,9 +298,9 @@ mod tests {
         ];
 
         let mut refused = Problems::default();
-        check_against_live(&repaid, &programs(), &paid, &mut refused);
+        check_against_live(RollKind::PreCheck, &repaid, &programs(), &paid, &mut refused);
         let mut allowed = Problems::default();
-        let reverses = check_against_live(&corrected, &programs(), &paid, &mut allowed);
+        let reverses = check_against_live(RollKind::PreCheck, &corrected, &programs(), &paid, &mut allowed);
 
         assert_eq!(lines(&refused), ["第2行/发放期间"]);
         assert_eq!(allowed.total(), 0);
@@ -317,7 +320,7 @@ mod tests {
         ];
 
         let mut problems = Problems::default();
-        let reverses = check_against_live(&file, &programs(), &paid, &mut problems);
+        let reverses = check_against_live(RollKind::PreCheck, &file, &programs(), &paid, &mut problems);
 
         assert_eq!(reverses, [Some(10), Some(11), None]);
         assert_eq!(
@@ -333,7 +336,7 @@ mod tests {
         let file = [entry(2, 1, "HOUSE_RENOVATION", "2026", EntryKind::Payment)];
 
         let mut problems = Problems::default();
-        check_against_live(&file, &programs(), &paid, &mut problems);
+        check_against_live(RollKind::PreCheck, &file, &programs(), &paid, &mut problems);
 
         assert_eq!(lines(&problems), ["第2行/项目代码"]);
     }

@@ -9,7 +9,8 @@ use huimin_kit::{
 };
 
 use crate::{
-    domain::{EntryKind, Fen, Period, PeriodKind, mask_bank_account},
+    bank::BankKeyer,
+    domain::{EntryKind, Fen, Period, PeriodKind, RollKind, mask_bank_account},
     programs::Program,
     rollfile::RawRow,
 };
@@ -19,6 +20,8 @@ use super::{Checked, Entry, Problems};
 /// File-level checks of each row; rows that pass become entries.
 pub(super) fn check_rows(
     caller: &Caller,
+    roll_kind: RollKind,
+    bank: &BankKeyer,
     raw: Vec<RawRow>,
     programs: &HashMap<String, Program>,
     problems: &mut Problems,
@@ -69,7 +72,8 @@ pub(super) fn check_rows(
                 None
             }
             Ok(fen) => match program {
-                Some(p) if fen.fen() > p.ceiling_fen => {
+                // A record keeps what was paid; above the ceiling is a finding then.
+                Some(p) if fen.fen() > p.ceiling_fen && roll_kind.refuses_breaches() => {
                     problems.add(
                         line,
                         "金额",
@@ -112,6 +116,7 @@ pub(super) fn check_rows(
                 program: program.code.clone(),
                 period,
                 amount,
+                bank_hash: bank.hash(&row.bank_account),
                 bank_masked,
             });
         }

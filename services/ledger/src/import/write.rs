@@ -20,7 +20,7 @@ pub(super) async fn copy_payments(
     let mut copy = tx
         .copy_in_raw(
             "COPY payments (id, roll_id, line, person_key, name_masked, id_masked, household_code, village_code,
-                            program_code, period, period_start, amount_fen, kind, reverses, bank_masked)
+                            program_code, period, period_start, amount_fen, kind, reverses, bank_masked, bank_hash)
              FROM STDIN (FORMAT csv)",
         )
         .await?;
@@ -57,6 +57,11 @@ pub(super) async fn copy_payments(
             )
             .map_err(|e| LedgerError::internal(e.into()))?;
             push_csv_text(&mut out, &c.entry.bank_masked);
+            out.push(b',');
+            if let Some(hash) = &c.entry.bank_hash {
+                write!(out, "\\x{}", hex::encode(hash))
+                    .map_err(|e| LedgerError::internal(e.into()))?;
+            }
             out.push(b'\n');
             id += 1;
         }

@@ -1,0 +1,337 @@
+//! A run of the rules: full (the whole county) or incremental (the persons and households a
+//! roll or a facts import touched). One transaction per run, under one lock, so two runs
+//! never interleave and a run's findings land together or not at all.
+//!
+//! Findings are kept by `(rule, dedupe_key)`: a cause seen again is the same finding (its
+//! evidence refreshed), a closed finding whose cause is back opens again, a dismissed or
+//! reported one stays as staff left it. An open finding within the run's reach whose cause
+//! the run no longer sees (a reversal, a corrected fact) closes by itself.
+
+use std::time::Instant;
+
+use sqlx::{Postgres, postgres::PgArguments, query::Query};
+
+use super::{
+    rules::{Rule, RuleSet},
+    sql::{Arg, Reach, RuleQuery, rule_query},
+};
+use crate::{Ledger, LedgerError};
+
+/// What a run covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// Every payment and fact.
+    Full,
+    /// The persons of one roll (its payments and reversals) and their households.
+    Roll(i64),
+    /// These persons (whose facts changed) and their households.
+    Persons(Vec<Vec<u8>>),
+}
+
+impl Scope {
+    fn name(&self) -> &'static str {
+        match self {
+            Scope::Full => "full",
+            Scope::Roll(_) => "roll",
+            Scope::Persons(_) => "facts",
+        }
+    }
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunOutcome {
+    pub run_id: i64,
+    /// Persons in reach (incremental runs; 0 for a full run).
+    pub persons: i64,
+    /// Findings seen for the first time.
+    pub found: i64,
+    /// Closed findings whose cause came back.
+    pub reopened: i64,
+    /// Open findings whose cause is gone.
+    pub closed: i64,
+    pub elapsed_ms: u64,
+}
+
+/// Progress of a run, after each rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleDone {
+    pub rule_id: &'static str,
+    pub done: usize,
+    pub total: usize,
+    /// Evidence groups (findings, new or not) the rule produced.
+    pub findings: i64,
+    pub elapsed_ms: u64,
+}
+
+/// Runs never overlap: an advisory lock held for the run's transaction.
+const RUN_LOCK: i64 = 0x6875_696d_696e_4331; // "huiminC1"
+
+impl Ledger {
+    /// Runs every enabled rule over `scope`, calling `progress` after each.
+    #[tracing::instrument(skip_all, fields(scope = scope.name()))]
+    pub async fn run_checks(
+        &self,
+        scope: Scope,
+        started_by: &str,
+        mut progress: impl FnMut(RuleDone),
+    ) -> Result<RunOutcome, LedgerError> {
+        let started = Instant::now();
+        let rules = self.check_rules().await?;
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(RUN_LOCK)
+            .execute(&mut *tx)
+            .await?;
+        // Hash joins and aggregates over the county's payments want room.
+        sqlx::query("SET LOCAL work_mem = '256MB'")
+            .execute(&mut *tx)
+            .await?;
+        let reach = match &scope {
+            Scope::Full => Reach::Full,
+            _ => Reach::Scoped,
+        };
+        let persons = if reach == Reach::Scoped {
+            fill_scope(&mut tx, &scope).await?
+        } else {
+            0
+        };
+        let roll_id = match scope {
+            Scope::Roll(id) => Some(id),
+            _ => None,
+        };
+        let run_id: i64 = sqlx::query_scalar(
+            "INSERT INTO check_runs (scope, roll_id, started_by, persons) VALUES ($1, $2, $3, $4)
+             RETURNING id",
+        )
+        .bind(scope.name())
+        .bind(roll_id)
+        .bind(started_by)
+        .bind(persons)
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query(
+            "CREATE TEMP TABLE found (
+                 rule_id text, severity text, dedupe_key text, person_key bytea,
+                 household_code text, village_code text, program_code text, period text,
+                 amount_fen bigint, evidence jsonb) ON COMMIT DROP",
+        )
+        .execute(&mut *tx)
+        .await?;
+
+        let enabled: Vec<&Rule> = rules.enabled().collect();
+        let total = enabled.len();
+        for (n, rule) in enabled.iter().enumerate() {
+            let rule_started = Instant::now();
+            let query = rule_query(rule, reach);
+            let findings = collect(&mut tx, rule, &query).await.map_err(|e| {
+                tracing::error!(rule = rule.id.as_str(), "cross-check rule failed");
+                e
+            })?;
+            let elapsed_ms = rule_started.elapsed().as_millis() as u64;
+            tracing::debug!(rule = rule.id.as_str(), findings, elapsed_ms, "rule ran");
+            progress(RuleDone {
+                rule_id: rule.id.as_str(),
+                done: n + 1,
+                total,
+                findings,
+                elapsed_ms,
+            });
+        }
+
+        // Closed findings whose cause is back, counted before the merge opens them.
+        let reopened: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM found n JOIN findings f USING (rule_id, dedupe_key)
+             WHERE f.state = 'closed'",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        let found: i64 = sqlx::query_scalar(
+            "WITH merged AS (
+                 INSERT INTO findings AS f (rule_id, dedupe_key, severity, person_key, household_code,
+                                            village_code, program_code, period, amount_fen, evidence,
+                                            first_run, last_run)
+                 SELECT rule_id, dedupe_key, severity, person_key, household_code, village_code,
+                        program_code, period, amount_fen, evidence, $1, $1
+                 FROM found
+                 ON CONFLICT (rule_id, dedupe_key) DO UPDATE
+                 SET last_run = $1, evidence = EXCLUDED.evidence, amount_fen = EXCLUDED.amount_fen,
+                     severity = EXCLUDED.severity, period = EXCLUDED.period,
+                     state = CASE WHEN f.state = 'closed' THEN 'open' ELSE f.state END,
+                     closed_at = CASE WHEN f.state = 'closed' THEN NULL ELSE f.closed_at END
+                 RETURNING f.first_run = $1 AS new)
+             SELECT count(*) FILTER (WHERE new) FROM merged",
+        )
+        .bind(run_id)
+        .fetch_one(&mut *tx)
+        .await?;
+
+        // Open findings of the enabled rules, within reach, that this run did not see.
+        let rule_ids: Vec<&str> = enabled.iter().map(|r| r.id.as_str()).collect();
+        let within = match reach {
+            Reach::Full => "TRUE",
+            Reach::Scoped => {
+                "(f.person_key IN (SELECT person_key FROM check_scope)
+                  OR f.household_code IN (SELECT household_code FROM check_scope_households))"
+            }
+        };
+        let closed = sqlx::query(&format!(
+            "UPDATE findings f SET state = 'closed', closed_at = now()
+             WHERE f.state = 'open' AND f.last_run < $1 AND f.rule_id = ANY($2) AND {within}"
+        ))
+        .bind(run_id)
+        .bind(&rule_ids)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected() as i64;
+
+        sqlx::query(
+            "UPDATE check_runs SET finished_at = now(), found = $2, reopened = $3, closed = $4
+             WHERE id = $1",
+        )
+        .bind(run_id)
+        .bind(i32::try_from(found).unwrap_or(i32::MAX))
+        .bind(i32::try_from(reopened).unwrap_or(i32::MAX))
+        .bind(i32::try_from(closed).unwrap_or(i32::MAX))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let outcome = RunOutcome {
+            run_id,
+            persons,
+            found,
+            reopened,
+            closed,
+            elapsed_ms: started.elapsed().as_millis() as u64,
+        };
+        tracing::info!(
+            run_id,
+            persons,
+            found,
+            closed,
+            elapsed_ms = outcome.elapsed_ms,
+            "cross-checks ran"
+        );
+        self.publish_finding_counts().await;
+        Ok(outcome)
+    }
+
+    /// The rules in force: the latest stored version, or the built-in defaults.
+    pub async fn check_rules(&self) -> Result<RuleSet, LedgerError> {
+        let stored: Option<sqlx::types::Json<RuleSet>> =
+            sqlx::query_scalar("SELECT document FROM check_rules ORDER BY version DESC LIMIT 1")
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(match stored {
+            Some(rules) => rules.0,
+            None => super::rules::default_rules(),
+        })
+    }
+}
+
+/// Fills the scope tables; returns how many persons are in reach.
+async fn fill_scope(tx: &mut sqlx::PgConnection, scope: &Scope) -> Result<i64, LedgerError> {
+    sqlx::query("CREATE TEMP TABLE check_scope (person_key bytea PRIMARY KEY) ON COMMIT DROP")
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "CREATE TEMP TABLE check_scope_households (household_code text PRIMARY KEY) ON COMMIT DROP",
+    )
+    .execute(&mut *tx)
+    .await?;
+    match scope {
+        Scope::Full => {}
+        Scope::Roll(roll_id) => {
+            sqlx::query(
+                "INSERT INTO check_scope SELECT DISTINCT person_key FROM payments WHERE roll_id = $1",
+            )
+            .bind(roll_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        Scope::Persons(keys) => {
+            sqlx::query(
+                "INSERT INTO check_scope SELECT DISTINCT k FROM unnest($1::bytea[]) AS k
+                 WHERE length(k) = 32",
+            )
+            .bind(keys)
+            .execute(&mut *tx)
+            .await?;
+        }
+    }
+    // A cadre's term decides about their relatives' payments too.
+    sqlx::query(
+        "INSERT INTO check_scope
+         SELECT DISTINCT r.person_key FROM facts r
+         WHERE r.kind = 'cadre_relative'
+           AND r.attrs->>'cadre_key' IN (SELECT encode(person_key, 'hex') FROM check_scope)
+         ON CONFLICT DO NOTHING",
+    )
+    .execute(&mut *tx)
+    .await?;
+    // Their households: as paid, and as the register dates membership.
+    sqlx::query(
+        "INSERT INTO check_scope_households
+         SELECT household_code FROM payments WHERE person_key IN (SELECT person_key FROM check_scope)
+         UNION
+         SELECT attrs->>'household_code' FROM facts
+         WHERE kind = 'household_member' AND person_key IN (SELECT person_key FROM check_scope)
+           AND attrs->>'household_code' IS NOT NULL
+         ON CONFLICT DO NOTHING",
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("ANALYZE check_scope").execute(&mut *tx).await?;
+    sqlx::query("ANALYZE check_scope_households")
+        .execute(&mut *tx)
+        .await?;
+    let persons: i64 = sqlx::query_scalar("SELECT count(*) FROM check_scope")
+        .fetch_one(&mut *tx)
+        .await?;
+    Ok(persons)
+}
+
+/// Runs one rule's query and groups its evidence rows into the run's findings; returns
+/// how many it grouped.
+async fn collect(
+    tx: &mut sqlx::PgConnection,
+    rule: &Rule,
+    query: &RuleQuery,
+) -> Result<i64, LedgerError> {
+    let sql = format!(
+        "INSERT INTO found (rule_id, severity, dedupe_key, person_key, household_code, village_code,
+                            program_code, period, amount_fen, evidence)
+         SELECT '{rule_id}', '{severity}', r.dedupe_key,
+                (array_agg(p.person_key ORDER BY p.id))[1],
+                (array_agg(p.household_code ORDER BY p.id))[1],
+                (array_agg(p.village_code ORDER BY p.id))[1],
+                (array_agg(p.program_code ORDER BY p.id))[1],
+                min(p.period),
+                sum(p.amount_fen),
+                jsonb_build_object(
+                    'payments', (array_agg(p.id ORDER BY p.id))[1:50],
+                    'payment_count', count(*),
+                    'periods', (array_agg(p.period ORDER BY p.id))[1:50],
+                    'programs', array_agg(DISTINCT p.program_code),
+                    'facts', coalesce((array_agg(DISTINCT r.fact_id) FILTER (WHERE r.fact_id IS NOT NULL))[1:20], '{{}}'),
+                    'name', (array_agg(p.name_masked ORDER BY p.id))[1],
+                    'id_number', (array_agg(p.id_masked ORDER BY p.id))[1],
+                    'detail', (array_agg(r.detail ORDER BY p.id))[1])
+         FROM (SELECT DISTINCT ON (dedupe_key, payment_id) dedupe_key, payment_id, fact_id, detail
+               FROM ({inner}) x ORDER BY dedupe_key, payment_id, fact_id) r
+         JOIN payments p ON p.id = r.payment_id
+         GROUP BY r.dedupe_key",
+        rule_id = rule.id.as_str(),
+        severity = rule.severity.as_str(),
+        inner = query.sql,
+    );
+    let mut q: Query<'_, Postgres, PgArguments> = sqlx::query(&sql);
+    for arg in &query.args {
+        q = match arg {
+            Arg::Texts(list) => q.bind(list),
+            Arg::Int(n) => q.bind(n),
+            Arg::Json(value) => q.bind(value),
+        };
+    }
+    Ok(q.execute(&mut *tx).await?.rows_affected() as i64)
+}

@@ -1,0 +1,356 @@
+//! Each rule as one set-based SQL query over `payments`, `programs` and `facts`.
+//!
+//! A rule's query yields *evidence rows*: `(dedupe_key, payment_id, fact_id, detail)`, one
+//! per payment that is part of a finding (and the fact that made it one). The run groups
+//! them by `dedupe_key` into findings ([`super::run`]). Every join is on `person_key`,
+//! `household_code` or a small reference table (`programs`, the rule's own parameters), so
+//! on Citus, with payments, facts and findings distributed by person key, the person rules
+//! are co-located joins; the household and bank-account rules repartition (see
+//! docs/architecture.md, "Cross-checks").
+//!
+//! In an incremental run the temporary tables `check_scope` (person keys) and
+//! `check_scope_households` hold what changed; each query then looks only at payments of
+//! those persons or households (`{scope}` below), through the person and household indexes.
+
+use super::rules::{Params, Rule, RuleId};
+
+/// A value bound to a rule's query, in order ($1, $2, ...).
+#[derive(Debug, Clone)]
+pub enum Arg {
+    Texts(Vec<String>),
+    Int(i64),
+    Json(serde_json::Value),
+}
+
+/// A rule's query and what it binds.
+#[derive(Debug, Clone)]
+pub struct RuleQuery {
+    pub sql: String,
+    pub args: Vec<Arg>,
+}
+
+/// Whether a run looks at everything or only at what the scope tables hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    Full,
+    Scoped,
+}
+
+/// A payment `p` that has not been reversed.
+const LIVE: &str = "p.kind = 'payment' AND NOT EXISTS (SELECT 1 FROM payments r WHERE r.reverses = p.id)";
+
+/// The last day of payment `p`'s period (program `g`); a one-off is dated by its year.
+const END: &str = "(p.period_start + CASE g.period_kind WHEN 'monthly' THEN interval '1 month' \
+     WHEN 'quarterly' THEN interval '3 months' ELSE interval '1 year' END - interval '1 day')::date";
+
+fn scope(reach: Reach) -> &'static str {
+    match reach {
+        Reach::Full => "TRUE",
+        Reach::Scoped => {
+            "(p.person_key IN (SELECT person_key FROM check_scope) \
+              OR p.household_code IN (SELECT household_code FROM check_scope_households))"
+        }
+    }
+}
+
+/// Fact `f` holds during payment `p`'s period.
+fn holds(f: &str) -> String {
+    format!("{f}.since <= {END} AND ({f}.until IS NULL OR {f}.until >= p.period_start)")
+}
+
+fn texts(list: &Option<Vec<String>>) -> Arg {
+    Arg::Texts(list.clone().unwrap_or_default())
+}
+
+/// `p.program_code` is one of `$n` (an empty list: any program).
+fn any_program(n: usize) -> String {
+    format!("(cardinality(${n}::text[]) = 0 OR p.program_code = ANY(${n}::text[]))")
+}
+
+/// The query of `rule` for a run of `reach`.
+pub fn rule_query(rule: &Rule, reach: Reach) -> RuleQuery {
+    let p: &Params = &rule.params;
+    let scope = scope(reach);
+    let person_program = "encode(p.person_key, 'hex') || ':' || p.program_code";
+    match rule.id {
+        RuleId::PaidAfterDeath | RuleId::PaidAfterMovingOut => {
+            let (kind, date) = if rule.id == RuleId::PaidAfterDeath {
+                ("deceased", "died_on")
+            } else {
+                ("moved_out", "moved_out_on")
+            };
+            RuleQuery {
+                sql: format!(
+                    "SELECT {person_program} AS dedupe_key, p.id AS payment_id, f.fact_id,
+                            jsonb_build_object('{date}', f.since, 'destination', f.attrs->>'destination') AS detail
+                     FROM facts f JOIN payments p ON p.person_key = f.person_key
+                     WHERE f.kind = '{kind}' AND {LIVE} AND {programs}
+                       AND p.period_start >= (date_trunc('month', f.since) + make_interval(months => 1 + $2))::date
+                       AND {scope}",
+                    programs = any_program(1),
+                ),
+                args: vec![texts(&p.programs), Arg::Int(p.grace_months.unwrap_or(0).into())],
+            }
+        }
+        RuleId::PublicEmployee => RuleQuery {
+            sql: format!(
+                "SELECT {person_program} AS dedupe_key, p.id AS payment_id, f.fact_id,
+                        jsonb_build_object('employer', f.attrs->>'employer', 'who', 'self') AS detail
+                 FROM facts f JOIN payments p ON p.person_key = f.person_key
+                 JOIN programs g ON g.code = p.program_code
+                 WHERE f.kind = 'public_employee' AND p.program_code = ANY($1::text[]) AND {LIVE}
+                   AND {f_holds} AND {scope}
+                 UNION ALL
+                 SELECT 'household:' || p.household_code || ':' || p.program_code, p.id, f.fact_id,
+                        jsonb_build_object('employer', f.attrs->>'employer', 'who', 'household_member')
+                 FROM facts f
+                 JOIN facts m ON m.person_key = f.person_key AND m.kind = 'household_member'
+                 JOIN payments p ON p.household_code = m.attrs->>'household_code'
+                 JOIN programs g ON g.code = p.program_code
+                 WHERE f.kind = 'public_employee' AND p.program_code = ANY($2::text[])
+                   AND p.person_key <> f.person_key AND {LIVE}
+                   AND {f_holds} AND {m_holds} AND {scope}",
+                f_holds = holds("f"),
+                m_holds = holds("m"),
+            ),
+            args: vec![texts(&p.programs), texts(&p.household_programs)],
+        },
+        RuleId::CadreFavoritism => RuleQuery {
+            sql: format!(
+                "SELECT {person_program} AS dedupe_key, p.id AS payment_id, c.fact_id,
+                        jsonb_build_object('relation', '本人', 'post', c.attrs->>'post',
+                                           'cadre_village', c.attrs->>'village_code') AS detail
+                 FROM facts c JOIN payments p ON p.person_key = c.person_key
+                 JOIN programs g ON g.code = p.program_code
+                 WHERE c.kind = 'village_cadre' AND p.program_code = ANY($1::text[]) AND {LIVE}
+                   AND {c_holds} AND {scope}
+                 UNION ALL
+                 SELECT {person_program}, p.id, c.fact_id,
+                        jsonb_build_object('relation', r.attrs->>'relation', 'post', c.attrs->>'post',
+                                           'cadre_village', c.attrs->>'village_code')
+                 FROM facts r
+                 JOIN facts c ON c.kind = 'village_cadre'
+                      AND c.person_key = decode(r.attrs->>'cadre_key', 'hex')
+                 JOIN payments p ON p.person_key = r.person_key
+                 JOIN programs g ON g.code = p.program_code
+                 WHERE r.kind = 'cadre_relative' AND r.attrs->>'cadre_key' ~ '^[0-9a-f]{{64}}$'
+                   AND p.program_code = ANY($1::text[]) AND {LIVE}
+                   AND {c_holds} AND {scope}",
+                c_holds = holds("c"),
+            ),
+            args: vec![texts(&p.programs)],
+        },
+        RuleId::VehicleOwner => RuleQuery {
+            sql: format!(
+                "SELECT {person_program} AS dedupe_key, p.id AS payment_id, f.fact_id,
+                        jsonb_build_object('vehicle_type', f.attrs->>'vehicle_type', 'registered_on', f.since) AS detail
+                 FROM facts f JOIN payments p ON p.person_key = f.person_key
+                 JOIN programs g ON g.code = p.program_code
+                 WHERE f.kind = 'vehicle_owner' AND p.program_code = ANY($1::text[]) AND {LIVE}
+                   AND {f_holds} AND {scope}
+                   AND NOT EXISTS (SELECT 1 FROM unnest($2::text[]) x
+                                   WHERE x <> '' AND strpos(coalesce(f.attrs->>'vehicle_type', ''), x) > 0)",
+                f_holds = holds("f"),
+            ),
+            args: vec![texts(&p.programs), texts(&p.exempt_vehicle_types)],
+        },
+        RuleId::CompanyOwner => RuleQuery {
+            sql: format!(
+                "SELECT {person_program} AS dedupe_key, p.id AS payment_id, f.fact_id,
+                        jsonb_build_object('company', f.attrs->>'company', 'role', f.attrs->>'role') AS detail
+                 FROM facts f JOIN payments p ON p.person_key = f.person_key
+                 JOIN programs g ON g.code = p.program_code
+                 WHERE f.kind = 'company_owner' AND p.program_code = ANY($1::text[]) AND {LIVE}
+                   AND {f_holds} AND {scope}
+                   AND EXISTS (SELECT 1 FROM unnest($2::text[]) x
+                               WHERE x <> '' AND strpos(coalesce(f.attrs->>'role', ''), x) > 0)",
+                f_holds = holds("f"),
+            ),
+            args: vec![texts(&p.programs), texts(&p.company_roles)],
+        },
+        RuleId::PropertyOwner => RuleQuery {
+            sql: format!(
+                "SELECT {person_program} AS dedupe_key, p.id AS payment_id, f.fact_id,
+                        jsonb_build_object('area_centi_m2', f.attrs->>'area_centi_m2') AS detail
+                 FROM facts f JOIN payments p ON p.person_key = f.person_key
+                 JOIN programs g ON g.code = p.program_code
+                 WHERE f.kind = 'property_owner' AND p.program_code = ANY($1::text[]) AND {LIVE}
+                   AND {f_holds} AND {scope}
+                   AND coalesce(f.attrs->>'area_centi_m2', '') ~ '^[0-9]{{1,12}}$'
+                   AND (f.attrs->>'area_centi_m2')::bigint > $2 * 100",
+                f_holds = holds("f"),
+            ),
+            args: vec![texts(&p.programs), Arg::Int(p.min_area_m2.unwrap_or(0))],
+        },
+        RuleId::PaidTwice => RuleQuery {
+            // Twice is counted per person, or per household for a per-household program;
+            // one-off grants are the grant rule's.
+            sql: format!(
+                "SELECT {person_program} || ':' || p.period AS dedupe_key, p.id AS payment_id,
+                        NULL::bigint AS fact_id, '{{}}'::jsonb AS detail
+                 FROM (SELECT p.person_key, p.program_code, p.period
+                       FROM payments p JOIN programs g ON g.code = p.program_code
+                       WHERE NOT g.per_household AND g.period_kind <> 'one_off' AND {LIVE}
+                         AND {programs} AND {scope}
+                       GROUP BY 1, 2, 3 HAVING count(*) > 1) d
+                 JOIN payments p ON p.person_key = d.person_key AND p.program_code = d.program_code
+                      AND p.period = d.period
+                 WHERE {LIVE}
+                 UNION ALL
+                 SELECT 'household:' || p.household_code || ':' || p.program_code || ':' || p.period,
+                        p.id, NULL::bigint, '{{}}'::jsonb
+                 FROM (SELECT p.household_code, p.program_code, p.period
+                       FROM payments p JOIN programs g ON g.code = p.program_code
+                       WHERE g.per_household AND g.period_kind <> 'one_off' AND {LIVE}
+                         AND {programs} AND {scope}
+                       GROUP BY 1, 2, 3 HAVING count(*) > 1) d
+                 JOIN payments p ON p.household_code = d.household_code
+                      AND p.program_code = d.program_code AND p.period = d.period
+                 WHERE {LIVE}",
+                programs = any_program(1),
+            ),
+            args: vec![texts(&p.programs)],
+        },
+        RuleId::ExclusivePrograms => {
+            let pairs = p.pairs.clone().unwrap_or_default();
+            let (a, b): (Vec<String>, Vec<String>) =
+                pairs.into_iter().map(|[a, b]| (a, b)).unzip();
+            RuleQuery {
+                // Per person in the same period; for two per-household one-off grants,
+                // per household whenever paid.
+                sql: format!(
+                    "WITH x AS (SELECT x.a, x.b, ga.per_household AND gb.per_household
+                                       AND ga.period_kind = 'one_off' AND gb.period_kind = 'one_off' AS grants
+                                FROM unnest($1::text[], $2::text[]) AS x(a, b)
+                                JOIN programs ga ON ga.code = x.a JOIN programs gb ON gb.code = x.b),
+                     pairs AS (
+                       SELECT encode(p.person_key, 'hex') || ':' || x.a || ':' || x.b AS dedupe_key,
+                              p.id AS pa, q.id AS pb, q.program_code AS other
+                       FROM x JOIN payments p ON p.program_code = x.a
+                       JOIN payments q ON q.program_code = x.b AND q.person_key = p.person_key
+                            AND q.period_start = p.period_start
+                       WHERE NOT x.grants AND {LIVE} AND {scope}
+                         AND q.kind = 'payment' AND NOT EXISTS (SELECT 1 FROM payments r WHERE r.reverses = q.id)
+                       UNION ALL
+                       SELECT 'household:' || p.household_code || ':' || x.a || ':' || x.b, p.id, q.id, q.program_code
+                       FROM x JOIN payments p ON p.program_code = x.a
+                       JOIN payments q ON q.program_code = x.b AND q.household_code = p.household_code
+                       WHERE x.grants AND {LIVE} AND {scope}
+                         AND q.kind = 'payment' AND NOT EXISTS (SELECT 1 FROM payments r WHERE r.reverses = q.id))
+                     SELECT dedupe_key, pa AS payment_id, NULL::bigint AS fact_id,
+                            jsonb_build_object('other_program', other) AS detail FROM pairs
+                     UNION ALL
+                     SELECT dedupe_key, pb, NULL::bigint, jsonb_build_object('other_program', other) FROM pairs"
+                ),
+                args: vec![Arg::Texts(a), Arg::Texts(b)],
+            }
+        }
+        RuleId::GrantRepeated => RuleQuery {
+            // A later grant `b` repeats an earlier `a` of the same program when both went to
+            // one household, or when someone in b's household when b was paid was in a's
+            // household when a was paid (a household that split). Grants are few: the rule
+            // always looks at all of them.
+            sql: format!(
+                "WITH g AS (SELECT p.id, p.household_code, p.program_code, p.period_start,
+                                   p.person_key, {END} AS period_end
+                            FROM payments p JOIN programs g ON g.code = p.program_code
+                            WHERE p.program_code = ANY($1::text[]) AND {LIVE}),
+                     members AS (
+                       SELECT g.id, g.person_key FROM g
+                       UNION
+                       SELECT g.id, m.person_key FROM g
+                       JOIN facts m ON m.kind = 'household_member'
+                            AND m.attrs->>'household_code' = g.household_code
+                            AND m.since <= g.period_end AND (m.until IS NULL OR m.until >= g.period_start)),
+                     pairs AS (
+                       SELECT a.id AS aid, b.id AS bid, a.household_code AS first_household
+                       FROM g a JOIN g b ON b.program_code = a.program_code
+                            AND (a.period_start, a.id) < (b.period_start, b.id)
+                            AND b.household_code = a.household_code
+                       UNION
+                       SELECT a.id, b.id, a.household_code
+                       FROM g a JOIN members ma ON ma.id = a.id
+                       JOIN members mb ON mb.person_key = ma.person_key
+                       JOIN g b ON b.id = mb.id AND b.program_code = a.program_code
+                            AND (a.period_start, a.id) < (b.period_start, b.id))
+                 SELECT 'grant:' || bid AS dedupe_key, x.id AS payment_id, NULL::bigint AS fact_id,
+                        jsonb_build_object('first_household', first_household) AS detail
+                 FROM pairs CROSS JOIN LATERAL (VALUES (aid), (bid)) AS x(id)"
+            ),
+            args: vec![texts(&p.programs)],
+        },
+        RuleId::AboveStandard => {
+            let bands = serde_json::to_value(p.bands.clone().unwrap_or_default())
+                .expect("bands serialise");
+            RuleQuery {
+                sql: format!(
+                    "WITH bands AS (SELECT * FROM jsonb_to_recordset($2::jsonb)
+                                    AS x(program text, min_age int, max_age int, max_fen bigint))
+                     SELECT {person_program} AS dedupe_key, p.id AS payment_id, NULL::bigint AS fact_id,
+                            jsonb_build_object('standard_fen', g.ceiling_fen) AS detail
+                     FROM payments p JOIN programs g ON g.code = p.program_code
+                     WHERE p.program_code NOT IN (SELECT program FROM bands)
+                       AND p.amount_fen > g.ceiling_fen AND {LIVE} AND {programs} AND {scope}
+                     UNION ALL
+                     SELECT {person_program}, p.id, b.fact_id,
+                            jsonb_build_object('standard_fen', s.max_fen, 'age', a.age)
+                     FROM payments p JOIN programs g ON g.code = p.program_code
+                     LEFT JOIN facts b ON b.person_key = p.person_key AND b.kind = 'born'
+                     CROSS JOIN LATERAL (SELECT date_part('year', age(p.period_start, b.since))::int AS age) a
+                     CROSS JOIN LATERAL (
+                         SELECT coalesce((SELECT max(x.max_fen) FROM bands x
+                                          WHERE x.program = p.program_code
+                                            AND a.age BETWEEN x.min_age AND coalesce(x.max_age, 1000)),
+                                         g.ceiling_fen) AS max_fen) s
+                     WHERE p.program_code IN (SELECT program FROM bands)
+                       AND p.amount_fen > s.max_fen AND {LIVE} AND {programs} AND {scope}",
+                    programs = any_program(1),
+                ),
+                args: vec![texts(&p.programs), Arg::Json(bands)],
+            }
+        }
+        RuleId::AgeOutOfRange => {
+            let ages =
+                serde_json::to_value(p.ages.clone().unwrap_or_default()).expect("ages serialise");
+            RuleQuery {
+                sql: format!(
+                    "SELECT {person_program} AS dedupe_key, p.id AS payment_id, b.fact_id,
+                            jsonb_build_object('age', a.age, 'min_age', x.min_age, 'max_age', x.max_age) AS detail
+                     FROM jsonb_to_recordset($1::jsonb) AS x(program text, min_age int, max_age int)
+                     JOIN payments p ON p.program_code = x.program
+                     JOIN facts b ON b.person_key = p.person_key AND b.kind = 'born'
+                     CROSS JOIN LATERAL (SELECT date_part('year', age(p.period_start, b.since))::int AS age) a
+                     WHERE (a.age < coalesce(x.min_age, -1) OR a.age > coalesce(x.max_age, 1000))
+                       AND {LIVE} AND {scope}"
+                ),
+                args: vec![Arg::Json(ages)],
+            }
+        }
+        RuleId::SharedBankAccount => {
+            let accounts = match reach {
+                Reach::Full => "TRUE",
+                Reach::Scoped => {
+                    "p.bank_hash IN (SELECT p.bank_hash FROM payments p
+                                     WHERE p.bank_hash IS NOT NULL
+                                       AND (p.person_key IN (SELECT person_key FROM check_scope)
+                                            OR p.household_code IN (SELECT household_code FROM check_scope_households)))"
+                }
+            };
+            RuleQuery {
+                sql: format!(
+                    "WITH shared AS (
+                       SELECT bank_hash, count(*) AS households
+                       FROM (SELECT DISTINCT p.bank_hash, p.household_code FROM payments p
+                             WHERE p.bank_hash IS NOT NULL AND {LIVE} AND {accounts}) s
+                       GROUP BY bank_hash HAVING count(*) >= $1)
+                     SELECT 'bank:' || encode(p.bank_hash, 'hex') AS dedupe_key, p.id AS payment_id,
+                            NULL::bigint AS fact_id,
+                            jsonb_build_object('households', shared.households, 'bank_account', p.bank_masked) AS detail
+                     FROM shared JOIN payments p ON p.bank_hash = shared.bank_hash
+                     WHERE {LIVE}"
+                ),
+                args: vec![Arg::Int(p.min_households.unwrap_or(2))],
+            }
+        }
+    }
+}

@@ -190,7 +190,10 @@ impl TestApp {
             ("HUIMIN_DB_MAX_CONNECTIONS", "5".to_owned()),
             // Seal held anonymous entries of finished days every second.
             ("HUIMIN_AUDIT_SEAL_SECS", "1".to_owned()),
+            // Follow identity's facts (and run the cross-checks on them) every second.
+            ("HUIMIN_FACTS_POLL_SECS", "1".to_owned()),
             ("HUIMIN_AUDIT_HMAC_KEY", audit_hmac_key.clone()),
+            ("HUIMIN_BANK_HMAC_KEY", random_key()),
             // Publish the audit chain's head every second, next to the photos.
             ("HUIMIN_AUDIT_HEAD_SECS", "1".to_owned()),
             (

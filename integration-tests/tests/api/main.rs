@@ -16,6 +16,7 @@ mod browser;
 mod cache;
 mod chat;
 mod components;
+mod cross_checks;
 mod fuzz_files;
 mod h5;
 mod health;

@@ -357,7 +357,10 @@ impl PaymentPlan {
             self.rng.gen_range(0..10_000),
         );
         let bank = format!("{prefix}********{last:04}");
-        let account = format!("{prefix}{}{last:04}", middle_digits(&members[0].household_code));
+        let account = format!(
+            "{prefix}{}{last:04}",
+            middle_digits(&members[0].household_code)
+        );
         let lives: Vec<Life> = members.iter().map(|m| self.calendar.life(m)).collect();
         let mut sink = Sink {
             calendar: &self.calendar,

@@ -111,8 +111,10 @@ pub async fn run_checks(
         .map_err(describe)?
         .into_inner();
     let bar = ProgressBar::new(0).with_style(
-        ProgressStyle::with_template("{spinner} rules {pos}/{len} {msg} elapsed {elapsed} eta {eta}")
-            .expect("template is valid"),
+        ProgressStyle::with_template(
+            "{spinner} rules {pos}/{len} {msg} elapsed {elapsed} eta {eta}",
+        )
+        .expect("template is valid"),
     );
     bar.enable_steady_tick(Duration::from_millis(200));
     bar.set_message("syncing facts");
@@ -124,7 +126,10 @@ pub async fn run_checks(
         }
         bar.set_length(u64::from(progress.rules_total));
         bar.set_position(u64::from(progress.rules_done));
-        bar.set_message(format!("{} ({} findings)", progress.rule_id, progress.rule_findings));
+        bar.set_message(format!(
+            "{} ({} findings)",
+            progress.rule_id, progress.rule_findings
+        ));
     }
     bar.finish_and_clear();
     outcome.ok_or_else(|| anyhow::anyhow!("the server ended the run without an outcome"))

@@ -179,16 +179,16 @@ impl Ledger {
         .bind(digest)
         .fetch_optional(&mut *conn)
         .await?;
-        Ok(
-            row.map(|(roll_id, payments, reversals, total_fen, kind)| RollOutcome {
+        Ok(row.map(
+            |(roll_id, payments, reversals, total_fen, kind)| RollOutcome {
                 roll_id,
                 created: false,
                 kind: RollKind::from_stored(&kind).unwrap_or_default(),
                 payments: u64::try_from(payments).unwrap_or(0),
                 reversals: u64::try_from(reversals).unwrap_or(0),
                 total_fen,
-            }),
-        )
+            },
+        ))
     }
 
     /// Asks identity about every person of the file (once each, however
@@ -367,7 +367,14 @@ impl Ledger {
         });
         events::append(&mut tx, "roll.imported", &summary).await?;
         tx.commit().await?;
-        tracing::info!(roll_id, payments, reversals, total_fen, kind = roll_kind.as_str(), "roll imported");
+        tracing::info!(
+            roll_id,
+            payments,
+            reversals,
+            total_fen,
+            kind = roll_kind.as_str(),
+            "roll imported"
+        );
         Ok(RollOutcome {
             roll_id,
             created: true,

@@ -22,12 +22,12 @@ pub mod stored;
 
 use std::time::Duration;
 
+use huimin_kit::supervise::Task;
 use huimin_kit::{
     cache::Cache,
     component::{Component, Context, Parts, Schema},
     peer::{Peer, PeerChannel, PeerClient, PeerSpec},
 };
-use huimin_kit::supervise::Task;
 use huimin_proto::{
     identity::v1::identity_service_client::IdentityServiceClient,
     whistle::v1::whistle_service_client::WhistleServiceClient,

@@ -59,7 +59,10 @@ impl MirroredFact {
             })
         })();
         if parsed.is_none() {
-            tracing::warn!(fact_id = fact.fact_id, "a streamed fact did not parse; skipped");
+            tracing::warn!(
+                fact_id = fact.fact_id,
+                "a streamed fact did not parse; skipped"
+            );
         }
         parsed
     }
@@ -77,11 +80,9 @@ pub struct Synced {
 impl Ledger {
     /// The version of identity's stream the mirror has applied.
     pub async fn facts_cursor(&self) -> Result<i64, LedgerError> {
-        Ok(
-            sqlx::query_scalar("SELECT version FROM facts_cursor")
-                .fetch_one(&self.pool)
-                .await?,
-        )
+        Ok(sqlx::query_scalar("SELECT version FROM facts_cursor")
+            .fetch_one(&self.pool)
+            .await?)
     }
 
     /// Writes `facts` into the mirror and moves the cursor to the highest version among

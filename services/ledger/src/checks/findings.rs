@@ -3,7 +3,7 @@
 //! written to `check_audit` in the same transaction as what it records.
 
 use huimin_kit::auth::{Caller, Role};
-use huimin_proto::whistle::v1::{SubmitReportRequest, Subject as ReportSubject};
+use huimin_proto::whistle::v1::{Subject as ReportSubject, SubmitReportRequest};
 
 use super::rules::{RuleId, RuleSet, Severity, parse_rules};
 use crate::{Ledger, LedgerError};
@@ -91,12 +91,18 @@ impl Ledger {
         if let Some(severity) = &filter.severity
             && Severity::parse(severity).is_none()
         {
-            return Err(LedgerError::invalid("severity", "严重程度应为 high、medium 或 low"));
+            return Err(LedgerError::invalid(
+                "severity",
+                "严重程度应为 high、medium 或 low",
+            ));
         }
         if let Some(state) = &filter.state
             && !STATES.contains(&state.as_str())
         {
-            return Err(LedgerError::invalid("state", "状态应为 open、closed、dismissed 或 reported"));
+            return Err(LedgerError::invalid(
+                "state",
+                "状态应为 open、closed、dismissed 或 reported",
+            ));
         }
         match caller.role {
             Role::Town => match (&filter.town_code, &caller.scope) {
@@ -193,7 +199,10 @@ impl Ledger {
     ) -> Result<FindingRow, LedgerError> {
         let reason = reason.trim();
         if reason.chars().count() < 2 || reason.chars().count() > 500 {
-            return Err(LedgerError::invalid("reason", "请填写排除理由（2到500个字）"));
+            return Err(LedgerError::invalid(
+                "reason",
+                "请填写排除理由（2到500个字）",
+            ));
         }
         let mut tx = self.pool.begin().await?;
         let row = lock_open(&mut tx, id).await?;
@@ -221,7 +230,11 @@ impl Ledger {
 
     /// Files an open finding with whistle as a report of source "system", its evidence
     /// attached, and records the report number on it.
-    pub async fn report_finding(&self, caller: &Caller, id: i64) -> Result<FindingRow, LedgerError> {
+    pub async fn report_finding(
+        &self,
+        caller: &Caller,
+        id: i64,
+    ) -> Result<FindingRow, LedgerError> {
         let rules = self.check_rules().await?;
         // Read (not locked) first: whistle is called outside the transaction.
         let row = {
@@ -232,17 +245,49 @@ impl Ledger {
             .and_then(|id| rules.rules.iter().find(|r| r.id == id))
             .map(|r| r.name.clone())
             .unwrap_or_else(|| row.rule_id.clone());
-        let text = format!(
-            "【大数据比对线索】{rule_name}\n对象：{} {}\n项目：{}，期间：{}，涉及金额：{}元\n比对依据：{}\n（线索编号 {}，由{}转为举报件）",
+        let evidence = &row.evidence.0;
+        let list = |key: &str, max: usize| -> String {
+            let items: Vec<String> = evidence
+                .get(key)
+                .and_then(|v| v.as_array())
+                .map(|a| {
+                    a.iter()
+                        .take(max)
+                        .map(|v| v.to_string().replace('"', ""))
+                        .collect()
+                })
+                .unwrap_or_default();
+            items.join("、")
+        };
+        let detail = evidence
+            .get("detail")
+            .map(|d| d.to_string())
+            .unwrap_or_default();
+        let mut text = format!(
+            "【大数据比对线索】{rule_name}\n对象：{} {}（户 {}，村 {}）\n项目：{}，期间：{}，涉及金额：{}元\n\
+             涉及发放记录{}笔：{}\n涉及期间：{}\n比对所用资料编号：{}\n比对细节：{}\n（线索编号 {}，由 {} 转为举报件）",
             row.evidence_str("name"),
             row.evidence_str("id_number"),
+            row.household_code,
+            row.village_code,
             row.program_code,
             row.period,
             crate::domain::Fen::from_fen(row.amount_fen),
-            serde_json::to_string(&row.evidence.0).unwrap_or_default(),
+            evidence
+                .get("payment_count")
+                .and_then(|v| v.as_i64())
+                .unwrap_or(0),
+            list("payments", 20),
+            list("periods", 20),
+            list("facts", 10),
+            detail.chars().take(500).collect::<String>(),
             row.id,
             caller.sub,
         );
+        // whistle takes at most 5,000 characters of text.
+        if text.chars().count() > 4_900 {
+            text = text.chars().take(4_900).collect();
+        }
         let mut whistle = self
             .whistle
             .clone()
@@ -301,8 +346,14 @@ impl Ledger {
             None => (0, super::rules::default_rules()),
         };
         let mut conn = self.pool.acquire().await?;
-        audit(&mut conn, caller, "get_check_rules", None, serde_json::json!({ "version": version }))
-            .await?;
+        audit(
+            &mut conn,
+            caller,
+            "get_check_rules",
+            None,
+            serde_json::json!({ "version": version }),
+        )
+        .await?;
         Ok((rules.to_json(), version))
     }
 
@@ -313,8 +364,8 @@ impl Ledger {
         json: &str,
     ) -> Result<(String, i64), LedgerError> {
         let programs = self.programs().await?;
-        let rules = parse_rules(json, Some(&programs))
-            .map_err(|e| LedgerError::invalid("json", e.0))?;
+        let rules =
+            parse_rules(json, Some(&programs)).map_err(|e| LedgerError::invalid("json", e.0))?;
         let mut tx = self.pool.begin().await?;
         let version: i64 = sqlx::query_scalar(
             "INSERT INTO check_rules (document, changed_by) VALUES ($1, $2) RETURNING version",
@@ -347,8 +398,10 @@ impl Ledger {
         match counts {
             Ok(counts) => {
                 let mut seen = self.published_counts.lock().expect("not poisoned");
-                let now: std::collections::HashSet<(String, String)> =
-                    counts.iter().map(|(r, t, _)| (r.clone(), t.clone())).collect();
+                let now: std::collections::HashSet<(String, String)> = counts
+                    .iter()
+                    .map(|(r, t, _)| (r.clone(), t.clone()))
+                    .collect();
                 // A rule and town with nothing open any more reads 0, not its last value.
                 for (rule, town) in seen.difference(&now) {
                     metrics::gauge!("findings_open", "rule" => rule.clone(), "town" => town.clone())
@@ -406,11 +459,14 @@ async fn audit(
 
 /// Writes a run's start in the audit (the CLI and RPC runs; background runs are recorded
 /// in `check_runs` only).
-pub async fn audit_run(
-    ledger: &Ledger,
-    caller: &Caller,
-    run_id: i64,
-) -> Result<(), LedgerError> {
+pub async fn audit_run(ledger: &Ledger, caller: &Caller, run_id: i64) -> Result<(), LedgerError> {
     let mut conn = ledger.pool.acquire().await?;
-    audit(&mut conn, caller, "run_checks", None, serde_json::json!({ "run_id": run_id })).await
+    audit(
+        &mut conn,
+        caller,
+        "run_checks",
+        None,
+        serde_json::json!({ "run_id": run_id }),
+    )
+    .await
 }

@@ -259,8 +259,8 @@ pub fn parse_rules(
     json: &str,
     programs: Option<&HashMap<String, Program>>,
 ) -> Result<RuleSet, RulesError> {
-    let set: RuleSet = serde_json::from_str(json)
-        .map_err(|e| RulesError(format!("规则文档格式错误：{e}")))?;
+    let set: RuleSet =
+        serde_json::from_str(json).map_err(|e| RulesError(format!("规则文档格式错误：{e}")))?;
     validate(&set, programs)?;
     Ok(set)
 }
@@ -294,13 +294,18 @@ fn validate(set: &RuleSet, programs: Option<&HashMap<String, Program>>) -> Resul
             return Err(RulesError(format!("规则 {id} 的宽限月数应在0到24之间")));
         }
         if p.min_area_m2.is_some_and(|a| !(1..=100_000).contains(&a)) {
-            return Err(RulesError(format!("规则 {id} 的面积门槛应为1到100000平方米")));
+            return Err(RulesError(format!(
+                "规则 {id} 的面积门槛应为1到100000平方米"
+            )));
         }
         if p.min_households.is_some_and(|n| !(2..=1000).contains(&n)) {
             return Err(RulesError(format!("规则 {id} 的户数门槛应在2到1000之间")));
         }
         for band in p.bands.iter().flatten() {
-            if band.max_fen <= 0 || band.min_age < 0 || band.max_age.is_some_and(|m| m < band.min_age) {
+            if band.max_fen <= 0
+                || band.min_age < 0
+                || band.max_age.is_some_and(|m| m < band.min_age)
+            {
                 return Err(RulesError(format!(
                     "规则 {id} 中项目 {} 的档次不正确（年龄范围或金额）",
                     band.program
@@ -372,8 +377,11 @@ mod tests {
         assert!(edit("\"min_area_m2\": 150", "\"min_area_m2\": 120").is_ok());
         let missing = edit("\"min_area_m2\": 150", "\"min_area\": 150").unwrap_err();
         assert!(missing.contains("格式错误"), "{missing}");
-        let foreign = edit("\"min_households\": 2", "\"min_households\": 2, \"programs\": []")
-            .unwrap_err();
+        let foreign = edit(
+            "\"min_households\": 2",
+            "\"min_households\": 2, \"programs\": []",
+        )
+        .unwrap_err();
         assert_eq!(foreign, "规则 shared_bank_account 不使用参数 programs");
         let unknown = edit("\"id\": \"paid_twice\"", "\"id\": \"paid_thrice\"").unwrap_err();
         assert!(unknown.contains("格式错误"), "{unknown}");

@@ -125,8 +125,22 @@ impl Ledger {
             let rule_started = Instant::now();
             let query = rule_query(rule, reach);
             let findings = collect(&mut tx, rule, &query).await.map_err(|e| {
-                tracing::error!(rule = rule.id.as_str(), "cross-check rule failed");
-                e
+                // The rule's own SQL failed: say how, by SQLSTATE and the server's text
+                // (which names the statement's fault, not a row's content).
+                let (code, message) = match &e {
+                    sqlx::Error::Database(db) => (
+                        db.code().map(|c| c.into_owned()).unwrap_or_default(),
+                        db.message().to_owned(),
+                    ),
+                    other => (String::new(), other.to_string()),
+                };
+                tracing::error!(
+                    rule = rule.id.as_str(),
+                    code,
+                    message,
+                    "cross-check rule failed"
+                );
+                LedgerError::from(e)
             })?;
             let elapsed_ms = rule_started.elapsed().as_millis() as u64;
             tracing::debug!(rule = rule.id.as_str(), findings, elapsed_ms, "rule ran");
@@ -297,7 +311,7 @@ async fn collect(
     tx: &mut sqlx::PgConnection,
     rule: &Rule,
     query: &RuleQuery,
-) -> Result<i64, LedgerError> {
+) -> Result<i64, sqlx::Error> {
     let sql = format!(
         "INSERT INTO found (rule_id, severity, dedupe_key, person_key, household_code, village_code,
                             program_code, period, amount_fen, evidence)

@@ -37,7 +37,8 @@ pub enum Reach {
 }
 
 /// A payment `p` that has not been reversed.
-const LIVE: &str = "p.kind = 'payment' AND NOT EXISTS (SELECT 1 FROM payments r WHERE r.reverses = p.id)";
+const LIVE: &str =
+    "p.kind = 'payment' AND NOT EXISTS (SELECT 1 FROM payments r WHERE r.reverses = p.id)";
 
 /// The last day of payment `p`'s period (program `g`); a one-off is dated by its year.
 const END: &str = "(p.period_start + CASE g.period_kind WHEN 'monthly' THEN interval '1 month' \
@@ -85,7 +86,7 @@ pub fn rule_query(rule: &Rule, reach: Reach) -> RuleQuery {
                             jsonb_build_object('{date}', f.since, 'destination', f.attrs->>'destination') AS detail
                      FROM facts f JOIN payments p ON p.person_key = f.person_key
                      WHERE f.kind = '{kind}' AND {LIVE} AND {programs}
-                       AND p.period_start >= (date_trunc('month', f.since) + make_interval(months => 1 + $2))::date
+                       AND p.period_start >= (date_trunc('month', f.since) + make_interval(months => 1 + $2::int))::date
                        AND {scope}",
                     programs = any_program(1),
                 ),

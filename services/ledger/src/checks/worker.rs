@@ -24,7 +24,8 @@ impl Ledger {
             let Some(roll_id) = next else {
                 return Ok(ran);
             };
-            self.run_checks(Scope::Roll(roll_id), WORKER, |_| {}).await?;
+            self.run_checks(Scope::Roll(roll_id), WORKER, |_| {})
+                .await?;
             sqlx::query("DELETE FROM check_queue WHERE roll_id = $1")
                 .bind(roll_id)
                 .execute(&self.pool)

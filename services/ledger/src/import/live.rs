@@ -298,9 +298,21 @@ mod tests {
         ];
 
         let mut refused = Problems::default();
-        check_against_live(RollKind::PreCheck, &repaid, &programs(), &paid, &mut refused);
+        check_against_live(
+            RollKind::PreCheck,
+            &repaid,
+            &programs(),
+            &paid,
+            &mut refused,
+        );
         let mut allowed = Problems::default();
-        let reverses = check_against_live(RollKind::PreCheck, &corrected, &programs(), &paid, &mut allowed);
+        let reverses = check_against_live(
+            RollKind::PreCheck,
+            &corrected,
+            &programs(),
+            &paid,
+            &mut allowed,
+        );
 
         assert_eq!(lines(&refused), ["第2行/发放期间"]);
         assert_eq!(allowed.total(), 0);
@@ -320,7 +332,8 @@ mod tests {
         ];
 
         let mut problems = Problems::default();
-        let reverses = check_against_live(RollKind::PreCheck, &file, &programs(), &paid, &mut problems);
+        let reverses =
+            check_against_live(RollKind::PreCheck, &file, &programs(), &paid, &mut problems);
 
         assert_eq!(reverses, [Some(10), Some(11), None]);
         assert_eq!(

@@ -40,6 +40,22 @@ pub struct SeedPerson {
     pub male: bool,
     pub is_head: bool,
     pub deceased_since: Option<NaiveDate>,
+    /// When they moved out of the county (户籍迁出), if they did.
+    pub moved_out_since: Option<NaiveDate>,
+    /// What the registers say that rules out means-tested help, from when.
+    pub holds: Vec<(Holding, NaiveDate)>,
+}
+
+/// A fact that rules a person (and their household) out of 低保, 特困 and 危房改造: the
+/// plan pays none of these to such a household, except where it plants an irregularity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Holding {
+    PublicEmployee,
+    VillageCadre,
+    CadreRelative,
+    VehicleOwner,
+    CompanyOwner,
+    PropertyOwner,
 }
 
 /// A program as the `programs` table has it.
@@ -86,14 +102,35 @@ pub enum Irregularity {
     AboveStandard,
     /// 重复享受危房改造: a household renovated with public money in two different years.
     RenovationTwice,
+    /// 财政供养人员吃低保: a public employee paid 低保 for the last three months.
+    PublicEmployeeOnDibao,
+    /// 优亲厚友: a serving village cadre paid 低保 for the last three months.
+    CadreOnDibao,
+    /// 有车吃低保: a vehicle owner paid 低保 for the last three months.
+    VehicleOwnerOnDibao,
+    /// 迁出后继续发放: 低保 for the two months after the month of moving out.
+    PaidAfterMovingOut,
+    /// 年龄不符: 高龄津贴 for the last three months to someone aged 75–79.
+    ElderlyUnderAge,
+    /// 低保与特困同时享受: 低保 paid in a month the person was paid 特困.
+    DibaoWithTekun,
+    /// 一卡多户: a household's payments into the previous household's account.
+    SharedAccount,
 }
 
 impl Irregularity {
-    pub const ALL: [Irregularity; 4] = [
+    pub const ALL: [Irregularity; 11] = [
         Irregularity::PaidAfterDeath,
         Irregularity::TwiceInOnePeriod,
         Irregularity::AboveStandard,
         Irregularity::RenovationTwice,
+        Irregularity::PublicEmployeeOnDibao,
+        Irregularity::CadreOnDibao,
+        Irregularity::VehicleOwnerOnDibao,
+        Irregularity::PaidAfterMovingOut,
+        Irregularity::ElderlyUnderAge,
+        Irregularity::DibaoWithTekun,
+        Irregularity::SharedAccount,
     ];
 
     pub fn as_str(&self) -> &'static str {
@@ -102,6 +139,30 @@ impl Irregularity {
             Irregularity::TwiceInOnePeriod => "twice_in_one_period",
             Irregularity::AboveStandard => "above_standard",
             Irregularity::RenovationTwice => "renovation_twice",
+            Irregularity::PublicEmployeeOnDibao => "public_employee_on_dibao",
+            Irregularity::CadreOnDibao => "cadre_on_dibao",
+            Irregularity::VehicleOwnerOnDibao => "vehicle_owner_on_dibao",
+            Irregularity::PaidAfterMovingOut => "paid_after_moving_out",
+            Irregularity::ElderlyUnderAge => "elderly_under_age",
+            Irregularity::DibaoWithTekun => "dibao_with_tekun",
+            Irregularity::SharedAccount => "shared_account",
+        }
+    }
+
+    /// The cross-check rule that must find it.
+    pub fn rule(&self) -> &'static str {
+        match self {
+            Irregularity::PaidAfterDeath => "paid_after_death",
+            Irregularity::TwiceInOnePeriod => "paid_twice",
+            Irregularity::AboveStandard => "above_standard",
+            Irregularity::RenovationTwice => "grant_repeated",
+            Irregularity::PublicEmployeeOnDibao => "public_employee",
+            Irregularity::CadreOnDibao => "cadre_favoritism",
+            Irregularity::VehicleOwnerOnDibao => "vehicle_owner",
+            Irregularity::PaidAfterMovingOut => "paid_after_moving_out",
+            Irregularity::ElderlyUnderAge => "age_out_of_range",
+            Irregularity::DibaoWithTekun => "exclusive_programs",
+            Irregularity::SharedAccount => "shared_bank_account",
         }
     }
 }
@@ -117,6 +178,8 @@ const AFTER_DEATH_WINDOW: usize = 15;
 const RENOVATION_WINDOW: usize = 9;
 const TWICE_WINDOW: usize = 60;
 const ABOVE_WINDOW: usize = 150;
+/// The fact-based kinds: their candidates are rarer, so the windows are small.
+const FACT_WINDOW: usize = 12;
 
 /// Card number prefixes (BIN) of the banks that pay subsidies in rural Guangxi.
 const BANK_PREFIXES: [&str; 5] = ["6228", "6217", "6230", "6221", "6231"];
@@ -233,10 +296,13 @@ impl Calendar {
     /// month of death. A period is paid when its first day falls in this span.
     fn life(&self, person: &SeedPerson) -> Life {
         let birth = person.birth_date;
-        let to = match person.deceased_since {
-            Some(death) => self.month_index(death.year(), death.month()),
-            None => i32::MAX,
-        };
+        let month_of = |day: NaiveDate| self.month_index(day.year(), day.month());
+        let to = [person.deceased_since, person.moved_out_since]
+            .into_iter()
+            .flatten()
+            .map(month_of)
+            .min()
+            .unwrap_or(i32::MAX);
         Life {
             from: self.first_month_from(birth.year(), birth.month(), birth.day()),
             to,
@@ -295,6 +361,12 @@ pub struct PaymentPlan {
     renovation_twice: Quota,
     twice: Quota,
     above: Quota,
+    /// One quota per fact-based kind, in [`Irregularity::ALL`] order from index 4.
+    by_fact: Vec<Quota>,
+    /// The previous household's account (number, masked), for [`Irregularity::SharedAccount`].
+    previous_account: Option<(String, String)>,
+    /// False for a clean county: nothing is planted.
+    plants: bool,
     planted: Vec<Planted>,
 }
 
@@ -333,17 +405,35 @@ impl PaymentPlan {
             veteran: find("VETERAN_CARE"),
             orphan: find("ORPHAN"),
         };
+        let after_death = Quota::new(&mut rng, AFTER_DEATH_WINDOW);
+        let renovation_twice = Quota::new(&mut rng, RENOVATION_WINDOW);
+        let twice = Quota::new(&mut rng, TWICE_WINDOW);
+        let above = Quota::new(&mut rng, ABOVE_WINDOW);
+        // A stream of its own, so the first four kinds land where they always did.
+        let mut fact_rng = StdRng::seed_from_u64(seed ^ 0x6661_6374);
+        let by_fact = (4..Irregularity::ALL.len())
+            .map(|_| Quota::new(&mut fact_rng, FACT_WINDOW))
+            .collect();
         PaymentPlan {
-            after_death: Quota::new(&mut rng, AFTER_DEATH_WINDOW),
-            renovation_twice: Quota::new(&mut rng, RENOVATION_WINDOW),
-            twice: Quota::new(&mut rng, TWICE_WINDOW),
-            above: Quota::new(&mut rng, ABOVE_WINDOW),
+            after_death,
+            renovation_twice,
+            twice,
+            above,
+            by_fact,
+            previous_account: None,
+            plants: true,
             rng,
             calendar: Calendar::new(first_year, last_period),
             programs,
             known,
             planted: Vec::new(),
         }
+    }
+
+    /// The same plan without planted irregularities: a clean county.
+    pub fn clean(mut self) -> Self {
+        self.plants = false;
+        self
     }
 
     /// All payments of one household's members (call once per household, members in order,
@@ -371,7 +461,13 @@ impl PaymentPlan {
         };
         enrol(&mut self.rng, &self.known, &mut sink, members, &lives);
         let mut rows = sink.rows;
-        self.plant(members, &lives, &mut rows);
+        let account = (sink.account, sink.bank);
+        if self.plants {
+            self.plant(members, &lives, &mut rows);
+        }
+        if !rows.is_empty() {
+            self.previous_account = Some(account);
+        }
         rows
     }
 
@@ -382,7 +478,7 @@ impl PaymentPlan {
 
     /// Plants at most one irregularity in this household, if it is a chosen candidate.
     fn plant(&mut self, members: &[SeedPerson], lives: &[Life], rows: &mut Vec<SeedPayment>) {
-        if self.planted.len() == 4 * PLANTED_PER_KIND || rows.is_empty() {
+        if self.planted.len() == Irregularity::ALL.len() * PLANTED_PER_KIND || rows.is_empty() {
             return;
         }
         let calendar = &self.calendar;
@@ -479,6 +575,125 @@ impl PaymentPlan {
             rows[row].amount_fen = ceiling + raise;
             rows[row].irregularity = Some(Irregularity::AboveStandard);
             self.record(Irregularity::AboveStandard, &rows[row]);
+            return;
+        }
+        self.plant_by_fact(members, lives, rows);
+    }
+
+    /// The kinds that hang on a fact of the registers (or on the household before): the
+    /// first candidate kind of this household that its quota picks.
+    fn plant_by_fact(&mut self, members: &[SeedPerson], lives: &[Life], rows: &mut Vec<SeedPayment>) {
+        let last = self.calendar.last_month();
+        if last < 3 {
+            return;
+        }
+        let month_of = |day: NaiveDate| self.calendar.month_index(day.year(), day.month());
+        let holder = |holding: Holding| {
+            members.iter().zip(lives).position(|(person, life)| {
+                life.to >= last
+                    && person
+                        .holds
+                        .iter()
+                        .any(|&(h, since)| h == holding && month_of(since) <= last - 2)
+            })
+        };
+        let candidates: [Option<(Irregularity, usize)>; 7] = [
+            holder(Holding::PublicEmployee).map(|m| (Irregularity::PublicEmployeeOnDibao, m)),
+            holder(Holding::VillageCadre).map(|m| (Irregularity::CadreOnDibao, m)),
+            holder(Holding::VehicleOwner).map(|m| (Irregularity::VehicleOwnerOnDibao, m)),
+            members.iter().zip(lives).position(|(person, life)| {
+                person.moved_out_since.is_some_and(|day| {
+                    let m = month_of(day);
+                    m >= life.from.max(0) && m + 2 <= last && life.to == m
+                })
+            })
+            .map(|m| (Irregularity::PaidAfterMovingOut, m)),
+            lives.iter().position(|life| {
+                life.to >= last
+                    && life.month_aged(&self.calendar, 75) <= last - 2
+                    && life.month_aged(&self.calendar, 80) > last
+            })
+            .map(|m| (Irregularity::ElderlyUnderAge, m)),
+            self.known.tekun.and_then(|tekun| {
+                let code = &self.programs[tekun].code;
+                rows.iter().position(|row| &row.program_code == code).map(|row| (Irregularity::DibaoWithTekun, row))
+            }),
+            self.previous_account.as_ref().map(|_| (Irregularity::SharedAccount, 0)),
+        ];
+        for (kind, at) in candidates.into_iter().flatten() {
+            let quota = Irregularity::ALL
+                .iter()
+                .position(|k| *k == kind)
+                .expect("every kind is listed")
+                - 4;
+            if !self.by_fact[quota].take() {
+                continue;
+            }
+            let Some(dibao) = self.known.dibao else {
+                return;
+            };
+            let dibao_standard = self.programs[dibao].standard;
+            let pay = |person: &SeedPerson, program: &Program, month: i32, sink_rows: &mut Vec<SeedPayment>, template: &SeedPayment| {
+                let (period, start) = self.calendar.period(program.kind, month);
+                let mut row = template.clone();
+                row.person_key = person.person_key;
+                row.name_masked.clone_from(&person.name_masked);
+                row.id_masked.clone_from(&person.id_masked);
+                row.program_code.clone_from(&program.code);
+                row.period.clone_from(period);
+                row.period_start = *start;
+                row.amount_fen = program.standard;
+                row.irregularity = Some(kind);
+                sink_rows.push(row);
+            };
+            let template = rows[0].clone();
+            let before = rows.len();
+            match kind {
+                Irregularity::PublicEmployeeOnDibao
+                | Irregularity::CadreOnDibao
+                | Irregularity::VehicleOwnerOnDibao => {
+                    for month in last - 2..=last {
+                        pay(&members[at], &self.programs[dibao], month, rows, &template);
+                    }
+                }
+                Irregularity::PaidAfterMovingOut => {
+                    let m = lives[at].to;
+                    for month in m + 1..=m + 2 {
+                        pay(&members[at], &self.programs[dibao], month, rows, &template);
+                    }
+                }
+                Irregularity::ElderlyUnderAge => {
+                    let Some(elderly) = self.known.elderly else {
+                        return;
+                    };
+                    for month in last - 2..=last {
+                        pay(&members[at], &self.programs[elderly], month, rows, &template);
+                    }
+                }
+                Irregularity::DibaoWithTekun => {
+                    let mut again = rows[at].clone();
+                    again.program_code.clone_from(&self.programs[dibao].code);
+                    again.amount_fen = dibao_standard;
+                    again.irregularity = Some(kind);
+                    rows.push(again);
+                }
+                Irregularity::SharedAccount => {
+                    let (account, masked) =
+                        self.previous_account.clone().expect("a candidate has one");
+                    for row in rows.iter_mut() {
+                        row.bank_account.clone_from(&account);
+                        row.bank_masked.clone_from(&masked);
+                    }
+                    rows[0].irregularity = Some(kind);
+                    let first = rows[0].clone();
+                    self.record(kind, &first);
+                    return;
+                }
+                _ => unreachable!("only fact-based kinds are candidates here"),
+            }
+            let first = rows[before].clone();
+            self.record(kind, &first);
+            return;
         }
     }
 

@@ -21,7 +21,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::{
     county::{self, FactKind, Relation},
-    payments::{PaymentPlan, Planted, SeedPayment, SeedPerson, SeedProgram},
+    payments::{Holding, PaymentPlan, Planted, SeedPayment, SeedPerson, SeedProgram},
 };
 
 /// How big a county to make.
@@ -201,6 +201,16 @@ pub async fn payments(
                         .iter()
                         .find(|f| f.kind == FactKind::Deceased)
                         .map(|f| f.since),
+                    moved_out_since: person
+                        .facts
+                        .iter()
+                        .find(|f| f.kind == FactKind::MovedOut)
+                        .map(|f| f.since),
+                    holds: person
+                        .facts
+                        .iter()
+                        .filter_map(|f| holding(f.kind).map(|h| (h, f.since)))
+                        .collect(),
                 })
                 .collect();
             let mut payments = plan.household_payments(&members);
@@ -248,6 +258,18 @@ pub async fn payments(
         demo_citizens: demo,
         elapsed: started.elapsed(),
     }))
+}
+
+/// What a register fact rules out, for the payment plan.
+fn holding(kind: FactKind) -> Option<Holding> {
+    match kind {
+        FactKind::PublicEmployee => Some(Holding::PublicEmployee),
+        FactKind::VillageCadre => Some(Holding::VillageCadre),
+        FactKind::CadreRelative => Some(Holding::CadreRelative),
+        FactKind::VehicleOwner => Some(Holding::VehicleOwner),
+        FactKind::CompanyOwner => Some(Holding::CompanyOwner),
+        FactKind::Deceased | FactKind::MovedOut => None,
+    }
 }
 
 /// A generated payment as ledger loads it.

@@ -141,9 +141,13 @@ pub(super) fn enrol(
     // 低保: the whole household, from January of some year for 2–10 years, at least one of
     // them in the window; the amount is the household's gap to the standard, in steps of 10
     // yuan.
+    // A household the registers rule out (a public employee, a cadre, a car...) gets none
+    // of the means-tested help: the cross-checks find only what is planted.
+    let ruled_out = members.iter().any(|m| !m.holds.is_empty());
     let mut on_dibao = false;
     if let Some(dibao) = known.dibao
         && rng.gen_bool(DIBAO_HOUSEHOLDS)
+        && !ruled_out
     {
         on_dibao = true;
         let length = rng.gen_range(2..=10);
@@ -160,6 +164,7 @@ pub(super) fn enrol(
     if let Some(tekun) = known.tekun
         && members.len() == 1
         && !on_dibao
+        && !ruled_out
         && head.month_aged(calendar, 60) <= last
         && rng.gen_bool(TEKUN_OLD_SINGLES)
     {
@@ -320,6 +325,7 @@ pub(super) fn enrol(
     // 危房改造: once in the window, varying by the work done, in steps of 1,000 yuan.
     if let Some(renovation) = known.renovation
         && rng.gen_bool(RENOVATION_HOUSEHOLDS)
+        && !ruled_out
     {
         let month = if rng.gen_bool(0.6) {
             rng.gen_range(0..=last.min(4 * 12 - 1))

@@ -101,6 +101,19 @@ fn population(persons: usize, seed: u64) -> Vec<Vec<SeedPerson>> {
                     let earliest = (today - Duration::days(4 * 365)).max(birth_date);
                     earliest + Duration::days(rng.gen_range(0..=(today - earliest).num_days()))
                 });
+                // The registers' facts at about the county's rates, from some past day.
+                let since = today - Duration::days(rng.gen_range(100..3000));
+                let mut holds = Vec::new();
+                for (holding, rate, ages) in [
+                    (Holding::PublicEmployee, 0.0165, 22..61),
+                    (Holding::VehicleOwner, 0.08, 20..73),
+                    (Holding::VillageCadre, 0.004, 30..66),
+                ] {
+                    if ages.contains(&age) && rng.gen_bool(rate) {
+                        holds.push((holding, since));
+                    }
+                }
+                let moved_out_since = (age >= 16 && rng.gen_bool(0.0117)).then_some(since);
                 SeedPerson {
                     person_key,
                     name_masked: "陈*".to_owned(),
@@ -111,6 +124,8 @@ fn population(persons: usize, seed: u64) -> Vec<Vec<SeedPerson>> {
                     male: rng.gen_bool(0.5),
                     is_head: i == 0,
                     deceased_since,
+                    moved_out_since,
+                    holds,
                 }
             })
             .collect::<Vec<_>>();
@@ -198,6 +213,11 @@ fn each_irregularity_is_planted_exactly_five_times() {
             .count();
         let expected = match kind {
             Irregularity::PaidAfterDeath => 2 * PLANTED_PER_KIND..=3 * PLANTED_PER_KIND,
+            Irregularity::PaidAfterMovingOut => 2 * PLANTED_PER_KIND..=2 * PLANTED_PER_KIND,
+            Irregularity::PublicEmployeeOnDibao
+            | Irregularity::CadreOnDibao
+            | Irregularity::VehicleOwnerOnDibao
+            | Irregularity::ElderlyUnderAge => 3 * PLANTED_PER_KIND..=3 * PLANTED_PER_KIND,
             _ => PLANTED_PER_KIND..=PLANTED_PER_KIND,
         };
         assert!(
@@ -219,7 +239,7 @@ fn each_irregularity_is_planted_exactly_five_times() {
         .filter(|row| row.irregularity.is_some())
         .map(|row| row.household_code.as_str())
         .collect();
-    assert_eq!(households.len(), 4 * PLANTED_PER_KIND);
+    assert_eq!(households.len(), Irregularity::ALL.len() * PLANTED_PER_KIND);
 }
 
 #[test]
@@ -323,4 +343,27 @@ fn rural_dibao_pays_in_steps_of_ten_yuan() {
     for row in dibao.filter(|row| row.irregularity.is_none()) {
         assert_eq!(row.amount_fen % 1000, 0, "{row:?}");
     }
+}
+
+#[test]
+fn a_clean_plan_plants_nothing_and_pays_no_means_tested_help_to_a_ruled_out_household() {
+    let households = population(20_000, 450_923);
+    let mut plan = PaymentPlan::new(programs(), FIRST_YEAR, last_period(), 450_923).clean();
+    let ruled_out: HashSet<&str> = households
+        .iter()
+        .filter(|members| members.iter().any(|m| !m.holds.is_empty()))
+        .map(|members| members[0].household_code.as_str())
+        .collect();
+    let mut means_tested = 0;
+    for members in &households {
+        for row in plan.household_payments(members) {
+            assert_eq!(row.irregularity, None);
+            if ["DIBAO_RURAL", "TEKUN", "HOUSE_RENOVATION"].contains(&row.program_code.as_str()) {
+                means_tested += 1;
+                assert!(!ruled_out.contains(row.household_code.as_str()), "{row:?}");
+            }
+        }
+    }
+    assert!(plan.planted().is_empty());
+    assert!(!ruled_out.is_empty() && means_tested > 1000);
 }

@@ -16,8 +16,9 @@ use huimin_proto::identity::v1::{
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::{
-    Identity, IdentityError,
+    Identity, IdentityError, StreamedFact,
     bindings::{Lookup, OpenId},
+    facts::{FactKind, store::FactFile},
     usage::{DayFigures, DayRange, UsageBatch, store::Recorded},
 };
 
@@ -49,6 +50,8 @@ pub fn policy() -> Policy {
         )
         .rule(service, "ImportPersons", Access::Roles(&[Role::Admin]))
         .long_running(service, "ImportPersons")
+        .rule(service, "ImportFacts", Access::Roles(&[Role::Admin]))
+        .long_running(service, "ImportFacts")
         .rule(service, "CheckPersons", Access::Services(&["ledger"]))
         // A batch of up to 10,000 claims, part of a roll import.
         .long_running(service, "CheckPersons")
@@ -330,6 +333,46 @@ impl IdentityService for IdentityApi {
         }))
     }
 
+    async fn import_facts(
+        &self,
+        request: Request<Streaming<pb::ImportFactsChunk>>,
+    ) -> Result<Response<pb::ImportFactsResponse>, Status> {
+        let imported_by = caller(&request)?.sub.clone();
+        let ((file_name, kind, source), bytes) = huimin_kit::upload::collect(
+            request.into_inner(),
+            self.identity.imports.max_bytes,
+            |c: pb::ImportFactsChunk| ((c.file_name, c.kind, c.source_department), c.data),
+        )
+        .await?;
+        let kind = FactKind::parse(&kind).ok_or_else(|| {
+            let kinds: Vec<&str> = FactKind::ALL.iter().map(FactKind::as_str).collect();
+            IdentityError::invalid(
+                "kind",
+                format!("比对数据类型应为以下之一：{}", kinds.join("、")),
+            )
+        })?;
+        let summary = self
+            .identity
+            .import_facts(FactFile {
+                kind,
+                source_department: &source,
+                file_name: &file_name,
+                bytes: &bytes,
+                imported_by: &imported_by,
+            })
+            .await?;
+        let n = |v: i32| u64::try_from(v).unwrap_or(0);
+        Ok(Response::new(pb::ImportFactsResponse {
+            import_id: summary.import_id,
+            rows: n(summary.rows),
+            inserted: n(summary.inserted),
+            updated: n(summary.updated),
+            unchanged: n(summary.unchanged),
+            not_in_register: n(summary.not_in_register),
+            duplicate: summary.duplicate,
+        }))
+    }
+
     async fn check_persons(
         &self,
         request: Request<pb::CheckPersonsRequest>,
@@ -398,21 +441,21 @@ impl IdentityService for IdentityApi {
         request: Request<pb::StreamPersonFactsRequest>,
     ) -> Result<Response<Self::StreamPersonFactsStream>, Status> {
         let after = request.into_inner().after_version;
-        let pool = self.identity.pool.clone();
+        let identity = self.identity.clone();
         let batches = huimin_kit::keyset::batches(
             after,
             FACTS_BATCH,
-            |fact: &pb::PersonFact| fact.fact_id,
+            |fact: &StreamedFact| fact.version,
             move |after| {
-                let pool = pool.clone();
-                async move { facts_after(&pool, after).await }
+                let identity = identity.clone();
+                async move { identity.facts_after(after, FACTS_BATCH).await }
             },
         );
         let facts = futures::StreamExt::flat_map(
             tokio_stream::wrappers::ReceiverStream::new(batches),
             |batch| {
                 let facts: Vec<Result<pb::PersonFact, Status>> = match batch {
-                    Ok((facts, _)) => facts.into_iter().map(Ok).collect(),
+                    Ok((facts, _)) => facts.into_iter().map(|f| Ok(streamed(f))).collect(),
                     Err(status) => vec![Err(status)],
                 };
                 futures::stream::iter(facts)
@@ -454,43 +497,16 @@ fn usage_day(day: DayFigures) -> pb::UsageFiguresDay {
 
 const FACTS_BATCH: i64 = 1000;
 
-#[derive(sqlx::FromRow)]
-struct FactRow {
-    id: i64,
-    person_key: Vec<u8>,
-    kind: String,
-    since: chrono::NaiveDate,
-    until: Option<chrono::NaiveDate>,
-    detail: String,
-}
-
-/// One batch of person facts after a fact id, in id order.
-async fn facts_after(
-    pool: &sqlx::PgPool,
-    after: i64,
-) -> Result<Vec<pb::PersonFact>, IdentityError> {
-    let rows: Vec<FactRow> = sqlx::query_as(
-        "SELECT f.id, p.person_key, f.kind, f.since, f.until, f.detail
-         FROM person_facts f JOIN persons p ON p.id = f.person_id
-         WHERE f.id > $1 ORDER BY f.id LIMIT $2",
-    )
-    .bind(after)
-    .bind(FACTS_BATCH)
-    .fetch_all(pool)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| pb::PersonFact {
-            fact_id: r.id,
-            person_key: PersonKey::from_slice(&r.person_key)
-                .map(|k| k.to_hex())
-                .unwrap_or_default(),
-            kind: r.kind,
-            since: r.since.to_string(),
-            until: r.until.map(|d| d.to_string()).unwrap_or_default(),
-            detail: r.detail,
-            version: r.id,
-            ..Default::default()
-        })
-        .collect())
+fn streamed(fact: StreamedFact) -> pb::PersonFact {
+    pb::PersonFact {
+        fact_id: fact.fact_id,
+        person_key: fact.person_key.to_hex(),
+        kind: fact.kind,
+        since: fact.since.to_string(),
+        until: fact.until.map(|d| d.to_string()).unwrap_or_default(),
+        detail: fact.detail,
+        version: fact.version,
+        source: fact.source,
+        attrs: fact.attrs.into_iter().collect(),
+    }
 }

@@ -6,7 +6,7 @@
 use chrono::NaiveDate;
 use huimin_kit::pii::IdNumber;
 
-use crate::{Identity, IdentityError, import::RELATIONS};
+use crate::{Identity, IdentityError, facts::REGISTER_SOURCE, import::RELATIONS};
 
 /// A village (村委会), with the town it belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,32 +17,7 @@ pub struct Village {
     pub town_code: String,
 }
 
-/// Something other registers know about a person that bears on eligibility: the kinds
-/// `person_facts` holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum FactKind {
-    Deceased,
-    PublicEmployee,
-    VillageCadre,
-    CadreRelative,
-    VehicleOwner,
-    CompanyOwner,
-    MovedOut,
-}
-
-impl FactKind {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            FactKind::Deceased => "deceased",
-            FactKind::PublicEmployee => "public_employee",
-            FactKind::VillageCadre => "village_cadre",
-            FactKind::CadreRelative => "cadre_relative",
-            FactKind::VehicleOwner => "vehicle_owner",
-            FactKind::CompanyOwner => "company_owner",
-            FactKind::MovedOut => "moved_out",
-        }
-    }
-}
+pub use crate::facts::FactKind;
 
 /// A dated fact about a person.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +37,35 @@ pub struct Person {
     /// [`RELATIONS`].
     pub relation: String,
     pub facts: Vec<Fact>,
+    /// Buildings the person owns (不动产登记).
+    pub properties: Vec<Property>,
+    /// When the person joined the household they are registered in now; `None` for
+    /// since birth.
+    pub member_since: Option<NaiveDate>,
+    /// Households the person belonged to before, oldest first.
+    pub past_households: Vec<PastMembership>,
+}
+
+/// A building a person owns, as the property register (不动产登记) records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Property {
+    /// 登记日期
+    pub since: NaiveDate,
+    /// 坐落
+    pub location: String,
+    /// 建筑面积 in hundredths of a square metre.
+    pub area_centi_m2: u64,
+}
+
+/// A closed span of membership in another household (户籍变动).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PastMembership {
+    pub household_code: String,
+    /// The relation to that household's head, one of [`RELATIONS`].
+    pub relation: String,
+    pub since: NaiveDate,
+    /// The last day of membership.
+    pub until: NaiveDate,
 }
 
 /// A household (户) of one village, head first.
@@ -82,6 +86,53 @@ pub struct Registered {
 
 /// Persons per COPY batch.
 const BATCH: usize = 20_000;
+
+/// The source recorded on the facts the seed writes.
+pub const SEED_SOURCE: &str = "huimin seed";
+
+/// A seeded fact's attributes (the stream's keys), from its detail as the seed writes
+/// it — the same mapping migration 0023 applied to facts recorded before attributes
+/// were kept. `village` is the person's village, `relation` their relation to the head
+/// and `head` the head's key (hex): a seeded cadre's relatives are the head's.
+fn seeded_attrs(
+    fact: &Fact,
+    village: &str,
+    relation: &str,
+    head: &str,
+) -> serde_json::Map<String, serde_json::Value> {
+    let pairs: Vec<(&str, &str)> = match fact.kind {
+        FactKind::Deceased => vec![("source_text", &fact.detail)],
+        FactKind::PublicEmployee => vec![("employer", &fact.detail)],
+        FactKind::VillageCadre => vec![("village_code", village), ("post", &fact.detail)],
+        FactKind::CadreRelative => vec![("cadre_key", head), ("relation", relation)],
+        FactKind::VehicleOwner => match fact.detail.split_once(' ') {
+            Some((vehicle_type, plate)) => vec![("vehicle_type", vehicle_type), ("plate", plate)],
+            None => vec![("vehicle_type", ""), ("plate", &fact.detail)],
+        },
+        FactKind::CompanyOwner => vec![
+            ("company", &fact.detail),
+            ("credit_code", ""),
+            ("role", "法定代表人"),
+        ],
+        FactKind::PropertyOwner => vec![("location", &fact.detail)],
+        FactKind::MovedOut => vec![(
+            "destination",
+            fact.detail.strip_prefix("迁往").unwrap_or(&fact.detail),
+        )],
+    };
+    pairs
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), serde_json::Value::from(v)))
+        .collect()
+}
+
+fn json(attrs: &[(&str, &str)]) -> String {
+    let map: serde_json::Map<String, serde_json::Value> = attrs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), serde_json::Value::from(*v)))
+        .collect();
+    serde_json::Value::Object(map).to_string()
+}
 
 impl Identity {
     /// Every village, in code order.
@@ -104,6 +155,7 @@ impl Identity {
         households: impl Iterator<Item = Household>,
     ) -> Result<Option<Registered>, IdentityError> {
         let mut tx = self.pool.begin().await?;
+        crate::facts::lock_for_writing(&mut tx).await?;
         // Two loads at once would both see an empty table.
         sqlx::query("LOCK TABLE persons IN EXCLUSIVE MODE")
             .execute(&mut *tx)
@@ -124,6 +176,12 @@ impl Identity {
         let mut next_id: i64 = 1;
         for household in households {
             batch.household(&household.code, &household.village_code);
+            // The head comes first; a seeded cadre's relatives are the head's.
+            let head = household
+                .members
+                .first()
+                .map(|h| self.pii.keyer.key_of(&h.id_number).to_hex())
+                .unwrap_or_default();
             report.households += 1;
             for person in &household.members {
                 if !RELATIONS.contains(&person.relation.as_str()) {
@@ -150,15 +208,62 @@ impl Identity {
                     &person.relation,
                     &household.village_code,
                 ]);
+                let id = next_id.to_string();
+                let birth = person.id_number.birth_date();
                 for fact in &person.facts {
+                    let attrs = seeded_attrs(fact, &household.village_code, &person.relation, &head);
                     batch.fact(&[
-                        &next_id.to_string(),
+                        &id,
                         fact.kind.as_str(),
                         &fact.since.to_string(),
+                        "",
                         &fact.detail,
+                        &serde_json::Value::Object(attrs).to_string(),
+                        SEED_SOURCE,
                     ]);
                     report.facts += 1;
                 }
+                for property in &person.properties {
+                    let area = property.area_centi_m2.to_string();
+                    batch.fact(&[
+                        &id,
+                        FactKind::PropertyOwner.as_str(),
+                        &property.since.to_string(),
+                        "",
+                        &crate::facts::parse::property_detail(&property.location, property.area_centi_m2),
+                        &json(&[("location", &property.location), ("area_centi_m2", &area)]),
+                        SEED_SOURCE,
+                    ]);
+                    report.facts += 1;
+                }
+                // From the register itself: birth, and household membership over time.
+                batch.fact(&[&id, "born", &birth.to_string(), "", "", "{}", REGISTER_SOURCE]);
+                for past in &person.past_households {
+                    if !RELATIONS.contains(&past.relation.as_str()) || past.until < past.since {
+                        return Err(IdentityError::invalid(
+                            "household_member",
+                            "过去的户籍成员关系无效",
+                        ));
+                    }
+                    batch.fact(&[
+                        &id,
+                        "household_member",
+                        &past.since.to_string(),
+                        &past.until.to_string(),
+                        "",
+                        &json(&[("household_code", &past.household_code), ("relation", &past.relation)]),
+                        REGISTER_SOURCE,
+                    ]);
+                }
+                batch.fact(&[
+                    &id,
+                    "household_member",
+                    &person.member_since.unwrap_or(birth).to_string(),
+                    "",
+                    "",
+                    &json(&[("household_code", &household.code), ("relation", &person.relation)]),
+                    REGISTER_SOURCE,
+                ]);
                 next_id += 1;
                 report.persons += 1;
             }
@@ -242,7 +347,8 @@ impl Batch {
         .await?;
         copy(
             conn,
-            "COPY person_facts (person_id, kind, since, detail) FROM STDIN (FORMAT csv)",
+            "COPY person_facts (person_id, kind, since, until, detail, attrs, source)
+             FROM STDIN (FORMAT csv, FORCE_NOT_NULL (detail))",
             &mut self.facts,
         )
         .await?;

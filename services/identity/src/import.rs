@@ -6,7 +6,10 @@ use std::collections::{HashMap, HashSet};
 
 use huimin_kit::{pii::IdNumber, problems::Problems};
 
-use crate::{Identity, IdentityError};
+use crate::{
+    Identity, IdentityError,
+    facts::households::{Member, record_memberships},
+};
 
 /// The columns of a persons file, by their Chinese headers.
 const HOUSEHOLD: &str = "户编号";
@@ -66,23 +69,8 @@ pub fn parse_persons(
 ) -> Result<Vec<PersonRow>, IdentityError> {
     let table = huimin_kit::table::read_table(file_name, bytes, limits)
         .map_err(|problems| problems.report(SUBJECT))?;
-    let mut index = HashMap::new();
+    let index = locate_columns(&table, &COLUMNS).map_err(|problems| problems.report(SUBJECT))?;
     let mut problems = Problems::default();
-    for column in COLUMNS {
-        match table
-            .headers
-            .iter()
-            .position(|h| huimin_kit::table::normalise_header(h) == column)
-        {
-            Some(i) => {
-                index.insert(column, i);
-            }
-            None => problems.add(table.header_line, column, format!("缺少列「{column}」")),
-        }
-    }
-    if !problems.is_empty() {
-        return Err(problems.report(SUBJECT).into());
-    }
 
     let mut rows = Vec::new();
     let mut seen_ids: HashMap<String, usize> = HashMap::new();
@@ -97,15 +85,8 @@ pub fn parse_persons(
                 .trim()
                 .to_owned()
         };
-        // A spreadsheet keeps only 15 digits of a number: an ID number typed as one is lost.
-        if let Some(huimin_kit::table::Cell::Float(_) | huimin_kit::table::Cell::Int(_)) =
-            row.cells.get(index[ID_NUMBER])
-        {
-            problems.add(
-                line,
-                ID_NUMBER,
-                "身份证号请以文本格式保存（数字格式会丢失末位）",
-            );
+        if let Some(message) = row.cells.get(index[ID_NUMBER]).and_then(numeric_id_problem) {
+            problems.add(line, ID_NUMBER, message);
             continue;
         }
         let (household_code, name, id_text, relation, village_code) = (
@@ -172,6 +153,39 @@ pub fn parse_persons(
     Ok(rows)
 }
 
+/// Finds each of `columns` among a table's headers (as [`huimin_kit::table::normalise_header`]
+/// reads them, in any order): their positions, or a problem for every column missing.
+pub fn locate_columns(
+    table: &huimin_kit::table::Table,
+    columns: &[&'static str],
+) -> Result<HashMap<&'static str, usize>, Problems> {
+    let mut index = HashMap::new();
+    let mut problems = Problems::default();
+    for &column in columns {
+        match table
+            .headers
+            .iter()
+            .position(|h| huimin_kit::table::normalise_header(h) == column)
+        {
+            Some(i) => {
+                index.insert(column, i);
+            }
+            None => problems.add(table.header_line, column, format!("缺少列「{column}」")),
+        }
+    }
+    problems.into_result(index)
+}
+
+/// The problem of an ID number typed as a number: a spreadsheet keeps only 15 digits
+/// of one, so the number is lost.
+pub fn numeric_id_problem(cell: &huimin_kit::table::Cell) -> Option<&'static str> {
+    matches!(
+        cell,
+        huimin_kit::table::Cell::Float(_) | huimin_kit::table::Cell::Int(_)
+    )
+    .then_some("身份证号请以文本格式保存（数字格式会丢失末位）")
+}
+
 impl Identity {
     /// The 12-digit codes of all villages.
     pub async fn village_codes(&self) -> Result<HashSet<String>, IdentityError> {
@@ -207,7 +221,10 @@ impl Identity {
     }
 
     async fn store_persons(&self, rows: &[PersonRow]) -> Result<ImportSummary, IdentityError> {
+        let today = huimin_kit::clock::china_today();
         let mut tx = self.pool.begin().await?;
+        // Births and household spans are person facts: their writers go one at a time.
+        crate::facts::lock_for_writing(&mut tx).await?;
         let mut households: Vec<(&str, &str)> = rows
             .iter()
             .map(|r| (r.household_code.as_str(), r.village_code.as_str()))
@@ -260,7 +277,7 @@ impl Identity {
             let relations: Vec<&str> = chunk.iter().map(|r| r.relation.as_str()).collect();
             let villages: Vec<&str> = chunk.iter().map(|r| r.village_code.as_str()).collect();
             // xmax = 0 tells a freshly inserted row from an updated one.
-            let inserted: Vec<bool> = sqlx::query_scalar(
+            let written: Vec<(i64, Vec<u8>, bool)> = sqlx::query_as(
                 "INSERT INTO persons (person_key, id_number_enc, id_number_masked, name, gender, birth_date,
                                       household_code, relation, village_code)
                  SELECT * FROM UNNEST($1::bytea[], $2::bytea[], $3::text[], $4::text[], $5::text[], $6::date[],
@@ -268,22 +285,40 @@ impl Identity {
                  ON CONFLICT (person_key) DO UPDATE SET
                      name = EXCLUDED.name, household_code = EXCLUDED.household_code,
                      relation = EXCLUDED.relation, village_code = EXCLUDED.village_code, updated_at = now()
-                 RETURNING (xmax = 0)",
+                 RETURNING id, person_key, (xmax = 0)",
             )
-            .bind(keys)
+            .bind(&keys)
             .bind(sealed)
             .bind(masked)
             .bind(names)
             .bind(genders)
-            .bind(births)
-            .bind(households)
-            .bind(relations)
+            .bind(&births)
+            .bind(&households)
+            .bind(&relations)
             .bind(villages)
             .fetch_all(&mut *tx)
             .await?;
-            let created = inserted.iter().filter(|&&new| new).count() as u64;
+            let created = written.iter().filter(|(_, _, new)| *new).count() as u64;
             summary.created += created;
-            summary.updated += inserted.len() as u64 - created;
+            summary.updated += written.len() as u64 - created;
+            let ids: HashMap<&[u8], i64> = written
+                .iter()
+                .map(|(id, key, _)| (key.as_slice(), *id))
+                .collect();
+            let members: Vec<Member<'_>> = chunk
+                .iter()
+                .zip(&keys)
+                .zip(&births)
+                .filter_map(|((row, key), birth_date)| {
+                    Some(Member {
+                        person_id: *ids.get(key.as_slice())?,
+                        household_code: &row.household_code,
+                        relation: &row.relation,
+                        birth_date: *birth_date,
+                    })
+                })
+                .collect();
+            record_memberships(&mut tx, &members, today).await?;
         }
         tx.commit().await?;
         summary.persons = rows.len() as u64;

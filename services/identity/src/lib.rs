@@ -9,6 +9,7 @@ pub mod bulk;
 pub mod check;
 pub mod config;
 pub mod error;
+pub mod facts;
 pub mod import;
 pub mod keys;
 pub mod login;
@@ -31,7 +32,8 @@ use sqlx::PgPool;
 use crate::keys::PiiKeys;
 
 pub use crate::{
-    api::IdentityApi, config::IdentityConfig, error::IdentityError, tokens::TokenSigner,
+    api::IdentityApi, config::IdentityConfig, error::IdentityError, facts::StreamedFact,
+    tokens::TokenSigner,
 };
 
 /// identity's PostgreSQL schema.

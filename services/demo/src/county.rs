@@ -10,7 +10,7 @@ use rand::distributions::{Distribution, WeightedIndex};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-pub use huimin_identity::bulk::{Fact, FactKind, Village};
+pub use huimin_identity::bulk::{Fact, FactKind, PastMembership, Property, Village};
 
 use self::pick::{
     DESTINATIONS, PUBLIC_EMPLOYERS, SURNAMES, company, epoch, given_name, head_age, pick_surname,
@@ -21,6 +21,18 @@ mod pick;
 
 /// The county's region code (地址码) used in every generated ID number.
 const REGION: &str = "450923";
+
+/// Mixed into the seed for [`Population::later`]'s draws.
+const LATER_SEED: u64 = 0x9e37_79b9_7f4a_7c15;
+
+/// Share of households whose head owns a registered building, and of those buildings
+/// the share above 150 m².
+const PROPERTY_SHARE: f64 = 0.06;
+const LARGE_PROPERTY_SHARE: f64 = 0.2;
+
+/// Share of eligible young couples (head 22 to 35, with a spouse, the village's
+/// previous head old enough to be a parent) who split from that previous household.
+const SPLIT_SHARE: f64 = 0.15;
 
 /// Household sequence numbers are four digits within a village.
 const MAX_HOUSEHOLDS_PER_VILLAGE: u32 = 9999;
@@ -83,6 +95,12 @@ pub struct SynthPerson {
     pub id_number: IdNumber,
     pub relation: Relation,
     pub facts: Vec<Fact>,
+    /// Buildings the person owns (不动产登记); a head's only.
+    pub properties: Vec<Property>,
+    /// When the person joined this household; `None` for since birth.
+    pub member_since: Option<NaiveDate>,
+    /// The household the person belonged to before, if it split off from it.
+    pub past_households: Vec<PastMembership>,
 }
 
 /// A household (户) registered in one village.
@@ -109,6 +127,9 @@ impl SynthHousehold {
                     id_number: person.id_number,
                     relation: person.relation.as_zh().to_owned(),
                     facts: person.facts,
+                    properties: person.properties,
+                    member_since: person.member_since,
+                    past_households: person.past_households,
                 })
                 .collect(),
         }
@@ -143,6 +164,10 @@ pub struct Population {
     surname_pick: WeightedIndex<u32>,
     /// Sequence numbers used per day since [`epoch`], for women and men.
     issued: Vec<[u16; 2]>,
+    /// Draws for what came after the first version of the county (property, household
+    /// history), apart from `rng` so that every household, person and fact drawn before
+    /// stays exactly as it was.
+    later: StdRng,
 }
 
 struct VillageState {
@@ -150,6 +175,9 @@ struct VillageState {
     households: u32,
     /// Household sequence numbers whose head is a village cadre (村干部).
     cadre_slots: [u32; 2],
+    /// The birth date of the head of the village's previous household: a young couple
+    /// may have split from it (see [`Population::history`]).
+    previous_head_birth: Option<NaiveDate>,
 }
 
 /// A member being assembled, before the ID number is issued.
@@ -188,6 +216,7 @@ impl Population {
                     code: village.code.clone(),
                     households: 0,
                     cadre_slots: [first, second],
+                    previous_head_birth: None,
                 }
             })
             .collect();
@@ -203,6 +232,7 @@ impl Population {
             surname_pick: WeightedIndex::new(SURNAMES.iter().map(|(_, w)| *w))
                 .expect("surname weights are positive"),
             issued: vec![[0; 2]; days],
+            later: StdRng::seed_from_u64(seed ^ LATER_SEED),
         }
     }
 
@@ -247,7 +277,7 @@ impl Population {
         } else {
             None
         };
-        let members = drafts
+        let mut members: Vec<SynthPerson> = drafts
             .into_iter()
             .map(|draft| {
                 let mut person = self.person(&draft);
@@ -272,10 +302,85 @@ impl Population {
                 person
             })
             .collect();
+        self.property(&village_code, seq, &mut members);
+        let previous_head = self.villages[village].previous_head_birth;
+        self.villages[village].previous_head_birth =
+            members.first().map(|head| head.id_number.birth_date());
+        if let Some(previous_head) = previous_head {
+            self.history(&village_code, seq, previous_head, &mut members);
+        }
         SynthHousehold {
             code,
             village_code,
             members,
+        }
+    }
+
+    /// A small share of heads own a registered building (不动产登记), most of them under
+    /// 150 m², some above.
+    fn property(&mut self, village_code: &str, seq: u32, members: &mut [SynthPerson]) {
+        let rng = &mut self.later;
+        let Some(head) = members.first_mut() else {
+            return;
+        };
+        if !rng.gen_bool(PROPERTY_SHARE) {
+            return;
+        }
+        let birth = head.id_number.birth_date();
+        let since = random_date(
+            rng,
+            years_after(birth, 20).max(years_before(self.today, 20)),
+            self.today,
+        );
+        let area_centi_m2 = if rng.gen_bool(LARGE_PROPERTY_SHARE) {
+            rng.gen_range(15_001..=32_000)
+        } else {
+            rng.gen_range(6_000..=14_999)
+        };
+        head.properties.push(Property {
+            since,
+            location: format!(
+                "博白县{village_code}村第{}组{seq}号",
+                rng.gen_range(1..=12)
+            ),
+            area_centi_m2,
+        });
+    }
+
+    /// A small share of young couples split off, in a given year, from the village's
+    /// previous household (户籍分户): the head was its son or daughter from birth until
+    /// the day before the split, and every member joined the new household on that day
+    /// (or at birth, if later). Everyone else has been in their household since birth.
+    fn history(
+        &mut self,
+        village_code: &str,
+        seq: u32,
+        previous_head_birth: NaiveDate,
+        members: &mut [SynthPerson],
+    ) {
+        let rng = &mut self.later;
+        let [head, spouse, ..] = members else { return };
+        let birth = head.id_number.birth_date();
+        let age = (self.today - birth).num_days() / 365;
+        let young_couple = (22..=35).contains(&age) && spouse.relation == Relation::Spouse;
+        // The earlier head must be old enough to be this head's parent.
+        let parent = years_after(previous_head_birth, 18) <= birth;
+        if !young_couple || !parent || seq < 2 || !rng.gen_bool(SPLIT_SHARE) {
+            return;
+        }
+        let split = random_date(
+            rng,
+            years_after(birth, 20).max(years_before(self.today, 10)),
+            self.today - Duration::days(30),
+        );
+        head.past_households.push(PastMembership {
+            household_code: format!("{village_code}{:04}", seq - 1),
+            relation: if head.id_number.is_male() { "子" } else { "女" }.to_owned(),
+            since: birth,
+            until: split - Duration::days(1),
+        });
+        for member in members.iter_mut() {
+            member.member_since = Some(split.max(member.id_number.birth_date()));
         }
     }
 
@@ -394,6 +499,9 @@ impl Population {
             id_number,
             relation: draft.relation,
             facts,
+            properties: Vec::new(),
+            member_since: None,
+            past_households: Vec::new(),
         }
     }
 

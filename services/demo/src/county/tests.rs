@@ -170,3 +170,55 @@ fn every_relation_is_a_term_identity_registers() {
         );
     }
 }
+
+#[test]
+fn a_small_share_of_heads_own_property_mostly_under_150_square_metres() {
+    let (mut owners, mut large, mut heads) = (0, 0, 0);
+    for household in households(&villages(), 100_000, 4, today()) {
+        heads += 1;
+        for (i, person) in household.members.iter().enumerate() {
+            for property in &person.properties {
+                assert_eq!(i, 0, "only heads own property");
+                assert!(property.since <= today());
+                owners += 1;
+                if property.area_centi_m2 > 15_000 {
+                    large += 1;
+                }
+            }
+        }
+    }
+    let share = f64::from(owners) / f64::from(heads);
+    assert!((0.04..=0.08).contains(&share), "{share}");
+    assert!(large > 0 && large * 3 < owners, "{large} of {owners} large");
+}
+
+#[test]
+fn split_households_continue_the_villages_previous_household() {
+    let mut splits = 0;
+    let mut previous: HashMap<String, String> = HashMap::new();
+    for household in households(&villages(), 100_000, 4, today()) {
+        let head = &household.members[0];
+        if let [past] = head.past_households.as_slice() {
+            splits += 1;
+            assert_eq!(
+                Some(&past.household_code),
+                previous.get(&household.village_code)
+            );
+            assert_eq!(past.since, head.id_number.birth_date());
+            let split = head.member_since.unwrap();
+            assert_eq!(past.until, split - Duration::days(1));
+            assert!(split < today());
+            for member in &household.members {
+                assert_eq!(
+                    member.member_since,
+                    Some(split.max(member.id_number.birth_date()))
+                );
+            }
+        } else {
+            assert!(household.members.iter().all(|m| m.member_since.is_none()
+                && m.past_households.is_empty()));
+        }
+        previous.insert(household.village_code.clone(), household.code.clone());
+    }
+    assert!((50..=2000).contains(&splits), "{splits} splits");
+}

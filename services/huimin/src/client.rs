@@ -1,11 +1,15 @@
 //! Commands that talk to a running huimin over gRPC, as any client would:
-//! `huimin import payments` logs in as a staff member and streams the roll.
+//! `huimin import payments` and `huimin import facts` log in as a staff member and
+//! stream the file.
 
 use std::{path::Path, time::Duration};
 
 use huimin_kit::auth::BearerToken;
 use huimin_proto::{
-    identity::v1::{LoginRequest, identity_service_client::IdentityServiceClient},
+    identity::v1::{
+        ImportFactsChunk, ImportFactsResponse, LoginRequest,
+        identity_service_client::IdentityServiceClient,
+    },
     ledger::v1::{
         ImportRollChunk, ImportRollResponse, RollKind, RunChecksOutcome, RunChecksRequest,
         ledger_service_client::LedgerServiceClient,
@@ -46,22 +50,10 @@ pub async fn import_payments(
     path: &Path,
     kind: RollKind,
 ) -> anyhow::Result<ImportRollResponse> {
-    let bytes = tokio::fs::read(path)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    let bytes = read(path).await?;
     let (channel, token) = login(server, username, password).await?;
     let mut ledger = LedgerServiceClient::with_interceptor(channel, BearerToken::new(&token)?);
-
-    let progress = ProgressBar::new(bytes.len() as u64).with_style(
-        ProgressStyle::with_template(
-            "{spinner} uploading {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-        )
-        .expect("template is valid"),
-    );
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let file_name = file_name(path);
     let chunks: Vec<ImportRollChunk> = bytes
         .chunks(CHUNK)
         .enumerate()
@@ -75,15 +67,79 @@ pub async fn import_payments(
             kind: kind as i32,
         })
         .collect();
+    let (progress, stream) = uploading(chunks, bytes.len(), |c| c.data.len());
+    let outcome = ledger.import_roll(stream).await;
+    progress.finish_and_clear();
+    outcome.map(tonic::Response::into_inner).map_err(describe)
+}
+
+/// Logs in to `server` and imports the reference dataset at `path` as `kind` from
+/// the department `source`, showing upload progress on a terminal.
+pub async fn import_facts(
+    server: &str,
+    username: &str,
+    password: &str,
+    path: &Path,
+    kind: &str,
+    source: &str,
+) -> anyhow::Result<ImportFactsResponse> {
+    let bytes = read(path).await?;
+    let (channel, token) = login(server, username, password).await?;
+    let mut identity = IdentityServiceClient::with_interceptor(channel, BearerToken::new(&token)?);
+    let file_name = file_name(path);
+    let chunks: Vec<ImportFactsChunk> = bytes
+        .chunks(CHUNK)
+        .enumerate()
+        .map(|(i, data)| {
+            let first = |text: &str| if i == 0 { text.to_owned() } else { String::new() };
+            ImportFactsChunk {
+                file_name: first(&file_name),
+                kind: first(kind),
+                source_department: first(source),
+                data: data.to_vec(),
+            }
+        })
+        .collect();
+    let (progress, stream) = uploading(chunks, bytes.len(), |c| c.data.len());
+    let outcome = identity.import_facts(stream).await;
+    progress.finish_and_clear();
+    outcome.map(tonic::Response::into_inner).map_err(describe)
+}
+
+async fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
+    tokio::fs::read(path)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// The chunks as a stream that moves a terminal progress bar, which says, once every
+/// byte is sent, that the server is now checking and applying the file.
+fn uploading<C: Send + 'static>(
+    chunks: Vec<C>,
+    total: usize,
+    len: fn(&C) -> usize,
+) -> (ProgressBar, impl tokio_stream::Stream<Item = C> + Send + 'static) {
+    let progress = ProgressBar::new(total as u64).with_style(
+        ProgressStyle::with_template(
+            "{spinner} uploading {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+        )
+        .expect("template is valid"),
+    );
     let bar = progress.clone();
     let stream = tokio_stream::StreamExt::map(tokio_stream::iter(chunks), move |chunk| {
-        bar.inc(chunk.data.len() as u64);
+        bar.inc(len(&chunk) as u64);
         if bar.position() == bar.length().unwrap_or(0) {
-            // The server now checks and applies the roll: no count to show, only that
+            // The server now checks and applies the file: no count to show, only that
             // it is working and for how long.
             bar.set_style(
                 ProgressStyle::with_template(
-                    "{spinner} server checking and applying the roll {elapsed}",
+                    "{spinner} server checking and applying the file {elapsed}",
                 )
                 .expect("template is valid"),
             );
@@ -91,9 +147,7 @@ pub async fn import_payments(
         }
         chunk
     });
-    let outcome = ledger.import_roll(stream).await;
-    progress.finish_and_clear();
-    outcome.map(tonic::Response::into_inner).map_err(describe)
+    (progress, stream)
 }
 
 /// Logs in to `server` and runs every cross-check rule over the county, showing each rule

@@ -1,5 +1,5 @@
 //! The command line: `serve`, `migrate`, `seed`, `staff add`, `keys generate`,
-//! `import persons`.
+//! `import persons`, `import payments`, `import facts`.
 
 use huimin_identity::TokenSigner;
 use std::{io::BufRead as _, path::PathBuf};
@@ -162,6 +162,38 @@ enum ImportCommand {
         #[arg(long, required = true)]
         password_stdin: bool,
     },
+    /// Import a reference dataset (比对数据: CSV in UTF-8 or GBK, or XLSX) into a
+    /// running identity, logged in as an admin; the password is read from stdin.
+    /// Columns per kind: docs/architecture.md, "Reference datasets".
+    Facts {
+        file: PathBuf,
+        /// deceased, public_employee, village_cadre, cadre_relative, vehicle_owner,
+        /// company_owner, property_owner or moved_out.
+        #[arg(long)]
+        kind: String,
+        /// The department that sent the file, e.g. 博白县公安局.
+        #[arg(long)]
+        source: String,
+        #[command(flatten)]
+        login: Login,
+    },
+}
+
+/// Connection to a running huimin, as a staff member.
+#[derive(Debug, clap::Args)]
+struct Login {
+    /// The gRPC address of huimin.
+    #[arg(
+        long,
+        env = "HUIMIN_SERVER_URL",
+        default_value = "http://127.0.0.1:50051"
+    )]
+    server: String,
+    #[arg(long)]
+    username: String,
+    /// Read the password from the first line of standard input.
+    #[arg(long, required = true)]
+    password_stdin: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -414,6 +446,45 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 outcome.facts_synced,
                 outcome.elapsed_ms as f64 / 1000.0
             );
+            Ok(())
+        }
+        Command::Import {
+            command:
+                ImportCommand::Facts {
+                    file,
+                    kind,
+                    source,
+                    login,
+                },
+        } => {
+            let mut password = String::new();
+            std::io::stdin().lock().read_line(&mut password)?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            let outcome = crate::client::import_facts(
+                &login.server,
+                &login.username,
+                password,
+                &file,
+                &kind,
+                &source,
+            )
+            .await?;
+            if outcome.duplicate {
+                println!(
+                    "this file was imported before as {kind} (import {}); nothing changed",
+                    outcome.import_id
+                );
+            } else {
+                println!(
+                    "import {}: {} rows, {} facts new, {} corrected, {} unchanged, {} not in the register",
+                    outcome.import_id,
+                    outcome.rows,
+                    outcome.inserted,
+                    outcome.updated,
+                    outcome.unchanged,
+                    outcome.not_in_register
+                );
+            }
             Ok(())
         }
         Command::Audit {

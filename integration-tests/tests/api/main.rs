@@ -17,6 +17,7 @@ mod cache;
 mod chat;
 mod components;
 mod cross_checks;
+mod facts;
 mod fuzz_files;
 mod h5;
 mod health;

@@ -126,7 +126,7 @@ async fn a_file_in_neither_utf8_nor_gbk_is_refused() {
 }
 
 #[tokio::test]
-async fn person_facts_stream_in_order_and_resume_after_a_fact() {
+async fn person_facts_stream_in_version_order_and_resume_after_a_version() {
     use huimin_proto::identity::v1::StreamPersonFactsRequest;
     let app = TestApp::spawn().await;
     import_persons(&app, persons_csv(&residents()).as_bytes())
@@ -156,11 +156,11 @@ async fn person_facts_stream_in_order_and_resume_after_a_fact() {
                 .await
                 .unwrap()
                 .into_inner();
-            let mut ids = Vec::new();
+            let mut versions = Vec::new();
             while let Some(fact) = stream.message().await.unwrap() {
-                ids.push(fact.fact_id);
+                versions.push(fact.version);
             }
-            ids
+            versions
         }
     };
 
@@ -169,10 +169,10 @@ async fn person_facts_stream_in_order_and_resume_after_a_fact() {
 
     assert_eq!(
         all.len(),
-        2700,
-        "three persons × 900 facts, across batches of 1000"
+        2706,
+        "three persons × 900 facts, and their births and households, across batches of 1000"
     );
-    assert!(all.windows(2).all(|w| w[0] < w[1]), "in id order");
+    assert!(all.windows(2).all(|w| w[0] < w[1]), "in version order");
     assert_eq!(rest, all[1500..]);
 }
 

@@ -339,10 +339,7 @@ impl Population {
         };
         head.properties.push(Property {
             since,
-            location: format!(
-                "博白县{village_code}村第{}组{seq}号",
-                rng.gen_range(1..=12)
-            ),
+            location: format!("博白县{village_code}村第{}组{seq}号", rng.gen_range(1..=12)),
             area_centi_m2,
         });
     }
@@ -375,7 +372,12 @@ impl Population {
         );
         head.past_households.push(PastMembership {
             household_code: format!("{village_code}{:04}", seq - 1),
-            relation: if head.id_number.is_male() { "子" } else { "女" }.to_owned(),
+            relation: if head.id_number.is_male() {
+                "子"
+            } else {
+                "女"
+            }
+            .to_owned(),
             since: birth,
             until: split - Duration::days(1),
         });

@@ -91,7 +91,13 @@ pub async fn import_facts(
         .chunks(CHUNK)
         .enumerate()
         .map(|(i, data)| {
-            let first = |text: &str| if i == 0 { text.to_owned() } else { String::new() };
+            let first = |text: &str| {
+                if i == 0 {
+                    text.to_owned()
+                } else {
+                    String::new()
+                }
+            };
             ImportFactsChunk {
                 file_name: first(&file_name),
                 kind: first(kind),
@@ -124,7 +130,10 @@ fn uploading<C: Send + 'static>(
     chunks: Vec<C>,
     total: usize,
     len: fn(&C) -> usize,
-) -> (ProgressBar, impl tokio_stream::Stream<Item = C> + Send + 'static) {
+) -> (
+    ProgressBar,
+    impl tokio_stream::Stream<Item = C> + Send + 'static,
+) {
     let progress = ProgressBar::new(total as u64).with_style(
         ProgressStyle::with_template(
             "{spinner} uploading {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",

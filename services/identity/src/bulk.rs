@@ -211,7 +211,8 @@ impl Identity {
                 let id = next_id.to_string();
                 let birth = person.id_number.birth_date();
                 for fact in &person.facts {
-                    let attrs = seeded_attrs(fact, &household.village_code, &person.relation, &head);
+                    let attrs =
+                        seeded_attrs(fact, &household.village_code, &person.relation, &head);
                     batch.fact(&[
                         &id,
                         fact.kind.as_str(),
@@ -230,14 +231,25 @@ impl Identity {
                         FactKind::PropertyOwner.as_str(),
                         &property.since.to_string(),
                         "",
-                        &crate::facts::parse::property_detail(&property.location, property.area_centi_m2),
+                        &crate::facts::parse::property_detail(
+                            &property.location,
+                            property.area_centi_m2,
+                        ),
                         &json(&[("location", &property.location), ("area_centi_m2", &area)]),
                         SEED_SOURCE,
                     ]);
                     report.facts += 1;
                 }
                 // From the register itself: birth, and household membership over time.
-                batch.fact(&[&id, "born", &birth.to_string(), "", "", "{}", REGISTER_SOURCE]);
+                batch.fact(&[
+                    &id,
+                    "born",
+                    &birth.to_string(),
+                    "",
+                    "",
+                    "{}",
+                    REGISTER_SOURCE,
+                ]);
                 for past in &person.past_households {
                     if !RELATIONS.contains(&past.relation.as_str()) || past.until < past.since {
                         return Err(IdentityError::invalid(
@@ -251,7 +263,10 @@ impl Identity {
                         &past.since.to_string(),
                         &past.until.to_string(),
                         "",
-                        &json(&[("household_code", &past.household_code), ("relation", &past.relation)]),
+                        &json(&[
+                            ("household_code", &past.household_code),
+                            ("relation", &past.relation),
+                        ]),
                         REGISTER_SOURCE,
                     ]);
                 }
@@ -261,7 +276,10 @@ impl Identity {
                     &person.member_since.unwrap_or(birth).to_string(),
                     "",
                     "",
-                    &json(&[("household_code", &household.code), ("relation", &person.relation)]),
+                    &json(&[
+                        ("household_code", &household.code),
+                        ("relation", &person.relation),
+                    ]),
                     REGISTER_SOURCE,
                 ]);
                 next_id += 1;

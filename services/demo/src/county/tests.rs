@@ -215,8 +215,12 @@ fn split_households_continue_the_villages_previous_household() {
                 );
             }
         } else {
-            assert!(household.members.iter().all(|m| m.member_since.is_none()
-                && m.past_households.is_empty()));
+            assert!(
+                household
+                    .members
+                    .iter()
+                    .all(|m| m.member_since.is_none() && m.past_households.is_empty())
+            );
         }
         previous.insert(household.village_code.clone(), household.code.clone());
     }

@@ -53,11 +53,9 @@ fn spec(kind: FactKind) -> Spec {
             others: &["干部身份证号", "关系"],
         },
         FactKind::VehicleOwner => person("登记日期", None, &["号牌号码", "车辆类型"]),
-        FactKind::CompanyOwner => person(
-            "成立日期",
-            None,
-            &["企业名称", "统一社会信用代码", "身份"],
-        ),
+        FactKind::CompanyOwner => {
+            person("成立日期", None, &["企业名称", "统一社会信用代码", "身份"])
+        }
         FactKind::PropertyOwner => person("登记日期", None, &["坐落", "建筑面积"]),
         FactKind::MovedOut => person("迁出日期", None, &["迁往地"]),
     }
@@ -216,7 +214,10 @@ impl Cells<'_> {
         let name = self.text(column);
         if name.is_empty() || name.chars().count() > 50 || name.chars().any(|c| c.is_ascii_digit())
         {
-            self.problem(column, format!("{column}不能为空、不能含数字，且不超过50个字"));
+            self.problem(
+                column,
+                format!("{column}不能为空、不能含数字，且不超过50个字"),
+            );
             return None;
         }
         Some(name)
@@ -336,10 +337,7 @@ fn read_row(
             let company = cells.required("企业名称", 100).unwrap_or_default();
             let code = cells.text("统一社会信用代码").to_uppercase();
             if !credit_code_shape(&code) {
-                cells.problem(
-                    "统一社会信用代码",
-                    "统一社会信用代码应为18位数字或大写字母",
-                );
+                cells.problem("统一社会信用代码", "统一社会信用代码应为18位数字或大写字母");
             }
             let role = cells.required("身份", 20).unwrap_or_default();
             put("company", company.clone());

@@ -120,15 +120,16 @@ impl Identity {
             summary.inserted += count(new);
             summary.updated += count(inserted.len() - new);
         }
-        summary.unchanged =
-            count(resolved.len()) - summary.inserted - summary.updated;
-        sqlx::query("UPDATE fact_imports SET inserted = $2, updated = $3, unchanged = $4 WHERE id = $1")
-            .bind(import_id)
-            .bind(summary.inserted)
-            .bind(summary.updated)
-            .bind(summary.unchanged)
-            .execute(&mut *tx)
-            .await?;
+        summary.unchanged = count(resolved.len()) - summary.inserted - summary.updated;
+        sqlx::query(
+            "UPDATE fact_imports SET inserted = $2, updated = $3, unchanged = $4 WHERE id = $1",
+        )
+        .bind(import_id)
+        .bind(summary.inserted)
+        .bind(summary.updated)
+        .bind(summary.unchanged)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         tracing::info!(
             import_id,

@@ -70,8 +70,8 @@ impl Identity {
                 let person_key = PersonKey::from_slice(&row.person_key).ok_or_else(|| {
                     IdentityError::internal(anyhow::anyhow!("person {} has a bad key", row.id))
                 })?;
-                let attrs: BTreeMap<String, String> = serde_json::from_str(&row.attrs)
-                    .map_err(|e| {
+                let attrs: BTreeMap<String, String> =
+                    serde_json::from_str(&row.attrs).map_err(|e| {
                         IdentityError::internal(anyhow::anyhow!(
                             "fact {} attrs are not a string map: {e}",
                             row.id

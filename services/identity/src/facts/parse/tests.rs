@@ -138,7 +138,9 @@ fn company_owner_rows_keep_company_code_and_role() {
 fn property_owner_rows_keep_the_area_in_hundredths() {
     let row = one(
         FactKind::PropertyOwner,
-        &format!("姓名,身份证号,坐落,建筑面积,登记日期\n张三,{ID},博白镇城南路12号,186.5,2022-01-02\n"),
+        &format!(
+            "姓名,身份证号,坐落,建筑面积,登记日期\n张三,{ID},博白镇城南路12号,186.5,2022-01-02\n"
+        ),
     );
     assert_eq!(
         attrs(&row),
@@ -163,16 +165,32 @@ fn every_kind_lists_its_documented_headers() {
         .into_iter()
         .map(|kind| (kind, headers(kind)))
         .collect();
-    assert_eq!(listed[3].1, ["干部身份证号", "亲属姓名", "亲属身份证号", "关系"]);
+    assert_eq!(
+        listed[3].1,
+        ["干部身份证号", "亲属姓名", "亲属身份证号", "关系"]
+    );
     assert_eq!(
         listed[5].1,
-        ["姓名", "身份证号", "企业名称", "统一社会信用代码", "身份", "成立日期"]
+        [
+            "姓名",
+            "身份证号",
+            "企业名称",
+            "统一社会信用代码",
+            "身份",
+            "成立日期"
+        ]
     );
-    assert_eq!(listed[6].1, ["姓名", "身份证号", "坐落", "建筑面积", "登记日期"]);
+    assert_eq!(
+        listed[6].1,
+        ["姓名", "身份证号", "坐落", "建筑面积", "登记日期"]
+    );
     for (kind, headers) in listed {
         let text = format!("{}\n", headers.join(","));
         let problems = fields(parse(kind, &text));
-        assert_eq!(problems, [("file".to_owned(), "文件中没有数据行".to_owned())]);
+        assert_eq!(
+            problems,
+            [("file".to_owned(), "文件中没有数据行".to_owned())]
+        );
     }
 }
 
@@ -201,7 +219,12 @@ fn bad_cells_are_named_by_row_and_column_without_their_content() {
     let fields: Vec<&str> = problems.iter().map(|(f, _)| f.as_str()).collect();
     assert_eq!(
         fields,
-        ["第2行/身份证号", "第3行/起始日期", "第4行/终止日期", "第5行/起始日期"]
+        [
+            "第2行/身份证号",
+            "第3行/起始日期",
+            "第4行/终止日期",
+            "第5行/起始日期"
+        ]
     );
     assert_eq!(problems[0].1, "身份证号校验位错误，请核对");
     assert_eq!(problems[2].1, "终止日期早于起始日期");
@@ -210,20 +233,34 @@ fn bad_cells_are_named_by_row_and_column_without_their_content() {
 
 #[test]
 fn the_same_fact_twice_in_a_file_is_a_problem() {
-    let text = format!("姓名,身份证号,死亡日期,信息来源\n张三,{ID},2024-03-05,甲\n张三,{ID},2024-03-06,乙\n");
+    let text = format!(
+        "姓名,身份证号,死亡日期,信息来源\n张三,{ID},2024-03-05,甲\n张三,{ID},2024-03-06,乙\n"
+    );
     let problems = fields(parse(FactKind::Deceased, &text));
     assert_eq!(
         problems,
-        [("第3行/身份证号".to_owned(), "与第2行是同一条记录".to_owned())]
+        [(
+            "第3行/身份证号".to_owned(),
+            "与第2行是同一条记录".to_owned()
+        )]
     );
 }
 
 #[test]
 fn an_unknown_village_and_a_bad_area_are_problems() {
-    let cadre = format!("姓名,身份证号,村代码,职务,任职起始,任职终止\n张三,{ID},450923999999,主任,2018-01-01,\n");
-    assert_eq!(fields(parse(FactKind::VillageCadre, &cadre))[0].0, "第2行/村代码");
-    let property = format!("姓名,身份证号,坐落,建筑面积,登记日期\n张三,{ID},某路1号,12.345,2022-01-02\n");
-    assert_eq!(fields(parse(FactKind::PropertyOwner, &property))[0].0, "第2行/建筑面积");
+    let cadre = format!(
+        "姓名,身份证号,村代码,职务,任职起始,任职终止\n张三,{ID},450923999999,主任,2018-01-01,\n"
+    );
+    assert_eq!(
+        fields(parse(FactKind::VillageCadre, &cadre))[0].0,
+        "第2行/村代码"
+    );
+    let property =
+        format!("姓名,身份证号,坐落,建筑面积,登记日期\n张三,{ID},某路1号,12.345,2022-01-02\n");
+    assert_eq!(
+        fields(parse(FactKind::PropertyOwner, &property))[0].0,
+        "第2行/建筑面积"
+    );
 }
 
 #[test]
@@ -245,8 +282,18 @@ fn gbk_files_parse() {
 #[test]
 fn dates_come_in_the_forms_departments_write() {
     let expected = Some(date(2024, 3, 5));
-    for text in ["2024-03-05", "2024/3/5", "20240305", "2024.3.5", "2024年3月5日"] {
-        assert_eq!(parse_date(&Cell::String(text.into())), Ok(expected), "{text}");
+    for text in [
+        "2024-03-05",
+        "2024/3/5",
+        "20240305",
+        "2024.3.5",
+        "2024年3月5日",
+    ] {
+        assert_eq!(
+            parse_date(&Cell::String(text.into())),
+            Ok(expected),
+            "{text}"
+        );
     }
     assert_eq!(parse_date(&Cell::Float(20240305.0)), Ok(expected));
     assert_eq!(

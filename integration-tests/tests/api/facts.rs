@@ -597,3 +597,92 @@ async fn facts_imports_log_no_id_number_or_name() {
         assert!(!text.contains(secret), "personal data in the logs");
     }
 }
+
+#[tokio::test]
+async fn a_bulk_registered_county_streams_in_process_with_its_history_and_property() {
+    use huimin_identity::bulk::{Fact, FactKind, Household, PastMembership, Person, Property};
+    let app = TestApp::spawn().await;
+    let identity = crate::tokens::identity_beside(&app);
+    let day = |y, m, d| chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap();
+    let person = |born, seq, relation: &str| Person {
+        name: "测试".to_owned(),
+        id_number: huimin_kit::pii::IdNumber::from_parts("450923", born, seq),
+        relation: relation.to_owned(),
+        facts: Vec::new(),
+        properties: Vec::new(),
+        member_since: None,
+        past_households: Vec::new(),
+    };
+    let village = "450923100201".to_owned();
+    let mut parent = person(day(1960, 1, 1), 11, "户主");
+    parent.facts.push(Fact {
+        kind: FactKind::VehicleOwner,
+        since: day(2015, 3, 1),
+        detail: "小型汽车 桂K12345".to_owned(),
+    });
+    let mut son = person(day(1995, 5, 5), 13, "户主");
+    son.member_since = Some(day(2020, 6, 1));
+    son.past_households.push(PastMembership {
+        household_code: "4509231002010001".to_owned(),
+        relation: "子".to_owned(),
+        since: day(1995, 5, 5),
+        until: day(2020, 5, 31),
+    });
+    son.properties.push(Property {
+        since: day(2021, 1, 1),
+        location: "博白镇城南路12号".to_owned(),
+        area_centi_m2: 18_650,
+    });
+    let households = vec![
+        Household {
+            code: "4509231002010001".to_owned(),
+            village_code: village.clone(),
+            members: vec![parent],
+        },
+        Household {
+            code: "4509231002010002".to_owned(),
+            village_code: village,
+            members: vec![son],
+        },
+    ];
+
+    let registered = identity
+        .register_county(households.into_iter())
+        .await
+        .unwrap();
+    let first = identity.facts_after(0, 3).await.unwrap();
+    let rest = identity.facts_after(first[2].version, 100).await.unwrap();
+
+    assert_eq!(registered.unwrap().facts, 2, "the vehicle and the property");
+    let all: Vec<_> = first.iter().chain(&rest).collect();
+    let kinds: Vec<&str> = all.iter().map(|f| f.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "vehicle_owner",
+            "born",
+            "household_member",
+            "property_owner",
+            "born",
+            "household_member",
+            "household_member"
+        ]
+    );
+    assert!(all.windows(2).all(|w| w[0].version < w[1].version));
+    let plate = |f: &huimin_identity::StreamedFact, k: &str| f.attrs.get(k).cloned();
+    assert_eq!(plate(all[0], "vehicle_type").as_deref(), Some("小型汽车"));
+    assert_eq!(plate(all[3], "area_centi_m2").as_deref(), Some("18650"));
+    assert_eq!(
+        (all[5].since, all[5].until, plate(all[5], "household_code")),
+        (
+            day(1995, 5, 5),
+            Some(day(2020, 5, 31)),
+            Some("4509231002010001".to_owned())
+        )
+    );
+    assert_eq!(
+        (all[6].since, all[6].until, plate(all[6], "relation")),
+        (day(2020, 6, 1), None, Some("户主".to_owned()))
+    );
+    assert_eq!(all[0].source, "huimin seed");
+}

@@ -15,7 +15,7 @@ use crate::helpers::{Options, TestApp, authed, random_key};
 
 /// identity's library beside the app under test: same database, Redis
 /// prefix and signing key, as `huimin token revoke` runs.
-fn identity_beside(app: &TestApp) -> Identity {
+pub fn identity_beside(app: &TestApp) -> Identity {
     let url = format!(
         "postgres://{}:postgres@{}:{}/{}",
         app.db_options.get_username(),

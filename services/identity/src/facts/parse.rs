@@ -348,7 +348,7 @@ fn read_row(
         FactKind::PropertyOwner => {
             let location = cells.required("坐落", 200).unwrap_or_default();
             let area = match cells.cell("建筑面积").map(parse_area) {
-                Some(Ok(centi)) => centi,
+                Some(Some(centi)) => centi,
                 _ => {
                     cells.problem("建筑面积", "建筑面积应为正数（平方米），最多两位小数");
                     0
@@ -413,8 +413,9 @@ pub fn parse_date(cell: &Cell) -> Result<Option<NaiveDate>, &'static str> {
         .ok_or(BAD)
 }
 
-/// A building area in m² (建筑面积) as hundredths: `186.5`, `186.50㎡`, `186.5平方米`.
-pub fn parse_area(cell: &Cell) -> Result<u64, ()> {
+/// A building area in m² (建筑面积) as hundredths: `186.5`, `186.50㎡`, `186.5平方米`;
+/// `None` if it is not a positive area with at most two decimals.
+pub fn parse_area(cell: &Cell) -> Option<u64> {
     let text = match cell {
         Cell::Float(value) => huimin_kit::table::amount_text(*value),
         other => huimin_kit::table::plain_text(other),
@@ -428,16 +429,17 @@ pub fn parse_area(cell: &Cell) -> Result<u64, ()> {
         .trim();
     let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
     let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-    if whole.is_empty() || whole.len() > 7 || fraction.len() > 2 || !digits(whole) {
-        return Err(());
+    if whole.is_empty()
+        || whole.len() > 7
+        || fraction.len() > 2
+        || !digits(whole)
+        || !digits(fraction)
+    {
+        return None;
     }
-    if !digits(fraction) {
-        return Err(());
-    }
-    let whole: u64 = whole.parse().map_err(|_| ())?;
-    let fraction: u64 = format!("{fraction:0<2}").parse().map_err(|_| ())?;
-    let centi = whole * 100 + fraction;
-    if centi == 0 { Err(()) } else { Ok(centi) }
+    let whole: u64 = whole.parse().ok()?;
+    let fraction: u64 = format!("{fraction:0<2}").parse().ok()?;
+    Some(whole * 100 + fraction).filter(|&centi| centi > 0)
 }
 
 /// Whether a text has the shape of a unified social credit code (统一社会信用代码,

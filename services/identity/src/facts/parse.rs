@@ -20,8 +20,10 @@ pub const SUBJECT: &str = "比对数据文件";
 const NAME: &str = "姓名";
 const ID_NUMBER: &str = "身份证号";
 
-/// The columns of one kind's file: who, when, and what else.
+/// The columns of one kind's file, and which of them say who and when.
 struct Spec {
+    /// Every header, in the order the docs list them.
+    headers: &'static [&'static str],
     /// The person's name and ID number (for cadre_relative: the relative's).
     name: &'static str,
     id: &'static str,
@@ -29,63 +31,69 @@ struct Spec {
     since: Option<&'static str>,
     /// The end date, empty while the fact holds.
     until: Option<&'static str>,
-    /// The kind's other columns.
-    others: &'static [&'static str],
 }
 
 fn spec(kind: FactKind) -> Spec {
-    let person = |since, until, others| Spec {
+    let person = |headers, since, until| Spec {
+        headers,
         name: NAME,
         id: ID_NUMBER,
         since: Some(since),
         until,
-        others,
     };
     match kind {
-        FactKind::Deceased => person("死亡日期", None, &["信息来源"]),
-        FactKind::PublicEmployee => person("起始日期", Some("终止日期"), &["工作单位"]),
-        FactKind::VillageCadre => person("任职起始", Some("任职终止"), &["村代码", "职务"]),
+        FactKind::Deceased => person(&[NAME, ID_NUMBER, "死亡日期", "信息来源"], "死亡日期", None),
+        FactKind::PublicEmployee => person(
+            &[NAME, ID_NUMBER, "工作单位", "起始日期", "终止日期"],
+            "起始日期",
+            Some("终止日期"),
+        ),
+        FactKind::VillageCadre => person(
+            &[NAME, ID_NUMBER, "村代码", "职务", "任职起始", "任职终止"],
+            "任职起始",
+            Some("任职终止"),
+        ),
         FactKind::CadreRelative => Spec {
+            headers: &["干部身份证号", "亲属姓名", "亲属身份证号", "关系"],
             name: "亲属姓名",
             id: "亲属身份证号",
             since: None,
             until: None,
-            others: &["干部身份证号", "关系"],
         },
-        FactKind::VehicleOwner => person("登记日期", None, &["号牌号码", "车辆类型"]),
-        FactKind::CompanyOwner => {
-            person("成立日期", None, &["企业名称", "统一社会信用代码", "身份"])
-        }
-        FactKind::PropertyOwner => person("登记日期", None, &["坐落", "建筑面积"]),
-        FactKind::MovedOut => person("迁出日期", None, &["迁往地"]),
+        FactKind::VehicleOwner => person(
+            &[NAME, ID_NUMBER, "号牌号码", "车辆类型", "登记日期"],
+            "登记日期",
+            None,
+        ),
+        FactKind::CompanyOwner => person(
+            &[
+                NAME,
+                ID_NUMBER,
+                "企业名称",
+                "统一社会信用代码",
+                "身份",
+                "成立日期",
+            ],
+            "成立日期",
+            None,
+        ),
+        FactKind::PropertyOwner => person(
+            &[NAME, ID_NUMBER, "坐落", "建筑面积", "登记日期"],
+            "登记日期",
+            None,
+        ),
+        FactKind::MovedOut => person(&[NAME, ID_NUMBER, "迁出日期", "迁往地"], "迁出日期", None),
     }
 }
 
 /// Every header a file of `kind` must have, in the order the docs list them.
-pub fn headers(kind: FactKind) -> Vec<&'static str> {
-    let spec = spec(kind);
-    let mut all = Vec::new();
-    if kind == FactKind::CadreRelative {
-        all.push(spec.others[0]);
-    }
-    all.extend([spec.name, spec.id]);
-    match kind {
-        FactKind::CadreRelative => all.push(spec.others[1]),
-        FactKind::PublicEmployee | FactKind::VillageCadre => {
-            all.extend(spec.others);
-            all.extend(spec.since);
-            all.extend(spec.until);
-        }
-        FactKind::Deceased | FactKind::MovedOut => {
-            all.extend(spec.since);
-            all.extend(spec.others);
-        }
-        FactKind::VehicleOwner | FactKind::CompanyOwner | FactKind::PropertyOwner => {
-            all.extend(spec.others);
-            all.extend(spec.since);
-        }
-    }
-    all
+pub fn headers(kind: FactKind) -> &'static [&'static str] {
+    spec(kind).headers
+}
+
+/// The column that names the person a `kind` fact is about.
+pub fn name_column(kind: FactKind) -> &'static str {
+    spec(kind).name
 }
 
 /// One valid row, ready to match against the register.
@@ -123,7 +131,7 @@ pub fn parse_facts(
 ) -> Result<Vec<FactRow>, IdentityError> {
     let table = huimin_kit::table::read_table(file_name, bytes, limits)
         .map_err(|problems| problems.report(SUBJECT))?;
-    let index = import::locate_columns(&table, &headers(kind))
+    let index = import::locate_columns(&table, headers(kind))
         .map_err(|problems| problems.report(SUBJECT))?;
     let spec = spec(kind);
     let mut problems = Problems::default();

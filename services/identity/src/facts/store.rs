@@ -48,6 +48,17 @@ struct Registered {
     name: String,
 }
 
+/// A file every row of which is good, its persons found in the register.
+struct Checked<'a> {
+    source: &'a str,
+    fingerprint: [u8; 32],
+    /// Data rows in the file.
+    rows: i32,
+    /// The rows to write: those whose persons are registered.
+    resolved: Vec<Resolved<'a>>,
+    not_in_register: i32,
+}
+
 /// A row ready to write.
 struct Resolved<'a> {
     person_id: i64,
@@ -71,6 +82,31 @@ impl Identity {
         if let Some(earlier) = self.earlier_import(&fingerprint, file.kind).await? {
             return Ok(earlier);
         }
+        let rows = self.parse_file(&file).await?;
+        let (resolved, not_in_register) = self.match_register(file.kind, &rows).await?;
+        let checked = Checked {
+            source,
+            fingerprint,
+            rows: count(rows.len()),
+            resolved,
+            not_in_register,
+        };
+        let summary = self.write_import(&file, checked).await?;
+        tracing::info!(
+            import_id = summary.import_id,
+            rows = summary.rows,
+            inserted = summary.inserted,
+            updated = summary.updated,
+            unchanged = summary.unchanged,
+            not_in_register = summary.not_in_register,
+            duplicate = summary.duplicate,
+            "facts imported"
+        );
+        Ok(summary)
+    }
+
+    /// Every row of the file, checked on its own (no register yet).
+    async fn parse_file(&self, file: &FactFile<'_>) -> Result<Vec<FactRow>, IdentityError> {
         let villages = self.village_codes().await?;
         let today = huimin_kit::clock::china_today();
         // Decoding and checking up to 64 MB is CPU work: off the async runtime.
@@ -80,18 +116,24 @@ impl Identity {
             file.bytes.to_vec(),
             self.imports,
         );
-        let rows = tokio::task::spawn_blocking(move || {
+        tokio::task::spawn_blocking(move || {
             parse_facts(kind, &name, &bytes, &villages, today, &limits)
         })
         .await
-        .map_err(|e| IdentityError::internal(e.into()))??;
+        .map_err(|e| IdentityError::internal(e.into()))?
+    }
 
-        let (resolved, not_in_register) = self.match_register(kind, &rows).await?;
-
+    /// Records the file and writes its facts, in one transaction under the facts lock.
+    async fn write_import(
+        &self,
+        file: &FactFile<'_>,
+        checked: Checked<'_>,
+    ) -> Result<FactImport, IdentityError> {
+        let kind = file.kind;
         let mut tx = self.pool.begin().await?;
         super::lock_for_writing(&mut tx).await?;
         // Under the lock: the same file sent twice at once is written once.
-        if let Some(earlier) = earlier_import(&mut tx, &fingerprint, kind).await? {
+        if let Some(earlier) = earlier_import(&mut tx, &checked.fingerprint, kind).await? {
             return Ok(earlier);
         }
         let import_id: i64 = sqlx::query_scalar(
@@ -100,27 +142,27 @@ impl Identity {
              VALUES ($1, $2, $3, $4, $5, $6, 0, 0, 0, $7) RETURNING id",
         )
         .bind(kind.as_str())
-        .bind(source)
+        .bind(checked.source)
         .bind(file.file_name)
-        .bind(fingerprint.as_slice())
+        .bind(checked.fingerprint.as_slice())
         .bind(file.imported_by)
-        .bind(count(rows.len()))
-        .bind(not_in_register)
+        .bind(checked.rows)
+        .bind(checked.not_in_register)
         .fetch_one(&mut *tx)
         .await?;
         let mut summary = FactImport {
             import_id,
-            rows: count(rows.len()),
-            not_in_register,
+            rows: checked.rows,
+            not_in_register: checked.not_in_register,
             ..FactImport::default()
         };
-        for chunk in resolved.chunks(5000) {
-            let inserted = upsert(&mut tx, kind, source, import_id, chunk).await?;
+        for chunk in checked.resolved.chunks(5000) {
+            let inserted = upsert(&mut tx, kind, checked.source, import_id, chunk).await?;
             let new = inserted.iter().filter(|&&new| new).count();
             summary.inserted += count(new);
             summary.updated += count(inserted.len() - new);
         }
-        summary.unchanged = count(resolved.len()) - summary.inserted - summary.updated;
+        summary.unchanged = count(checked.resolved.len()) - summary.inserted - summary.updated;
         sqlx::query(
             "UPDATE fact_imports SET inserted = $2, updated = $3, unchanged = $4 WHERE id = $1",
         )
@@ -131,15 +173,6 @@ impl Identity {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        tracing::info!(
-            import_id,
-            rows = summary.rows,
-            inserted = summary.inserted,
-            updated = summary.updated,
-            unchanged = summary.unchanged,
-            not_in_register = summary.not_in_register,
-            "facts imported"
-        );
         Ok(summary)
     }
 
@@ -177,10 +210,7 @@ impl Identity {
             registered.extend(found.into_iter().map(|p| (p.person_key.clone(), p)));
         }
 
-        let name_column = super::parse::headers(kind)
-            .into_iter()
-            .find(|h| h.ends_with("姓名"))
-            .expect("every kind has a name column");
+        let name_column = super::parse::name_column(kind);
         let mut problems = Problems::default();
         let mut resolved = Vec::with_capacity(rows.len());
         let mut not_in_register = 0;

@@ -686,3 +686,30 @@ async fn a_bulk_registered_county_streams_in_process_with_its_history_and_proper
     );
     assert_eq!(all[0].source, "huimin seed");
 }
+
+#[tokio::test]
+async fn a_second_move_on_the_same_day_corrects_that_days_span() {
+    let (app, mut people) = app_with_residents().await;
+    people[1].household = "H-0003".to_owned();
+    import_persons(&app, persons_csv(&people).as_bytes())
+        .await
+        .unwrap();
+    people[1].household = "H-0004".to_owned();
+
+    import_persons(&app, persons_csv(&people).as_bytes())
+        .await
+        .unwrap();
+
+    let key = person_key(&app, &people[1]).await;
+    let spans: Vec<PersonFact> = of_kind(&app, "household_member")
+        .await
+        .into_iter()
+        .filter(|f| f.person_key == key)
+        .collect();
+    let households: Vec<&str> = spans
+        .iter()
+        .map(|f| f.attrs["household_code"].as_str())
+        .collect();
+    assert_eq!(households, ["H-0001", "H-0004"]);
+    assert_eq!(spans[1].until, "");
+}

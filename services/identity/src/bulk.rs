@@ -391,3 +391,44 @@ async fn copy(
     copy.finish().await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fact(kind: FactKind, detail: &str) -> Fact {
+        Fact {
+            kind,
+            since: NaiveDate::from_ymd_opt(2020, 1, 1).expect("valid date"),
+            detail: detail.to_owned(),
+        }
+    }
+
+    fn attrs(kind: FactKind, detail: &str) -> String {
+        serde_json::Value::Object(seeded_attrs(&fact(kind, detail), "V", "子", "K")).to_string()
+    }
+
+    #[test]
+    fn seeded_facts_get_the_attributes_migration_0023_gives_older_ones() {
+        assert_eq!(
+            attrs(FactKind::VehicleOwner, "小型汽车 桂K12345"),
+            r#"{"plate":"桂K12345","vehicle_type":"小型汽车"}"#
+        );
+        assert_eq!(
+            attrs(FactKind::VillageCadre, "村委会主任"),
+            r#"{"post":"村委会主任","village_code":"V"}"#
+        );
+        assert_eq!(
+            attrs(FactKind::CadreRelative, "户主任村委会主任"),
+            r#"{"cadre_key":"K","relation":"子"}"#
+        );
+        assert_eq!(
+            attrs(FactKind::MovedOut, "迁往广东省广州市"),
+            r#"{"destination":"广东省广州市"}"#
+        );
+        assert_eq!(
+            attrs(FactKind::CompanyOwner, "博白县绿源商贸有限公司"),
+            r#"{"company":"博白县绿源商贸有限公司","credit_code":"","role":"法定代表人"}"#
+        );
+    }
+}

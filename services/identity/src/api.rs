@@ -18,7 +18,7 @@ use tonic::{Request, Response, Status, Streaming};
 use crate::{
     Identity, IdentityError, StreamedFact,
     bindings::{Lookup, OpenId},
-    facts::{FactKind, store::FactFile},
+    facts::{DatasetKind, store::FactFile},
     usage::{DayFigures, DayRange, UsageBatch, store::Recorded},
 };
 
@@ -344,8 +344,8 @@ impl IdentityService for IdentityApi {
             |c: pb::ImportFactsChunk| ((c.file_name, c.kind, c.source_department), c.data),
         )
         .await?;
-        let kind = FactKind::parse(&kind).ok_or_else(|| {
-            let kinds: Vec<&str> = FactKind::ALL.iter().map(FactKind::as_str).collect();
+        let kind = DatasetKind::parse(&kind).ok_or_else(|| {
+            let kinds: Vec<&str> = DatasetKind::ALL.iter().map(DatasetKind::as_str).collect();
             IdentityError::invalid(
                 "kind",
                 format!("比对数据类型应为以下之一：{}", kinds.join("、")),

@@ -6,7 +6,11 @@
 use chrono::NaiveDate;
 use huimin_kit::pii::IdNumber;
 
-use crate::{Identity, IdentityError, facts::REGISTER_SOURCE, import::RELATIONS};
+use crate::{
+    Identity, IdentityError,
+    facts::{DatasetKind, REGISTER_SOURCE},
+    import::RELATIONS,
+};
 
 /// A village (村委会), with the town it belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,7 +21,38 @@ pub struct Village {
     pub town_code: String,
 }
 
-pub use crate::facts::FactKind;
+/// Something other registers know about a person that bears on eligibility, as the seed
+/// makes them: the kinds `person_facts` held before property and household history
+/// (those the seed gives as [`Property`] and [`PastMembership`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FactKind {
+    Deceased,
+    PublicEmployee,
+    VillageCadre,
+    CadreRelative,
+    VehicleOwner,
+    CompanyOwner,
+    MovedOut,
+}
+
+impl FactKind {
+    pub fn as_str(&self) -> &'static str {
+        self.dataset().as_str()
+    }
+
+    /// The dataset a fact of this kind would come in.
+    pub fn dataset(&self) -> DatasetKind {
+        match self {
+            FactKind::Deceased => DatasetKind::Deceased,
+            FactKind::PublicEmployee => DatasetKind::PublicEmployee,
+            FactKind::VillageCadre => DatasetKind::VillageCadre,
+            FactKind::CadreRelative => DatasetKind::CadreRelative,
+            FactKind::VehicleOwner => DatasetKind::VehicleOwner,
+            FactKind::CompanyOwner => DatasetKind::CompanyOwner,
+            FactKind::MovedOut => DatasetKind::MovedOut,
+        }
+    }
+}
 
 /// A dated fact about a person.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,7 +149,6 @@ fn seeded_attrs(
             ("credit_code", ""),
             ("role", "法定代表人"),
         ],
-        FactKind::PropertyOwner => vec![("location", &fact.detail)],
         FactKind::MovedOut => vec![(
             "destination",
             fact.detail.strip_prefix("迁往").unwrap_or(&fact.detail),
@@ -228,7 +262,7 @@ impl Identity {
                     let area = property.area_centi_m2.to_string();
                     batch.fact(&[
                         &id,
-                        FactKind::PropertyOwner.as_str(),
+                        DatasetKind::PropertyOwner.as_str(),
                         &property.since.to_string(),
                         "",
                         &crate::facts::parse::property_detail(

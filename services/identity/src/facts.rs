@@ -33,10 +33,11 @@ pub async fn lock_for_writing(conn: &mut sqlx::PgConnection) -> Result<(), sqlx:
 /// The source recorded on the facts identity derives from its own register.
 pub const REGISTER_SOURCE: &str = "户籍登记";
 
-/// The kinds of fact a department's file (or the seed) holds. Two more kinds come from
-/// the register itself and are only streamed: `household_member` and `born`.
+/// The kinds of reference dataset (比对数据) a department's file holds, one kind a file.
+/// Two more kinds of fact come from the register itself and are only streamed:
+/// `household_member` and `born`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum FactKind {
+pub enum DatasetKind {
     /// 死亡人员
     Deceased,
     /// 财政供养人员
@@ -55,49 +56,49 @@ pub enum FactKind {
     MovedOut,
 }
 
-impl FactKind {
+impl DatasetKind {
     /// Every kind a file may hold.
-    pub const ALL: [FactKind; 8] = [
-        FactKind::Deceased,
-        FactKind::PublicEmployee,
-        FactKind::VillageCadre,
-        FactKind::CadreRelative,
-        FactKind::VehicleOwner,
-        FactKind::CompanyOwner,
-        FactKind::PropertyOwner,
-        FactKind::MovedOut,
+    pub const ALL: [DatasetKind; 8] = [
+        DatasetKind::Deceased,
+        DatasetKind::PublicEmployee,
+        DatasetKind::VillageCadre,
+        DatasetKind::CadreRelative,
+        DatasetKind::VehicleOwner,
+        DatasetKind::CompanyOwner,
+        DatasetKind::PropertyOwner,
+        DatasetKind::MovedOut,
     ];
 
     pub fn as_str(&self) -> &'static str {
         match self {
-            FactKind::Deceased => "deceased",
-            FactKind::PublicEmployee => "public_employee",
-            FactKind::VillageCadre => "village_cadre",
-            FactKind::CadreRelative => "cadre_relative",
-            FactKind::VehicleOwner => "vehicle_owner",
-            FactKind::CompanyOwner => "company_owner",
-            FactKind::PropertyOwner => "property_owner",
-            FactKind::MovedOut => "moved_out",
+            DatasetKind::Deceased => "deceased",
+            DatasetKind::PublicEmployee => "public_employee",
+            DatasetKind::VillageCadre => "village_cadre",
+            DatasetKind::CadreRelative => "cadre_relative",
+            DatasetKind::VehicleOwner => "vehicle_owner",
+            DatasetKind::CompanyOwner => "company_owner",
+            DatasetKind::PropertyOwner => "property_owner",
+            DatasetKind::MovedOut => "moved_out",
         }
     }
 
     /// The dataset's Chinese name, as staff call it.
     pub fn as_zh(&self) -> &'static str {
         match self {
-            FactKind::Deceased => "死亡人员",
-            FactKind::PublicEmployee => "财政供养人员",
-            FactKind::VillageCadre => "村干部",
-            FactKind::CadreRelative => "干部近亲属",
-            FactKind::VehicleOwner => "车辆登记",
-            FactKind::CompanyOwner => "工商登记",
-            FactKind::PropertyOwner => "不动产登记",
-            FactKind::MovedOut => "户籍迁出",
+            DatasetKind::Deceased => "死亡人员",
+            DatasetKind::PublicEmployee => "财政供养人员",
+            DatasetKind::VillageCadre => "村干部",
+            DatasetKind::CadreRelative => "干部近亲属",
+            DatasetKind::VehicleOwner => "车辆登记",
+            DatasetKind::CompanyOwner => "工商登记",
+            DatasetKind::PropertyOwner => "不动产登记",
+            DatasetKind::MovedOut => "户籍迁出",
         }
     }
 
     /// The kind named `text` (`deceased`, ...), if any.
-    pub fn parse(text: &str) -> Option<FactKind> {
-        FactKind::ALL
+    pub fn parse(text: &str) -> Option<DatasetKind> {
+        DatasetKind::ALL
             .into_iter()
             .find(|kind| kind.as_str() == text.trim())
     }
@@ -109,9 +110,9 @@ mod tests {
 
     #[test]
     fn every_kind_reads_back_from_its_name() {
-        for kind in FactKind::ALL {
-            assert_eq!(FactKind::parse(kind.as_str()), Some(kind));
+        for kind in DatasetKind::ALL {
+            assert_eq!(DatasetKind::parse(kind.as_str()), Some(kind));
         }
-        assert_eq!(FactKind::parse("household_member"), None);
+        assert_eq!(DatasetKind::parse("household_member"), None);
     }
 }

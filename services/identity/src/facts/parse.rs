@@ -11,7 +11,7 @@ use huimin_kit::{
     table::{Cell, ImportLimits, TableRow},
 };
 
-use super::FactKind;
+use super::DatasetKind;
 use crate::{IdentityError, import};
 
 /// What a dataset file is called in the summary of its problems.
@@ -33,7 +33,7 @@ struct Spec {
     until: Option<&'static str>,
 }
 
-fn spec(kind: FactKind) -> Spec {
+fn spec(kind: DatasetKind) -> Spec {
     let person = |headers, since, until| Spec {
         headers,
         name: NAME,
@@ -42,30 +42,32 @@ fn spec(kind: FactKind) -> Spec {
         until,
     };
     match kind {
-        FactKind::Deceased => person(&[NAME, ID_NUMBER, "死亡日期", "信息来源"], "死亡日期", None),
-        FactKind::PublicEmployee => person(
+        DatasetKind::Deceased => {
+            person(&[NAME, ID_NUMBER, "死亡日期", "信息来源"], "死亡日期", None)
+        }
+        DatasetKind::PublicEmployee => person(
             &[NAME, ID_NUMBER, "工作单位", "起始日期", "终止日期"],
             "起始日期",
             Some("终止日期"),
         ),
-        FactKind::VillageCadre => person(
+        DatasetKind::VillageCadre => person(
             &[NAME, ID_NUMBER, "村代码", "职务", "任职起始", "任职终止"],
             "任职起始",
             Some("任职终止"),
         ),
-        FactKind::CadreRelative => Spec {
+        DatasetKind::CadreRelative => Spec {
             headers: &["干部身份证号", "亲属姓名", "亲属身份证号", "关系"],
             name: "亲属姓名",
             id: "亲属身份证号",
             since: None,
             until: None,
         },
-        FactKind::VehicleOwner => person(
+        DatasetKind::VehicleOwner => person(
             &[NAME, ID_NUMBER, "号牌号码", "车辆类型", "登记日期"],
             "登记日期",
             None,
         ),
-        FactKind::CompanyOwner => person(
+        DatasetKind::CompanyOwner => person(
             &[
                 NAME,
                 ID_NUMBER,
@@ -77,22 +79,22 @@ fn spec(kind: FactKind) -> Spec {
             "成立日期",
             None,
         ),
-        FactKind::PropertyOwner => person(
+        DatasetKind::PropertyOwner => person(
             &[NAME, ID_NUMBER, "坐落", "建筑面积", "登记日期"],
             "登记日期",
             None,
         ),
-        FactKind::MovedOut => person(&[NAME, ID_NUMBER, "迁出日期", "迁往地"], "迁出日期", None),
+        DatasetKind::MovedOut => person(&[NAME, ID_NUMBER, "迁出日期", "迁往地"], "迁出日期", None),
     }
 }
 
 /// Every header a file of `kind` must have, in the order the docs list them.
-pub fn headers(kind: FactKind) -> &'static [&'static str] {
+pub fn headers(kind: DatasetKind) -> &'static [&'static str] {
     spec(kind).headers
 }
 
 /// The column that names the person a `kind` fact is about.
-pub fn name_column(kind: FactKind) -> &'static str {
+pub fn name_column(kind: DatasetKind) -> &'static str {
     spec(kind).name
 }
 
@@ -122,7 +124,7 @@ pub struct FactRow {
 /// cadre_relative rows carry no date: the relation is dated from the relative's birth
 /// (from the ID number), and rules date the cadre's service by the cadre's own facts.
 pub fn parse_facts(
-    kind: FactKind,
+    kind: DatasetKind,
     file_name: &str,
     bytes: &[u8],
     villages: &HashSet<String>,
@@ -167,21 +169,21 @@ pub fn parse_facts(
 }
 
 /// As the store's natural key (migration 0023), with the ID number for the person.
-fn natural_key(kind: FactKind, fact: &FactRow) -> String {
+fn natural_key(kind: DatasetKind, fact: &FactRow) -> String {
     let id = fact.id_number.expose();
     let attr = |key: &str| fact.attrs.get(key).map_or("", String::as_str);
     let key = match kind {
-        FactKind::Deceased => return id.to_owned(),
-        FactKind::PublicEmployee => attr("employer").to_owned(),
-        FactKind::VillageCadre => format!("{}|{}", attr("village_code"), attr("post")),
-        FactKind::CadreRelative => fact
+        DatasetKind::Deceased => return id.to_owned(),
+        DatasetKind::PublicEmployee => attr("employer").to_owned(),
+        DatasetKind::VillageCadre => format!("{}|{}", attr("village_code"), attr("post")),
+        DatasetKind::CadreRelative => fact
             .cadre
             .as_ref()
             .map_or(String::new(), |c| c.expose().to_owned()),
-        FactKind::VehicleOwner => attr("plate").to_owned(),
-        FactKind::CompanyOwner => attr("credit_code").to_owned(),
-        FactKind::PropertyOwner => attr("location").to_owned(),
-        FactKind::MovedOut => attr("destination").to_owned(),
+        DatasetKind::VehicleOwner => attr("plate").to_owned(),
+        DatasetKind::CompanyOwner => attr("credit_code").to_owned(),
+        DatasetKind::PropertyOwner => attr("location").to_owned(),
+        DatasetKind::MovedOut => attr("destination").to_owned(),
     };
     format!("{id}|{}|{key}", fact.since)
 }
@@ -262,7 +264,7 @@ impl Cells<'_> {
 }
 
 fn read_row(
-    kind: FactKind,
+    kind: DatasetKind,
     spec: &Spec,
     cells: &mut Cells<'_>,
     villages: &HashSet<String>,
@@ -299,7 +301,7 @@ fn read_row(
         attrs.insert(key.to_owned(), value);
     };
     let detail = match kind {
-        FactKind::Deceased => {
+        DatasetKind::Deceased => {
             let source = cells.text("信息来源");
             if source.chars().count() > 100 {
                 cells.problem("信息来源", "信息来源不超过100个字");
@@ -307,12 +309,12 @@ fn read_row(
             put("source_text", source.clone());
             source
         }
-        FactKind::PublicEmployee => {
+        DatasetKind::PublicEmployee => {
             let employer = cells.required("工作单位", 100).unwrap_or_default();
             put("employer", employer.clone());
             employer
         }
-        FactKind::VillageCadre => {
+        DatasetKind::VillageCadre => {
             let village = cells.text("村代码");
             if !villages.contains(&village) {
                 cells.problem("村代码", "不是本县的村级行政区划代码（12位）");
@@ -322,7 +324,7 @@ fn read_row(
             put("post", post.clone());
             post
         }
-        FactKind::CadreRelative => {
+        DatasetKind::CadreRelative => {
             cadre = cells.id_number("干部身份证号");
             if let (Some(cadre), Some(relative)) = (&cadre, &id_number)
                 && cadre == relative
@@ -333,7 +335,7 @@ fn read_row(
             put("relation", relation.clone());
             relation
         }
-        FactKind::VehicleOwner => {
+        DatasetKind::VehicleOwner => {
             let plate = cells.required("号牌号码", 20).unwrap_or_default();
             let vehicle_type = cells.required("车辆类型", 30).unwrap_or_default();
             let detail = format!("{vehicle_type} {plate}");
@@ -341,7 +343,7 @@ fn read_row(
             put("vehicle_type", vehicle_type);
             detail
         }
-        FactKind::CompanyOwner => {
+        DatasetKind::CompanyOwner => {
             let company = cells.required("企业名称", 100).unwrap_or_default();
             let code = cells.text("统一社会信用代码").to_uppercase();
             if !credit_code_shape(&code) {
@@ -353,7 +355,7 @@ fn read_row(
             put("role", role);
             company
         }
-        FactKind::PropertyOwner => {
+        DatasetKind::PropertyOwner => {
             let location = cells.required("坐落", 200).unwrap_or_default();
             let area = match cells.cell("建筑面积").map(parse_area) {
                 Some(Some(centi)) => centi,
@@ -367,7 +369,7 @@ fn read_row(
             put("area_centi_m2", area.to_string());
             detail
         }
-        FactKind::MovedOut => {
+        DatasetKind::MovedOut => {
             let destination = cells.required("迁往地", 100).unwrap_or_default();
             put("destination", destination.clone());
             format!("迁往{destination}")

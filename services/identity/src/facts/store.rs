@@ -9,7 +9,7 @@ use huimin_kit::{pii::IdNumber, problems::Problems};
 use sha2::{Digest as _, Sha256};
 
 use super::{
-    FactKind,
+    DatasetKind,
     parse::{FactRow, SUBJECT, parse_facts},
 };
 use crate::{Identity, IdentityError};
@@ -17,7 +17,7 @@ use crate::{Identity, IdentityError};
 /// A file to import: its kind, where it came from, who sends it.
 #[derive(Debug, Clone, Copy)]
 pub struct FactFile<'a> {
-    pub kind: FactKind,
+    pub kind: DatasetKind,
     /// The department that sent it (来源部门), e.g. 博白县公安局.
     pub source_department: &'a str,
     pub file_name: &'a str,
@@ -179,7 +179,7 @@ impl Identity {
     async fn earlier_import(
         &self,
         fingerprint: &[u8; 32],
-        kind: FactKind,
+        kind: DatasetKind,
     ) -> Result<Option<FactImport>, IdentityError> {
         let mut conn = self.pool.acquire().await?;
         earlier_import(&mut conn, fingerprint, kind).await
@@ -190,7 +190,7 @@ impl Identity {
     /// that is not the register's is a problem of its row.
     async fn match_register<'a>(
         &self,
-        kind: FactKind,
+        kind: DatasetKind,
         rows: &'a [FactRow],
     ) -> Result<(Vec<Resolved<'a>>, i32), IdentityError> {
         let keyer = &self.pii.keyer;
@@ -246,7 +246,7 @@ impl Identity {
 async fn earlier_import(
     conn: &mut sqlx::PgConnection,
     fingerprint: &[u8; 32],
-    kind: FactKind,
+    kind: DatasetKind,
 ) -> Result<Option<FactImport>, IdentityError> {
     let earlier: Option<FactImport> = sqlx::query_as(
         "SELECT id AS import_id, rows_total AS rows, inserted, updated, unchanged, not_in_register,
@@ -265,7 +265,7 @@ async fn earlier_import(
 /// written, so their version stays.
 async fn upsert(
     tx: &mut sqlx::PgConnection,
-    kind: FactKind,
+    kind: DatasetKind,
     source: &str,
     import_id: i64,
     rows: &[Resolved<'_>],

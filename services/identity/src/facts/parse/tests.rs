@@ -13,7 +13,7 @@ fn villages() -> HashSet<String> {
     [VILLAGE.to_owned()].into_iter().collect()
 }
 
-fn parse(kind: FactKind, text: &str) -> Result<Vec<FactRow>, IdentityError> {
+fn parse(kind: DatasetKind, text: &str) -> Result<Vec<FactRow>, IdentityError> {
     parse_facts(
         kind,
         "facts.csv",
@@ -24,7 +24,7 @@ fn parse(kind: FactKind, text: &str) -> Result<Vec<FactRow>, IdentityError> {
     )
 }
 
-fn one(kind: FactKind, text: &str) -> FactRow {
+fn one(kind: DatasetKind, text: &str) -> FactRow {
     let mut rows = parse(kind, text).expect("valid file");
     assert_eq!(rows.len(), 1);
     rows.remove(0)
@@ -54,7 +54,7 @@ fn attrs(row: &FactRow) -> Vec<(&str, &str)> {
 #[test]
 fn deceased_rows_keep_the_source_text() {
     let row = one(
-        FactKind::Deceased,
+        DatasetKind::Deceased,
         &format!("姓名,身份证号,死亡日期,信息来源\n张三,{ID},2024/3/5,火化记录\n"),
     );
     assert_eq!((row.since, row.until), (date(2024, 3, 5), None));
@@ -65,7 +65,7 @@ fn deceased_rows_keep_the_source_text() {
 #[test]
 fn public_employee_rows_may_hold_still() {
     let row = one(
-        FactKind::PublicEmployee,
+        DatasetKind::PublicEmployee,
         &format!("姓名,身份证号,工作单位,起始日期,终止日期\n张三,{ID},博白县教育局,20150901,\n"),
     );
     assert_eq!((row.since, row.until), (date(2015, 9, 1), None));
@@ -75,7 +75,7 @@ fn public_employee_rows_may_hold_still() {
 #[test]
 fn village_cadre_rows_name_village_and_post() {
     let row = one(
-        FactKind::VillageCadre,
+        DatasetKind::VillageCadre,
         &format!(
             "姓名,身份证号,村代码,职务,任职起始,任职终止\n张三,{ID},{VILLAGE},村委会主任,2018-01-01,2021-01-01\n"
         ),
@@ -92,7 +92,7 @@ fn cadre_relative_rows_are_the_relatives_from_birth() {
     let cadre = IdNumber::from_parts("450923", date(1980, 1, 1), 11);
     let cadre = cadre.expose();
     let row = one(
-        FactKind::CadreRelative,
+        DatasetKind::CadreRelative,
         &format!("干部身份证号,亲属姓名,亲属身份证号,关系\n{cadre},张三,{ID},配偶\n"),
     );
     assert_eq!(row.id_number.expose(), ID);
@@ -104,7 +104,7 @@ fn cadre_relative_rows_are_the_relatives_from_birth() {
 #[test]
 fn vehicle_owner_rows_keep_plate_and_type() {
     let row = one(
-        FactKind::VehicleOwner,
+        DatasetKind::VehicleOwner,
         &format!("姓名,身份证号,号牌号码,车辆类型,登记日期\n张三,{ID},桂K12345,摩托车,2020-5-6\n"),
     );
     assert_eq!(row.since, date(2020, 5, 6));
@@ -118,7 +118,7 @@ fn vehicle_owner_rows_keep_plate_and_type() {
 #[test]
 fn company_owner_rows_keep_company_code_and_role() {
     let row = one(
-        FactKind::CompanyOwner,
+        DatasetKind::CompanyOwner,
         &format!(
             "姓名,身份证号,企业名称,统一社会信用代码,身份,成立日期\n张三,{ID},博白县绿源商贸有限公司,91450923MA5KXXXX1A,股东,2019年7月1日\n"
         ),
@@ -137,7 +137,7 @@ fn company_owner_rows_keep_company_code_and_role() {
 #[test]
 fn property_owner_rows_keep_the_area_in_hundredths() {
     let row = one(
-        FactKind::PropertyOwner,
+        DatasetKind::PropertyOwner,
         &format!(
             "姓名,身份证号,坐落,建筑面积,登记日期\n张三,{ID},博白镇城南路12号,186.5,2022-01-02\n"
         ),
@@ -152,7 +152,7 @@ fn property_owner_rows_keep_the_area_in_hundredths() {
 #[test]
 fn moved_out_rows_keep_the_destination() {
     let row = one(
-        FactKind::MovedOut,
+        DatasetKind::MovedOut,
         &format!("迁往地,迁出日期,身份证号,姓名\n广东省广州市,2023-08-01,{ID},张三\n"),
     );
     assert_eq!(row.since, date(2023, 8, 1));
@@ -161,7 +161,7 @@ fn moved_out_rows_keep_the_destination() {
 
 #[test]
 fn every_kind_lists_its_documented_headers() {
-    let listed: Vec<(FactKind, &[&str])> = FactKind::ALL
+    let listed: Vec<(DatasetKind, &[&str])> = DatasetKind::ALL
         .into_iter()
         .map(|kind| (kind, headers(kind)))
         .collect();
@@ -197,7 +197,7 @@ fn every_kind_lists_its_documented_headers() {
 #[test]
 fn a_missing_column_is_named() {
     let problems = fields(parse(
-        FactKind::Deceased,
+        DatasetKind::Deceased,
         &format!("姓名,身份证号,信息来源\n张三,{ID},火化记录\n"),
     ));
     assert_eq!(
@@ -215,7 +215,7 @@ fn bad_cells_are_named_by_row_and_column_without_their_content() {
          王五,{ID},博白县卫健局,2020-01-01,2019-12-31\n\
          赵六,{ID},博白县财政局,2030-01-01,\n"
     );
-    let problems = fields(parse(FactKind::PublicEmployee, &text));
+    let problems = fields(parse(DatasetKind::PublicEmployee, &text));
     let fields: Vec<&str> = problems.iter().map(|(f, _)| f.as_str()).collect();
     assert_eq!(
         fields,
@@ -236,7 +236,7 @@ fn the_same_fact_twice_in_a_file_is_a_problem() {
     let text = format!(
         "姓名,身份证号,死亡日期,信息来源\n张三,{ID},2024-03-05,甲\n张三,{ID},2024-03-06,乙\n"
     );
-    let problems = fields(parse(FactKind::Deceased, &text));
+    let problems = fields(parse(DatasetKind::Deceased, &text));
     assert_eq!(
         problems,
         [(
@@ -252,13 +252,13 @@ fn an_unknown_village_and_a_bad_area_are_problems() {
         "姓名,身份证号,村代码,职务,任职起始,任职终止\n张三,{ID},450923999999,主任,2018-01-01,\n"
     );
     assert_eq!(
-        fields(parse(FactKind::VillageCadre, &cadre))[0].0,
+        fields(parse(DatasetKind::VillageCadre, &cadre))[0].0,
         "第2行/村代码"
     );
     let property =
         format!("姓名,身份证号,坐落,建筑面积,登记日期\n张三,{ID},某路1号,12.345,2022-01-02\n");
     assert_eq!(
-        fields(parse(FactKind::PropertyOwner, &property))[0].0,
+        fields(parse(DatasetKind::PropertyOwner, &property))[0].0,
         "第2行/建筑面积"
     );
 }
@@ -268,7 +268,7 @@ fn gbk_files_parse() {
     let text = format!("姓名,身份证号,迁出日期,迁往地\n张三,{ID},2023-08-01,广州\n");
     let (bytes, _, _) = encoding_rs::GBK.encode(&text);
     let rows = parse_facts(
-        FactKind::MovedOut,
+        DatasetKind::MovedOut,
         "迁出.csv",
         &bytes,
         &villages(),

@@ -127,7 +127,7 @@ fn reverse(person: &Resident, program: &str, period: &str, amount: &str) -> Roll
 }
 
 /// A distinct 16-digit account per household.
-fn account_of(household: &str) -> String {
+pub fn account_of(household: &str) -> String {
     let n: u64 = household
         .bytes()
         .fold(7, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));

@@ -16,6 +16,7 @@ mod browser;
 mod cache;
 mod chat;
 mod components;
+mod cross_check_facts;
 mod cross_checks;
 mod facts;
 mod fuzz_files;

@@ -582,7 +582,12 @@ impl PaymentPlan {
 
     /// The kinds that hang on a fact of the registers (or on the household before): the
     /// first candidate kind of this household that its quota picks.
-    fn plant_by_fact(&mut self, members: &[SeedPerson], lives: &[Life], rows: &mut Vec<SeedPayment>) {
+    fn plant_by_fact(
+        &mut self,
+        members: &[SeedPerson],
+        lives: &[Life],
+        rows: &mut Vec<SeedPayment>,
+    ) {
         let last = self.calendar.last_month();
         if last < 3 {
             return;
@@ -601,24 +606,33 @@ impl PaymentPlan {
             holder(Holding::PublicEmployee).map(|m| (Irregularity::PublicEmployeeOnDibao, m)),
             holder(Holding::VillageCadre).map(|m| (Irregularity::CadreOnDibao, m)),
             holder(Holding::VehicleOwner).map(|m| (Irregularity::VehicleOwnerOnDibao, m)),
-            members.iter().zip(lives).position(|(person, life)| {
-                person.moved_out_since.is_some_and(|day| {
-                    let m = month_of(day);
-                    m >= life.from.max(0) && m + 2 <= last && life.to == m
+            members
+                .iter()
+                .zip(lives)
+                .position(|(person, life)| {
+                    person.moved_out_since.is_some_and(|day| {
+                        let m = month_of(day);
+                        m >= life.from.max(0) && m + 2 <= last && life.to == m
+                    })
                 })
-            })
-            .map(|m| (Irregularity::PaidAfterMovingOut, m)),
-            lives.iter().position(|life| {
-                life.to >= last
-                    && life.month_aged(&self.calendar, 75) <= last - 2
-                    && life.month_aged(&self.calendar, 80) > last
-            })
-            .map(|m| (Irregularity::ElderlyUnderAge, m)),
+                .map(|m| (Irregularity::PaidAfterMovingOut, m)),
+            lives
+                .iter()
+                .position(|life| {
+                    life.to >= last
+                        && life.month_aged(&self.calendar, 75) <= last - 2
+                        && life.month_aged(&self.calendar, 80) > last
+                })
+                .map(|m| (Irregularity::ElderlyUnderAge, m)),
             self.known.tekun.and_then(|tekun| {
                 let code = &self.programs[tekun].code;
-                rows.iter().position(|row| &row.program_code == code).map(|row| (Irregularity::DibaoWithTekun, row))
+                rows.iter()
+                    .position(|row| &row.program_code == code)
+                    .map(|row| (Irregularity::DibaoWithTekun, row))
             }),
-            self.previous_account.as_ref().map(|_| (Irregularity::SharedAccount, 0)),
+            self.previous_account
+                .as_ref()
+                .map(|_| (Irregularity::SharedAccount, 0)),
         ];
         for (kind, at) in candidates.into_iter().flatten() {
             let quota = Irregularity::ALL
@@ -633,7 +647,11 @@ impl PaymentPlan {
                 return;
             };
             let dibao_standard = self.programs[dibao].standard;
-            let pay = |person: &SeedPerson, program: &Program, month: i32, sink_rows: &mut Vec<SeedPayment>, template: &SeedPayment| {
+            let pay = |person: &SeedPerson,
+                       program: &Program,
+                       month: i32,
+                       sink_rows: &mut Vec<SeedPayment>,
+                       template: &SeedPayment| {
                 let (period, start) = self.calendar.period(program.kind, month);
                 let mut row = template.clone();
                 row.person_key = person.person_key;
@@ -667,7 +685,13 @@ impl PaymentPlan {
                         return;
                     };
                     for month in last - 2..=last {
-                        pay(&members[at], &self.programs[elderly], month, rows, &template);
+                        pay(
+                            &members[at],
+                            &self.programs[elderly],
+                            month,
+                            rows,
+                            &template,
+                        );
                     }
                 }
                 Irregularity::DibaoWithTekun => {

@@ -13,6 +13,7 @@ use huimin_identity::{Identity, IdentityError};
 use huimin_kit::pii::{PersonKey, mask_name};
 use huimin_ledger::{
     Ledger,
+    checks::{Scope, facts::MirroredFact},
     domain::Period,
     history::{HistoricPayment, HistoryRoll},
 };
@@ -140,6 +141,7 @@ pub async fn payments(
     scale: Scale,
     persons: u64,
     today: NaiveDate,
+    clean: bool,
 ) -> anyhow::Result<Option<PaymentsSeeded>> {
     let started = Instant::now();
     let mut programs: Vec<SeedProgram> = ledger
@@ -166,6 +168,9 @@ pub async fn payments(
         .checked_sub_months(chrono::Months::new(1))
         .unwrap_or(this_month);
     let mut plan = PaymentPlan::new(programs, last_period.year() - 9, last_period, PAYMENTS_SEED);
+    if clean {
+        plan = plan.clean();
+    }
 
     // The same households again, now as ledger sees persons: by key, masked.
     let villages = identity
@@ -258,6 +263,79 @@ pub async fn payments(
         demo_citizens: demo,
         elapsed: started.elapsed(),
     }))
+}
+
+/// What mirroring the facts and the first run of the cross-checks did.
+#[derive(Debug)]
+pub struct ChecksSeeded {
+    pub facts: u64,
+    pub outcome: huimin_ledger::checks::RunOutcome,
+    /// Open findings per rule.
+    pub by_rule: Vec<(String, i64)>,
+}
+
+/// Facts read from identity per batch when mirroring them into ledger.
+const FACTS_BATCH: i64 = 50_000;
+
+/// Copies identity's facts into ledger's mirror (in-process, as ledger's follower would
+/// over gRPC) and runs every cross-check rule over the county once.
+pub async fn checks(identity: &Identity, ledger: &Ledger) -> anyhow::Result<ChecksSeeded> {
+    let bar = progress(0, "{spinner} mirroring facts {pos} {per_sec}");
+    let mut after = ledger
+        .facts_cursor()
+        .await
+        .context("reading the facts cursor")?;
+    let mut facts = 0u64;
+    loop {
+        let batch = identity
+            .facts_after(after, FACTS_BATCH)
+            .await
+            .context("reading identity's facts")?;
+        let Some(last) = batch.last() else { break };
+        after = last.version;
+        let mirrored: Vec<MirroredFact> = batch
+            .into_iter()
+            .map(|f| MirroredFact {
+                fact_id: f.fact_id,
+                person_key: *f.person_key.as_bytes(),
+                kind: f.kind,
+                since: f.since,
+                until: f.until,
+                attrs: f.attrs,
+                source: f.source,
+                version: f.version,
+            })
+            .collect();
+        ledger
+            .apply_facts(&mirrored)
+            .await
+            .context("writing ledger's facts mirror")?;
+        facts += mirrored.len() as u64;
+        bar.inc(mirrored.len() as u64);
+    }
+    bar.finish_and_clear();
+    let bar = progress(
+        0,
+        "{spinner} cross-checks: rule {pos}/{len} {msg} elapsed {elapsed}",
+    );
+    let outcome = ledger
+        .run_checks(Scope::Full, "huimin seed", |done| {
+            bar.set_length(done.total as u64);
+            bar.set_position(done.done as u64);
+            bar.set_message(done.rule_id);
+        })
+        .await
+        .context("running the cross-checks")?;
+    bar.finish_and_clear();
+    let by_rule = ledger
+        .open_findings_by_rule()
+        .await
+        .context("counting findings")?;
+    Ok(ChecksSeeded {
+        facts,
+        outcome,
+        by_rule,
+    })
 }
 
 /// What a register fact rules out, for the payment plan.

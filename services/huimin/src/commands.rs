@@ -45,6 +45,9 @@ enum Command {
         /// Do nothing, successfully, if the database already has persons.
         #[arg(long)]
         if_empty: bool,
+        /// Plant no irregularities: a clean county the cross-checks must find nothing in.
+        #[arg(long)]
+        clean: bool,
     },
     /// Manage staff accounts.
     Staff {
@@ -299,7 +302,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("migrations applied: {}", schemas.join(", "));
             Ok(())
         }
-        Command::Seed { scale, if_empty } => seed(&env, scale, if_empty).await,
+        Command::Seed {
+            scale,
+            if_empty,
+            clean,
+        } => seed(&env, scale, if_empty, clean).await,
         Command::Staff {
             command:
                 StaffCommand::Add {
@@ -564,7 +571,7 @@ fn print_new_keys() {
 
 /// Seeds identity's persons and, in the same run, ledger's ten years of
 /// payments for exactly those persons.
-async fn seed(env: &Env, scale: Scale, if_empty: bool) -> anyhow::Result<()> {
+async fn seed(env: &Env, scale: Scale, if_empty: bool, clean: bool) -> anyhow::Result<()> {
     let identity = Identity::connect(IdentityConfig::from_env(env)?)?;
     identity.migrate().await?;
     // Seeding writes ledger's tables directly and never calls identity: the
@@ -597,7 +604,9 @@ async fn seed(env: &Env, scale: Scale, if_empty: bool) -> anyhow::Result<()> {
         report.facts,
         report.elapsed.as_secs_f64()
     );
-    match huimin_demo::seed::payments(&identity, &ledger, scale, report.persons, today).await? {
+    match huimin_demo::seed::payments(&identity, &ledger, scale, report.persons, today, clean)
+        .await?
+    {
         Some(payments) => {
             println!(
                 "seeded {} payments ({} yuan) in {:.1}s; planted irregularities:",
@@ -631,6 +640,16 @@ async fn seed(env: &Env, scale: Scale, if_empty: bool) -> anyhow::Result<()> {
             }
         }
         None => println!("ledger already has payments; none seeded"),
+    }
+    let checked = huimin_demo::seed::checks(&identity, &ledger).await?;
+    println!(
+        "mirrored {} facts into ledger; cross-checks found {} findings in {:.1}s:",
+        checked.facts,
+        checked.outcome.found,
+        checked.outcome.elapsed_ms as f64 / 1000.0
+    );
+    for (rule, count) in &checked.by_rule {
+        println!("  {rule:<24} {count}");
     }
     Ok(())
 }

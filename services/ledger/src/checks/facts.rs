@@ -22,7 +22,8 @@ pub struct MirroredFact {
     pub kind: String,
     pub since: chrono::NaiveDate,
     pub until: Option<chrono::NaiveDate>,
-    pub attrs: serde_json::Value,
+    /// Kind-specific attributes as identity names them.
+    pub attrs: std::collections::BTreeMap<String, String>,
     pub source: String,
     pub version: i64,
 }
@@ -39,13 +40,13 @@ impl MirroredFact {
             } else {
                 Some(chrono::NaiveDate::parse_from_str(&fact.until, "%Y-%m-%d").ok()?)
             };
-            let mut attrs: serde_json::Map<String, serde_json::Value> = fact
+            let mut attrs: std::collections::BTreeMap<String, String> = fact
                 .attrs
                 .iter()
-                .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+                .map(|(k, v)| (k.clone(), v.clone()))
                 .collect();
             if !fact.detail.is_empty() && !attrs.contains_key("detail") {
-                attrs.insert("detail".to_owned(), fact.detail.clone().into());
+                attrs.insert("detail".to_owned(), fact.detail.clone());
             }
             Some(MirroredFact {
                 fact_id: fact.fact_id,
@@ -53,7 +54,7 @@ impl MirroredFact {
                 kind: fact.kind.clone(),
                 since,
                 until,
-                attrs: serde_json::Value::Object(attrs),
+                attrs,
                 source: fact.source.clone(),
                 version: fact.version,
             })
@@ -98,7 +99,10 @@ impl Ledger {
             let kinds: Vec<&str> = chunk.iter().map(|f| f.kind.as_str()).collect();
             let since: Vec<chrono::NaiveDate> = chunk.iter().map(|f| f.since).collect();
             let until: Vec<Option<chrono::NaiveDate>> = chunk.iter().map(|f| f.until).collect();
-            let attrs: Vec<&serde_json::Value> = chunk.iter().map(|f| &f.attrs).collect();
+            let attrs: Vec<serde_json::Value> = chunk
+                .iter()
+                .map(|f| serde_json::to_value(&f.attrs).expect("a string map serialises"))
+                .collect();
             let sources: Vec<&str> = chunk.iter().map(|f| f.source.as_str()).collect();
             let versions: Vec<i64> = chunk.iter().map(|f| f.version).collect();
             sqlx::query(

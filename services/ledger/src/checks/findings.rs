@@ -387,6 +387,15 @@ impl Ledger {
         Ok((rules.to_json(), version))
     }
 
+    /// Open findings per rule, by rule id.
+    pub async fn open_findings_by_rule(&self) -> Result<Vec<(String, i64)>, LedgerError> {
+        Ok(sqlx::query_as(
+            "SELECT rule_id, count(*) FROM findings WHERE state = 'open' GROUP BY rule_id ORDER BY rule_id",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// Sets the `findings_open{rule, town}` gauges from the table (a failure only logs).
     pub async fn publish_finding_counts(&self) {
         let counts: Result<Vec<(String, String, i64)>, _> = sqlx::query_as(

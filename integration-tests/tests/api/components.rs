@@ -181,6 +181,8 @@ async fn background_tasks_run_under_the_app_and_stop_with_it() {
         [
             "identity.publish_revocations",
             "identity.usage",
+            "ledger.roll_checks",
+            "ledger.follow_facts",
             "whistle.seal_days",
             "whistle.publish_audit_head",
             "gateway.flush_usage",

@@ -425,7 +425,7 @@ async fn a_grant_to_a_household_split_from_one_granted_before_is_found() {
     crate::helpers::import_persons_named(
         &app,
         "split.csv",
-        crate::helpers::persons_csv(&[moved.clone()]).as_bytes(),
+        crate::helpers::persons_csv(std::slice::from_ref(&moved)).as_bytes(),
     )
     .await
     .expect("the split");

@@ -34,6 +34,7 @@ mod privacy;
 mod reflection;
 mod registry;
 mod registry_public;
+mod seed_checks;
 mod staff;
 mod tls;
 mod tokens;

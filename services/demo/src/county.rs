@@ -362,7 +362,10 @@ impl Population {
         let young_couple = (22..=35).contains(&age) && spouse.relation == Relation::Spouse;
         // The earlier head must be old enough to be this head's parent.
         let parent = years_after(previous_head_birth, 18) <= birth;
-        if !young_couple || !parent || seq < 2 || !rng.gen_bool(SPLIT_SHARE) {
+        // A head the registers rule out of help never split off: in the household before,
+        // they would make its help a finding the seed did not plant.
+        let ruled_out = !head.facts.is_empty() || !head.properties.is_empty();
+        if !young_couple || !parent || seq < 2 || ruled_out || !rng.gen_bool(SPLIT_SHARE) {
             return;
         }
         let split = random_date(

@@ -215,6 +215,13 @@ pub async fn payments(
                         .facts
                         .iter()
                         .filter_map(|f| holding(f.kind).map(|h| (h, f.since)))
+                        .chain(
+                            person
+                                .properties
+                                .iter()
+                                .filter(|p| p.area_centi_m2 > LARGE_PROPERTY_CENTI_M2)
+                                .map(|p| (Holding::PropertyOwner, p.since)),
+                        )
                         .collect(),
                 })
                 .collect();
@@ -337,6 +344,10 @@ pub async fn checks(identity: &Identity, ledger: &Ledger) -> anyhow::Result<Chec
         by_rule,
     })
 }
+
+/// Property above this area (hundredths of m²) rules a household out of help, as the
+/// default `property_owner` rule reads it (150 m²).
+const LARGE_PROPERTY_CENTI_M2: u64 = 15_000;
 
 /// What a register fact rules out, for the payment plan.
 fn holding(kind: FactKind) -> Option<Holding> {

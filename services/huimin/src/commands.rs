@@ -571,7 +571,8 @@ fn print_new_keys() {
 
 /// Seeds identity's persons and, in the same run, ledger's ten years of
 /// payments for exactly those persons.
-async fn seed(env: &Env, scale: Scale, if_empty: bool, clean: bool) -> anyhow::Result<()> {
+/// identity and ledger as `huimin seed` writes them, in-process, migrated.
+pub async fn seed_services(env: &Env) -> anyhow::Result<(Identity, Ledger)> {
     let identity = Identity::connect(IdentityConfig::from_env(env)?)?;
     identity.migrate().await?;
     // Seeding writes ledger's tables directly and never calls identity: the
@@ -589,6 +590,11 @@ async fn seed(env: &Env, scale: Scale, if_empty: bool, clean: bool) -> anyhow::R
         unused_identity,
     )?;
     ledger.migrate().await?;
+    Ok((identity, ledger))
+}
+
+async fn seed(env: &Env, scale: Scale, if_empty: bool, clean: bool) -> anyhow::Result<()> {
+    let (identity, ledger) = seed_services(env).await?;
     let today = chrono::Local::now().date_naive();
     let Some(report) = huimin_demo::seed::county(&identity, scale, today).await? else {
         if if_empty {

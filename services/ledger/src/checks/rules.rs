@@ -375,23 +375,24 @@ mod tests {
             parse_rules(&json, None).map(|_| ()).map_err(|e| e.0)
         };
         assert!(edit("\"min_area_m2\": 150", "\"min_area_m2\": 120").is_ok());
-        let missing = edit("\"min_area_m2\": 150", "\"min_area\": 150").unwrap_err();
+        let missing = edit("\"min_area_m2\": 150", "\"min_area\": 150").expect_err("refused");
         assert!(missing.contains("格式错误"), "{missing}");
         let foreign = edit(
             "\"min_households\": 2",
             "\"min_households\": 2, \"programs\": []",
         )
-        .unwrap_err();
+        .expect_err("refused");
         assert_eq!(foreign, "规则 shared_bank_account 不使用参数 programs");
-        let unknown = edit("\"id\": \"paid_twice\"", "\"id\": \"paid_thrice\"").unwrap_err();
+        let unknown =
+            edit("\"id\": \"paid_twice\"", "\"id\": \"paid_thrice\"").expect_err("refused");
         assert!(unknown.contains("格式错误"), "{unknown}");
-        let bad_band = edit("\"max_age\": 89", "\"max_age\": 70").unwrap_err();
+        let bad_band = edit("\"max_age\": 89", "\"max_age\": 70").expect_err("refused");
         assert!(bad_band.contains("ELDERLY"), "{bad_band}");
     }
 
     #[test]
     fn program_codes_must_exist_when_stored() {
-        let err = parse_rules(DEFAULT_RULES_JSON, Some(&HashMap::new())).unwrap_err();
+        let err = parse_rules(DEFAULT_RULES_JSON, Some(&HashMap::new())).expect_err("refused");
         assert!(err.0.contains("项目代码"), "{err}");
     }
 }

@@ -91,6 +91,12 @@ impl Ledger {
             Scope::Full => Reach::Full,
             _ => Reach::Scoped,
         };
+        if reach == Reach::Full {
+            // The plans lean on fresh statistics: a county's first history load or facts
+            // mirror leaves none until autovacuum comes by.
+            sqlx::query("ANALYZE facts").execute(&mut *tx).await?;
+            sqlx::query("ANALYZE payments").execute(&mut *tx).await?;
+        }
         let persons = if reach == Reach::Scoped {
             fill_scope(&mut tx, &scope).await?
         } else {

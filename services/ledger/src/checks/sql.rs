@@ -102,17 +102,23 @@ pub fn rule_query(rule: &Rule, reach: Reach) -> RuleQuery {
                  WHERE f.kind = 'public_employee' AND p.program_code = ANY($1::text[]) AND {LIVE}
                    AND {f_holds} AND {scope}
                  UNION ALL
-                 SELECT 'household:' || p.household_code || ':' || p.program_code, p.id, f.fact_id,
-                        jsonb_build_object('employer', f.attrs->>'employer', 'who', 'household_member')
-                 FROM facts f
-                 JOIN facts m ON m.person_key = f.person_key AND m.kind = 'household_member'
-                 JOIN payments p ON p.household_code = m.attrs->>'household_code'
+                 SELECT 'household:' || p.household_code || ':' || p.program_code, p.id, e.fact_id,
+                        jsonb_build_object('employer', e.employer, 'who', 'household_member')
+                 FROM (SELECT f.fact_id, f.person_key, f.attrs->>'employer' AS employer,
+                              greatest(f.since, m.since) AS since,
+                              least(f.until, m.until) AS until, m.attrs->>'household_code' AS household_code
+                       FROM facts f
+                       JOIN facts m ON m.person_key = f.person_key AND m.kind = 'household_member'
+                       WHERE f.kind = 'public_employee'
+                         AND (m.until IS NULL OR m.until >= f.since)
+                         AND (f.until IS NULL OR f.until >= m.since)
+                       OFFSET 0) e
+                 JOIN payments p ON p.household_code = e.household_code
                  JOIN programs g ON g.code = p.program_code
-                 WHERE f.kind = 'public_employee' AND p.program_code = ANY($2::text[])
-                   AND p.person_key <> f.person_key AND {LIVE}
-                   AND {f_holds} AND {m_holds} AND {scope}",
+                 WHERE p.program_code = ANY($2::text[]) AND p.person_key <> e.person_key AND {LIVE}
+                   AND {e_holds} AND {scope}",
                 f_holds = holds("f"),
-                m_holds = holds("m"),
+                e_holds = holds("e"),
             ),
             args: vec![texts(&p.programs), texts(&p.household_programs)],
         },

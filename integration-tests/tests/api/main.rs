@@ -6,6 +6,7 @@
 mod citizen;
 mod helpers;
 mod proxy;
+mod servers;
 
 mod reports;
 mod roll_register;
@@ -16,6 +17,7 @@ mod browser;
 mod cache;
 mod chat;
 mod components;
+mod drills;
 mod fuzz_files;
 mod h5;
 mod health;

@@ -71,6 +71,15 @@ fn parse_vm_rss(status: &str) -> Option<u64> {
     Some(kib * 1024)
 }
 
+/// The durations a `/metrics` page says were recorded, over every method and code.
+pub fn recorded_durations(metrics: &str) -> u64 {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with("grpc_server_request_duration_seconds_count"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
 /// One reading taken during the soak.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Sample {
@@ -189,6 +198,15 @@ mod tests {
             errors: 0,
             rss: rss_mb * 1024 * 1024,
         }
+    }
+
+    #[test]
+    fn recorded_durations_sum_every_method() {
+        let page = "# TYPE grpc_server_request_duration_seconds histogram\n\
+            grpc_server_request_duration_seconds_bucket{method=\"/a\",code=\"OK\",le=\"0.001\"} 3\n\
+            grpc_server_request_duration_seconds_count{method=\"/a\",code=\"OK\"} 10\n\
+            grpc_server_request_duration_seconds_count{method=\"/b\",code=\"OK\"} 5\n";
+        assert_eq!(recorded_durations(page), 15);
     }
 
     #[test]

@@ -119,6 +119,7 @@ struct Server {
     child: Child,
     pid: u32,
     grpc_addr: std::net::SocketAddr,
+    admin_addr: std::net::SocketAddr,
 }
 
 impl Server {
@@ -130,11 +131,13 @@ impl Server {
         log_path: &std::path::Path,
     ) -> anyhow::Result<Self> {
         let grpc_addr = free_port()?;
+        let admin_addr = free_port()?;
         let mut vars = scratch.env_vars(redis_url, prefix);
         for (name, value) in &mut vars {
             match *name {
                 "HUIMIN_GRPC_ADDR" => *value = grpc_addr.to_string(),
-                "HUIMIN_ADMIN_ADDR" | "HUIMIN_HTTP_ADDR" => *value = free_port()?.to_string(),
+                "HUIMIN_ADMIN_ADDR" => *value = admin_addr.to_string(),
+                "HUIMIN_HTTP_ADDR" => *value = free_port()?.to_string(),
                 "HUIMIN_LOG_FORMAT" => *value = "json".to_owned(),
                 // The calls are public: no deadline longer than production's default.
                 "HUIMIN_REQUEST_TIMEOUT_MS" => *value = "5000".to_owned(),
@@ -157,6 +160,7 @@ impl Server {
             child,
             pid,
             grpc_addr,
+            admin_addr,
         })
     }
 
@@ -269,7 +273,22 @@ async fn soak(args: &Args, server: &Server) -> anyhow::Result<(String, bool)> {
     spinner.finish_and_clear();
     let verdict = Verdict::judge(&samples, warmup).context("no sample taken")?;
     let passed = verdict.passed();
-    Ok((soak::report(&samples, &verdict, args.concurrency), passed))
+    let mut report = soak::report(&samples, &verdict, args.concurrency);
+    // The first scrape of the run: what the server recorded per call (nested peer calls too).
+    if let Ok(metrics) = reqwest::get(format!("http://{}/metrics", server.admin_addr))
+        .await
+        .and_then(reqwest::Response::error_for_status)
+    {
+        if let Ok(text) = metrics.text().await {
+            let recorded = soak::recorded_durations(&text);
+            report.push_str(&format!(
+                "Server-side calls timed (grpc_server_request_duration_seconds_count): {recorded} \
+                 ({:.2} per public call).\n",
+                recorded as f64 / verdict.last.calls.max(1) as f64
+            ));
+        }
+    }
+    Ok((report, passed))
 }
 
 /// Connects and waits (migrations run first on a fresh database) until every service is SERVING.

@@ -224,7 +224,8 @@ mod tests {
             sample(120, 120_000, 39),
             sample(180, 180_000, 39),
         ];
-        let verdict = Verdict::judge(&samples, Duration::from_secs(60)).unwrap();
+        let verdict =
+            Verdict::judge(&samples, Duration::from_secs(60)).expect("samples were taken");
         assert_eq!(verdict.baseline, samples[1]);
         assert_eq!(verdict.growth, 1024 * 1024);
         assert!(verdict.passed());
@@ -241,7 +242,8 @@ mod tests {
                 rss: 39_000_000 + minute * 66_000 * 21,
             })
             .collect();
-        let verdict = Verdict::judge(&samples, Duration::from_secs(60)).unwrap();
+        let verdict =
+            Verdict::judge(&samples, Duration::from_secs(60)).expect("samples were taken");
         assert!(!verdict.flat(), "{verdict:?}");
         assert!((verdict.bytes_per_call - 21.0).abs() < 0.01);
     }
@@ -250,8 +252,8 @@ mod tests {
     fn a_failed_call_fails_a_flat_soak() {
         let mut last = sample(120, 120_000, 38);
         last.errors = 1;
-        let verdict =
-            Verdict::judge(&[sample(60, 60_000, 38), last], Duration::from_secs(60)).unwrap();
+        let verdict = Verdict::judge(&[sample(60, 60_000, 38), last], Duration::from_secs(60))
+            .expect("samples were taken");
         assert!(verdict.flat() && !verdict.passed());
     }
 }

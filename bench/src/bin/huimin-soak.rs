@@ -217,10 +217,10 @@ async fn soak(args: &Args, server: &Server) -> anyhow::Result<(String, bool)> {
             let n = calls.fetch_add(1, Ordering::Relaxed);
             let errors = Arc::clone(&errors);
             async move {
-                if let Err(status) = soak::public_call(channel, n).await {
-                    if errors.fetch_add(1, Ordering::Relaxed) == 0 {
-                        eprintln!("huimin-soak: first failed call: {status}");
-                    }
+                if let Err(status) = soak::public_call(channel, n).await
+                    && errors.fetch_add(1, Ordering::Relaxed) == 0
+                {
+                    eprintln!("huimin-soak: first failed call: {status}");
                 }
                 Ok::<(), tonic::Status>(())
             }
@@ -278,15 +278,14 @@ async fn soak(args: &Args, server: &Server) -> anyhow::Result<(String, bool)> {
     if let Ok(metrics) = reqwest::get(format!("http://{}/metrics", server.admin_addr))
         .await
         .and_then(reqwest::Response::error_for_status)
+        && let Ok(text) = metrics.text().await
     {
-        if let Ok(text) = metrics.text().await {
-            let recorded = soak::recorded_durations(&text);
-            report.push_str(&format!(
-                "Server-side calls timed (grpc_server_request_duration_seconds_count): {recorded} \
-                 ({:.2} per public call).\n",
-                recorded as f64 / verdict.last.calls.max(1) as f64
-            ));
-        }
+        let recorded = soak::recorded_durations(&text);
+        report.push_str(&format!(
+            "Server-side calls timed (grpc_server_request_duration_seconds_count): {recorded} \
+             ({:.2} per public call).\n",
+            recorded as f64 / verdict.last.calls.max(1) as f64
+        ));
     }
     Ok((report, passed))
 }

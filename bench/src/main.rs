@@ -9,16 +9,6 @@
 
 #![forbid(unsafe_code)]
 
-mod export;
-mod import;
-mod keyspace;
-mod lookup;
-mod progress;
-mod report;
-mod roll;
-mod scratch;
-mod webhook;
-
 use std::{process::ExitCode, time::Duration};
 
 /// The allocator the `huimin` binary runs with, so the app measured here is the one deployed
@@ -34,13 +24,17 @@ use huimin_kit::{
     config::{LogFormat, TelemetryConfig},
 };
 
-use crate::{
+use huimin_bench::{
+    export, import,
     keyspace::Keyspace,
+    lookup,
     lookup::{EmptyServer, Shape},
     report::{Machine, Row},
     roll::RollFile,
     scratch::{RunningApp, Scratch},
+    webhook,
 };
+use huimin_bench::{progress, report, roll};
 
 /// Benchmarks huimin against raw PostgreSQL and an empty tonic handler.
 #[derive(Debug, Parser)]

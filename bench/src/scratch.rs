@@ -190,7 +190,12 @@ impl Scratch {
 
     /// The environment `huimin serve all` would read, pointing at this database.
     pub fn env(&self, redis_url: &str, redis_prefix: &str) -> Env {
-        Env::from_pairs([
+        Env::from_pairs(self.env_vars(redis_url, redis_prefix))
+    }
+
+    /// [`Scratch::env`] as variables, for a `huimin serve all` started as a process.
+    pub fn env_vars(&self, redis_url: &str, redis_prefix: &str) -> Vec<(&'static str, String)> {
+        vec![
             ("DATABASE_URL", self.url.clone()),
             ("REDIS_URL", redis_url.to_owned()),
             ("HUIMIN_REDIS_PREFIX", redis_prefix.to_owned()),
@@ -221,7 +226,7 @@ impl Scratch {
             ("HUIMIN_REQUEST_TIMEOUT_MS", "600000".to_owned()),
             ("HUIMIN_SHUTDOWN_GRACE_SECS", "2".to_owned()),
             ("HUIMIN_LOG_FORMAT", "pretty".to_owned()),
-        ])
+        ]
     }
 
     /// Drops the database (the app must be stopped first; FORCE ends stragglers).

@@ -63,6 +63,11 @@ pub struct Options {
     /// Serve another app's database (by name) instead of a fresh one, as a
     /// restarted process would; that app keeps it and drops it.
     pub database: Option<String>,
+    /// Another PostgreSQL server than DATABASE_URL's (one the test started,
+    /// `servers::Postgres::url`); the fresh database is made there.
+    pub database_server: Option<String>,
+    /// Another Redis than REDIS_URL's (`servers::Redis::url`).
+    pub redis_server: Option<String>,
 }
 
 pub fn database_url() -> String {
@@ -140,12 +145,13 @@ impl TestApp {
     pub async fn spawn_with(options: Options) -> Self {
         let _ = logs();
         let owns_database = options.database.is_none();
+        let server_url = options.database_server.unwrap_or_else(database_url);
         let (base, database) = match options.database {
             Some(name) => (
-                PgConnectOptions::from_str(&database_url()).expect("DATABASE_URL parses"),
+                PgConnectOptions::from_str(&server_url).expect("DATABASE_URL parses"),
                 name,
             ),
-            None => fresh_database().await,
+            None => fresh_database_on(&server_url).await,
         };
         let db_options = base.clone().database(&database);
 
@@ -169,7 +175,7 @@ impl TestApp {
         let database_url = format!("postgres://{user}:postgres@{db_host_port}/{database}");
         let redis_url = match &redis_proxy {
             Some(proxy) => format!("redis://{}", proxy.addr),
-            None => redis_url(),
+            None => options.redis_server.unwrap_or_else(redis_url),
         };
         let redis_prefix = format!("test:{}:", uuid::Uuid::new_v4().simple());
         let signer = TokenSigner::generate();
@@ -376,7 +382,12 @@ impl Drop for TestApp {
 
 /// A new, migrated database of its own; returns the server's options and its name.
 pub async fn fresh_database() -> (PgConnectOptions, String) {
-    let base = PgConnectOptions::from_str(&database_url()).expect("DATABASE_URL parses");
+    fresh_database_on(&database_url()).await
+}
+
+/// As [`fresh_database`], on the server `server_url` points at.
+pub async fn fresh_database_on(server_url: &str) -> (PgConnectOptions, String) {
+    let base = PgConnectOptions::from_str(server_url).expect("a PostgreSQL URL");
     let template = template_database(&base).await;
     let database = format!("huimin_t_{}", uuid::Uuid::new_v4().simple());
     create_from_template(&base, &database, &template).await;

@@ -6,6 +6,7 @@
 mod citizen;
 mod helpers;
 mod proxy;
+mod servers;
 
 mod reports;
 mod roll_register;
@@ -18,6 +19,7 @@ mod chat;
 mod components;
 mod cross_check_facts;
 mod cross_checks;
+mod drills;
 mod facts;
 mod fuzz_files;
 mod h5;

@@ -191,8 +191,9 @@ impl App {
         let shutdown = shutdown.shared();
         let token = CancellationToken::new();
         let supervisor = Supervisor::start(self.tasks, token.clone());
-        // Tasks stop when the signal comes, while calls drain: one grace period for both.
-        let grace = self.config.shutdown_grace;
+        // Tasks stop when the signal comes, while calls drain: one grace period
+        // (after the delay in which the server still answers) for both.
+        let grace = self.config.shutdown_delay + self.config.shutdown_grace;
         let deadline = Arc::new(std::sync::OnceLock::new());
         let signal = shutdown.clone();
         let stop_tasks = token.clone();
@@ -202,9 +203,19 @@ impl App {
             let _ = signalled.set(tokio::time::Instant::now() + grace);
             stop_tasks.cancel();
         });
+        // HTTP parts, like gRPC, keep answering through the shutdown delay.
+        let delay = self.config.shutdown_delay;
+        let stop_accepting = {
+            let shutdown = shutdown.clone();
+            async move {
+                shutdown.await;
+                tokio::time::sleep(delay).await;
+            }
+        }
+        .shared();
         let mut http = tokio::task::JoinSet::new();
         for (listener, router) in self.http {
-            let shutdown = shutdown.clone();
+            let shutdown = stop_accepting.clone();
             http.spawn(async move {
                 if let Ok(addr) = listener.local_addr() {
                     tracing::info!(http_addr = %addr, "serving HTTP");

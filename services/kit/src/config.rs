@@ -154,6 +154,10 @@ pub struct ServerConfig {
     pub request_timeout: Duration,
     pub concurrency_limit: usize,
     pub shutdown_grace: Duration,
+    /// How long a stopping server keeps accepting calls after it reports NOT_SERVING, so
+    /// load balancers and health-checking clients route elsewhere before it stops accepting
+    /// (Kubernetes takes a few seconds to take a terminating pod out of its Services).
+    pub shutdown_delay: Duration,
     /// TLS on the gRPC port and to peers, when configured.
     pub tls: Option<crate::tls::TlsSettings>,
 }
@@ -169,6 +173,7 @@ impl ServerConfig {
             ),
             concurrency_limit: env.parse_or("HUIMIN_CONCURRENCY_LIMIT", 256)?,
             shutdown_grace: Duration::from_secs(env.parse_or("HUIMIN_SHUTDOWN_GRACE_SECS", 20)?),
+            shutdown_delay: Duration::from_millis(env.parse_or("HUIMIN_SHUTDOWN_DELAY_MS", 0)?),
             tls: crate::tls::TlsSettings::from_env(env)?,
         })
     }

@@ -5,7 +5,7 @@ use std::{
     pin::Pin,
     sync::OnceLock,
     task::{Context, Poll},
-    time::Instant,
+    time::{Duration, Instant},
 };
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -18,11 +18,14 @@ use crate::telemetry::extract_trace_context;
 const REQUESTS: &str = "grpc_server_requests_total";
 const DURATION: &str = "grpc_server_request_duration_seconds";
 
+/// How often recorded histogram samples are folded into their buckets.
+pub const UPKEEP_EVERY: Duration = Duration::from_secs(1);
+
 /// The process-wide Prometheus recorder, installed on first use.
 pub fn prometheus() -> &'static PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE.get_or_init(|| {
-        PrometheusBuilder::new()
+        let handle = PrometheusBuilder::new()
             .set_buckets_for_metric(
                 Matcher::Full(DURATION.to_owned()),
                 &[
@@ -31,8 +34,35 @@ pub fn prometheus() -> &'static PrometheusHandle {
             )
             .expect("bucket list is non-empty")
             .install_recorder()
-            .expect("the recorder is installed once, guarded by OnceLock")
+            .expect("the recorder is installed once, guarded by OnceLock");
+        spawn_upkeep(handle.clone());
+        handle
     })
+}
+
+/// Folds the histograms' raw samples into their buckets every [`UPKEEP_EVERY`].
+///
+/// The recorder keeps every `histogram!` sample (8 bytes, in blocks of 64) until something
+/// drains it; `install_recorder`, unlike `install`, starts nothing that does, so only a
+/// `/metrics` scrape did. Unscraped — a laptop, a county without Prometheus, a soak — each
+/// gRPC call kept its duration forever: `huimin serve all` grew about 21 bytes a public call
+/// (one timed call each, measured by `scripts/soak`), in the allocator's 2 MB steps (issue 13).
+/// A plain thread rather than a task: the recorder is process-wide and lives as long as the
+/// process, needs no runtime, and is shared by every app a test process builds; draining
+/// takes microseconds.
+fn spawn_upkeep(handle: PrometheusHandle) {
+    let spawned = std::thread::Builder::new()
+        .name("metrics-upkeep".to_owned())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(UPKEEP_EVERY);
+                handle.run_upkeep();
+            }
+        });
+    if let Err(error) = spawned {
+        // Scrapes still drain; without them memory grows with every call.
+        tracing::error!(%error, "cannot start the metrics upkeep thread");
+    }
 }
 
 /// Wraps a gRPC service with a span and metrics per request.

@@ -121,7 +121,8 @@ impl GrpcServer {
         &self.policy
     }
 
-    /// Serves until `shutdown` resolves, then reports NOT_SERVING, stops
+    /// Serves until `shutdown` resolves, then reports NOT_SERVING, keeps
+    /// serving for the shutdown delay (while callers route elsewhere), stops
     /// accepting and drains in-flight calls for at most the grace period.
     pub async fn serve(
         mut self,
@@ -162,6 +163,16 @@ impl GrpcServer {
         let ready = Arc::new(AtomicBool::new(false));
         let stopping = Arc::new(AtomicBool::new(false));
         let shutdown = shutdown.shared();
+        // The signal, then the delay: when this server stops accepting.
+        let delay = config.shutdown_delay;
+        let stop_accepting = {
+            let shutdown = shutdown.clone();
+            async move {
+                shutdown.await;
+                tokio::time::sleep(delay).await;
+            }
+        }
+        .shared();
 
         let watcher = tokio::spawn(watch_readiness(
             self.probes,
@@ -169,10 +180,11 @@ impl GrpcServer {
             ready.clone(),
             stopping.clone(),
         ));
+        // /metrics and /readyz (503 now) stay up through the delay too.
         let admin = tokio::spawn(admin::serve(
             listeners.admin,
             ready.clone(),
-            shutdown.clone(),
+            stop_accepting.clone(),
         ));
 
         let long_running = self.policy.long_running_paths();
@@ -196,9 +208,12 @@ impl GrpcServer {
         tracing::info!(%grpc_addr, "serving gRPC");
 
         // On the signal: NOT_SERVING first, so load balancers stop routing
-        // here, then let tonic stop accepting and drain.
+        // here; keep answering through the delay (calls routed here before
+        // they noticed would otherwise find the door shut), then let tonic
+        // stop accepting and drain.
         let drain_signal = {
             let shutdown = shutdown.clone();
+            let stop_accepting = stop_accepting.clone();
             let reporter = reporter.clone();
             let ready = ready.clone();
             let stopping = stopping.clone();
@@ -209,6 +224,11 @@ impl GrpcServer {
                 reporter
                     .set_service_status("", ServingStatus::NotServing)
                     .await;
+                tracing::info!(
+                    delay_ms = delay.as_millis() as u64,
+                    "NOT_SERVING; still answering through the shutdown delay"
+                );
+                stop_accepting.await;
                 tracing::info!("draining in-flight calls");
             }
         };
@@ -220,7 +240,7 @@ impl GrpcServer {
         );
         let grace = config.shutdown_grace;
         let deadline = async move {
-            shutdown.await;
+            stop_accepting.await;
             tokio::time::sleep(grace).await;
         };
         let result = tokio::select! {

@@ -1,0 +1,270 @@
+//! Servers a test starts for itself, in a temporary folder on free ports, and stops when
+//! it is dropped: a Redis Cluster, a PostgreSQL primary with a streaming replica, an
+//! S3-compatible store. Never the machine's shared PostgreSQL or Redis.
+
+use std::{
+    net::TcpListener,
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+/// A free TCP port on 127.0.0.1 whose cluster-bus twin (port + 10000) is free too.
+pub fn free_port() -> u16 {
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .expect("an ephemeral port")
+            .local_addr()
+            .expect("bound")
+            .port();
+        if port < 55_000 && TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// A fresh temporary folder, removed by [`Folder`]'s drop.
+pub struct Folder(pub PathBuf);
+
+impl Folder {
+    pub fn new(what: &str) -> Self {
+        let path =
+            std::env::temp_dir().join(format!("huimin-{what}-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&path).expect("temp folder");
+        Self(path)
+    }
+}
+
+impl Drop for Folder {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A child process killed when dropped.
+pub struct Server {
+    pub port: u16,
+    child: Option<Child>,
+}
+
+impl Server {
+    pub fn spawn(port: u16, command: &mut Command) -> Self {
+        let child = command
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{command:?} starts: {e}"));
+        Self {
+            port,
+            child: Some(child),
+        }
+    }
+
+    /// Kills the process at once (SIGKILL), as a crashed node.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn redis_cli(port: u16, args: &[&str]) -> String {
+    let out = Command::new("redis-cli")
+        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+        .args(args)
+        .output()
+        .expect("redis-cli runs");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A Redis Cluster of `masters` masters, each with `replicas` replicas, on 127.0.0.1.
+pub struct RedisCluster {
+    pub nodes: Vec<Server>,
+    replicas: usize,
+    _folder: Folder,
+}
+
+impl RedisCluster {
+    /// Starts the nodes, joins them with `redis-cli --cluster create`, and waits until
+    /// every node reports the cluster ok with every replica attached.
+    pub async fn start(masters: usize, replicas: usize) -> Self {
+        let folder = Folder::new("redis-cluster");
+        let nodes: Vec<Server> = (0..masters * (1 + replicas))
+            .map(|_| {
+                let port = free_port();
+                let dir = folder.0.join(port.to_string());
+                std::fs::create_dir_all(&dir).expect("node folder");
+                Server::spawn(
+                    port,
+                    Command::new("redis-server")
+                        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                        .args(["--cluster-enabled", "yes"])
+                        .arg("--cluster-config-file")
+                        .arg(dir.join("nodes.conf"))
+                        .arg("--dir")
+                        .arg(&dir)
+                        // A master unreachable for a second is failed over.
+                        .args(["--cluster-node-timeout", "1000"])
+                        .args(["--save", "", "--appendonly", "no"]),
+                )
+            })
+            .collect();
+        for node in &nodes {
+            wait_for(Duration::from_secs(10), || {
+                redis_cli(node.port, &["ping"]).contains("PONG")
+            })
+            .await;
+        }
+        let addrs: Vec<String> = nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port))
+            .collect();
+        let created = Command::new("redis-cli")
+            .arg("--cluster")
+            .arg("create")
+            .args(&addrs)
+            .args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
+            .output()
+            .expect("redis-cli --cluster create runs");
+        assert!(
+            created.status.success(),
+            "cluster create: {}",
+            String::from_utf8_lossy(&created.stdout)
+        );
+        let cluster = Self {
+            nodes,
+            replicas,
+            _folder: folder,
+        };
+        cluster.wait_healthy(Duration::from_secs(30)).await;
+        cluster
+    }
+
+    /// The seed URLs, as HUIMIN_REDIS_CLUSTER_URLS takes them.
+    pub fn urls(&self) -> String {
+        self.nodes
+            .iter()
+            .map(|n| format!("redis://127.0.0.1:{}", n.port))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    fn live_ports(&self) -> Vec<u16> {
+        self.nodes
+            .iter()
+            .filter(|n| n.child.is_some())
+            .map(|n| n.port)
+            .collect()
+    }
+
+    /// Waits until every live node says `cluster_state:ok` and sees every master with
+    /// its replicas (until `within`).
+    pub async fn wait_healthy(&self, within: Duration) {
+        let masters = self.nodes.len() / (1 + self.replicas);
+        let ports = self.live_ports();
+        wait_for(within, || {
+            ports.iter().all(|&port| {
+                let nodes = redis_cli(port, &["cluster", "nodes"]);
+                let serving = nodes
+                    .lines()
+                    .filter(|l| l.contains("master") && !l.contains("fail"))
+                    .filter(|l| l.split_whitespace().nth(8).is_some())
+                    .count();
+                redis_cli(port, &["cluster", "info"]).contains("cluster_state:ok")
+                    && serving == masters
+            })
+        })
+        .await;
+    }
+
+    /// Waits until every live node has marked the node on `port` failed and a replica
+    /// serves its slots (until `within`).
+    pub async fn wait_failed_over(&self, port: u16, within: Duration) {
+        let gone = format!("127.0.0.1:{port}@");
+        let ports = self.live_ports();
+        wait_for(within, || {
+            ports.iter().all(|&p| {
+                let nodes = redis_cli(p, &["cluster", "nodes"]);
+                let marked = nodes
+                    .lines()
+                    .any(|l| l.contains(&gone) && l.contains("fail") && !l.contains("fail?"));
+                marked && redis_cli(p, &["cluster", "info"]).contains("cluster_state:ok")
+            })
+        })
+        .await;
+        self.wait_healthy(within).await;
+    }
+
+    /// The port of the master serving `key`'s slot.
+    pub fn master_of(&self, key: &str) -> u16 {
+        let port = self.live_ports()[0];
+        let slot: u16 = redis_cli(port, &["cluster", "keyslot", key])
+            .trim()
+            .parse()
+            .expect("a slot number");
+        let nodes = redis_cli(port, &["cluster", "nodes"]);
+        for line in nodes.lines().filter(|l| l.contains("master")) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let serves = fields.iter().skip(8).any(|range| {
+                let mut ends = range.split('-').map(|n| n.parse::<u16>().ok());
+                match (ends.next().flatten(), ends.next().flatten()) {
+                    (Some(a), Some(b)) => (a..=b).contains(&slot),
+                    (Some(a), None) => a == slot,
+                    _ => false,
+                }
+            });
+            if serves {
+                let addr = fields[1].split('@').next().expect("host:port@bus");
+                return addr
+                    .rsplit(':')
+                    .next()
+                    .and_then(|p| p.parse().ok())
+                    .expect("a port");
+            }
+        }
+        panic!("no master serves slot {slot}");
+    }
+
+    /// Kills the node on `port` (SIGKILL).
+    pub fn kill(&mut self, port: u16) {
+        self.nodes
+            .iter_mut()
+            .find(|n| n.port == port)
+            .expect("one of ours")
+            .kill();
+    }
+
+    /// Every key under `pattern` on the live masters.
+    pub fn keys(&self, pattern: &str) -> Vec<String> {
+        let mut keys: Vec<String> = self
+            .live_ports()
+            .iter()
+            .flat_map(|&p| {
+                redis_cli(p, &["--raw", "keys", pattern])
+                    .lines()
+                    .filter(|l| !l.is_empty())
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        keys.sort();
+        keys.dedup();
+        keys
+    }
+}
+
+/// Polls `ready` until it holds, or panics after `within`.
+pub async fn wait_for(within: Duration, mut ready: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !ready() {
+        assert!(start.elapsed() < within, "not ready within {within:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -27,6 +27,7 @@ mod ledger_programs;
 mod login_throttle;
 mod outbox;
 mod persons;
+mod pg_replica;
 mod privacy;
 mod redis_cluster;
 mod reflection;

@@ -142,7 +142,10 @@ async fn lookups_invalidation_dedupe_and_limits_work_on_a_three_master_cluster()
     // No command was refused for naming keys in two slots. (The process's metrics are
     // shared by every test in it, so the log is asked, not `cache_errors_total`.)
     let logged = crate::helpers::logs().text().to_lowercase();
-    assert!(!logged.contains("crossslot"), "a multi-key command spanned slots");
+    assert!(
+        !logged.contains("crossslot"),
+        "a multi-key command spanned slots"
+    );
 }
 
 /// Load: citizens' lookups and the village disclosure list, one after another per task.

@@ -268,3 +268,139 @@ pub async fn wait_for(within: Duration, mut ready: impl FnMut() -> bool) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
+
+/// The `postgres` account's uid and gid: PostgreSQL refuses to run as root.
+fn postgres_ids() -> (u32, u32) {
+    let id = |flag: &str| -> u32 {
+        let out = Command::new("id")
+            .args([flag, "postgres"])
+            .output()
+            .expect("id runs");
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .expect("a postgres account")
+    };
+    (id("-u"), id("-g"))
+}
+
+/// A PostgreSQL program run as the `postgres` account.
+fn pg(program: &str) -> Command {
+    use std::os::unix::process::CommandExt as _;
+    let (uid, gid) = postgres_ids();
+    let mut command = Command::new(format!("{PG_BIN}/{program}"));
+    command.uid(uid).gid(gid);
+    command
+}
+
+fn run(command: &mut Command) {
+    let out = command.output().expect("runs");
+    assert!(
+        out.status.success(),
+        "{command:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A PostgreSQL primary (`wal_level = replica`) and a streaming replica made from it by
+/// `pg_basebackup -R`, each on its own port in a temporary folder; trust authentication
+/// on 127.0.0.1 only.
+pub struct PgPrimaryAndReplica {
+    pub primary_port: u16,
+    pub replica_port: u16,
+    dirs: Vec<PathBuf>,
+    _servers: Vec<Server>,
+    _folder: Folder,
+}
+
+impl PgPrimaryAndReplica {
+    pub async fn start() -> Self {
+        use std::os::unix::fs::chown;
+        let folder = Folder::new("pg-replica");
+        let (uid, gid) = postgres_ids();
+        chown(&folder.0, Some(uid), Some(gid)).expect("the folder is postgres's");
+        let (primary_port, replica_port) = (free_port(), free_port());
+        let primary = folder.0.join("primary");
+        let replica = folder.0.join("replica");
+        run(pg("initdb")
+            .args(["-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"])
+            .arg("-D")
+            .arg(&primary));
+        let settings = format!(
+            "listen_addresses = '127.0.0.1'\nport = {primary_port}\nunix_socket_directories = '{}'\n\
+             wal_level = replica\nmax_wal_senders = 4\nfsync = off\n",
+            folder.0.display()
+        );
+        append(&primary.join("postgresql.conf"), &settings);
+        let primary_server = Server::spawn(primary_port, pg("postgres").arg("-D").arg(&primary));
+        wait_for(Duration::from_secs(30), || ready(primary_port)).await;
+        run(pg("pg_basebackup")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &primary_port.to_string(),
+                "-U",
+                "postgres",
+            ])
+            .args(["-R", "-X", "stream", "--no-sync", "-D"])
+            .arg(&replica));
+        append(
+            &replica.join("postgresql.conf"),
+            &format!("port = {replica_port}\nhot_standby = on\n"),
+        );
+        let replica_server = Server::spawn(replica_port, pg("postgres").arg("-D").arg(&replica));
+        wait_for(Duration::from_secs(30), || ready(replica_port)).await;
+        Self {
+            primary_port,
+            replica_port,
+            dirs: vec![replica, primary],
+            _servers: vec![replica_server, primary_server],
+            _folder: folder,
+        }
+    }
+
+    pub fn primary_url(&self, database: &str) -> String {
+        format!(
+            "postgres://postgres@127.0.0.1:{}/{database}",
+            self.primary_port
+        )
+    }
+
+    pub fn replica_url(&self, database: &str) -> String {
+        format!(
+            "postgres://postgres@127.0.0.1:{}/{database}",
+            self.replica_port
+        )
+    }
+}
+
+impl Drop for PgPrimaryAndReplica {
+    fn drop(&mut self) {
+        // The postmaster's children go with it only when it is stopped, not killed.
+        for dir in &self.dirs {
+            let _ = pg("pg_ctl")
+                .args(["stop", "-m", "immediate", "-D"])
+                .arg(dir)
+                .output();
+        }
+    }
+}
+
+fn ready(port: u16) -> bool {
+    pg("pg_isready")
+        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+        .output()
+        .is_ok_and(|out| out.status.success())
+}
+
+fn append(path: &std::path::Path, text: &str) {
+    use std::io::Write as _;
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(path)
+        .and_then(|mut file| file.write_all(text.as_bytes()))
+        .expect("settings appended");
+}

@@ -179,6 +179,10 @@ impl ServerConfig {
 pub struct DatabaseConfig {
     pub url: SecretString,
     pub max_connections: u32,
+    /// HUIMIN_DATABASE_REPLICA_URL: a streaming replica (CloudNativePG's `-ro` service)
+    /// for the reads that may be a moment stale (docs/scaling.md); unset, they go to
+    /// DATABASE_URL.
+    pub replica_url: Option<SecretString>,
 }
 
 impl DatabaseConfig {
@@ -186,6 +190,9 @@ impl DatabaseConfig {
         Ok(Self {
             url: env.required_secret("DATABASE_URL")?,
             max_connections: env.parse_or("HUIMIN_DB_MAX_CONNECTIONS", 10)?,
+            replica_url: env
+                .optional_str("HUIMIN_DATABASE_REPLICA_URL")
+                .map(SecretString::from),
         })
     }
 
@@ -198,6 +205,7 @@ impl DatabaseConfig {
             Some(url) => Ok(Self {
                 url: url.into(),
                 max_connections: 2,
+                replica_url: None,
             }),
             None => Self::from_env(env),
         }

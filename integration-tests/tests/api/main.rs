@@ -43,5 +43,6 @@ mod whistle_anonymity;
 mod whistle_audit;
 mod whistle_facts;
 mod whistle_receipt;
+mod whistle_s3;
 mod whistle_submit;
 mod whistle_workflow;

@@ -404,3 +404,82 @@ fn append(path: &std::path::Path, text: &str) {
         .and_then(|mut file| file.write_all(text.as_bytes()))
         .expect("settings appended");
 }
+
+/// moto's S3 server (`moto_server`, from scripts/tools-requirements.txt, installed by
+/// scripts/setup into .venv-tools) on a free port, with one bucket.
+pub struct S3Server {
+    pub endpoint: String,
+    pub bucket: String,
+    _server: Server,
+}
+
+impl S3Server {
+    pub async fn start() -> Self {
+        let moto = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv-tools/bin/moto_server");
+        assert!(
+            moto.exists(),
+            "{} is missing: run scripts/setup",
+            moto.display()
+        );
+        let port = free_port();
+        let server = Server::spawn(
+            port,
+            Command::new(&moto).args(["-H", "127.0.0.1", "-p", &port.to_string()]),
+        );
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::new();
+        let started = Instant::now();
+        while http.get(&endpoint).send().await.is_err() {
+            assert!(started.elapsed() < Duration::from_secs(30), "moto starts");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let bucket = "huimin-photos".to_owned();
+        let made = http
+            .put(format!("{endpoint}/{bucket}"))
+            .send()
+            .await
+            .expect("bucket request");
+        assert!(made.status().is_success(), "bucket made: {}", made.status());
+        Self {
+            endpoint,
+            bucket,
+            _server: server,
+        }
+    }
+
+    /// whistle's variables for this bucket.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("HUIMIN_PHOTOS_S3_BUCKET", self.bucket.clone()),
+            ("HUIMIN_PHOTOS_S3_ENDPOINT", self.endpoint.clone()),
+            ("HUIMIN_PHOTOS_S3_ACCESS_KEY_ID", "test".to_owned()),
+            ("HUIMIN_PHOTOS_S3_SECRET_ACCESS_KEY", "test".to_owned()),
+        ]
+    }
+
+    /// The keys in the bucket (ListObjectsV2, read crudely: moto answers plain XML).
+    pub async fn keys(&self) -> Vec<String> {
+        let xml = reqwest::get(format!("{}/{}?list-type=2", self.endpoint, self.bucket))
+            .await
+            .expect("list")
+            .text()
+            .await
+            .expect("list body");
+        xml.split("<Key>")
+            .skip(1)
+            .filter_map(|rest| rest.split("</Key>").next())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// The headers the store answers a HEAD of `key` with.
+    pub async fn head(&self, key: &str) -> reqwest::header::HeaderMap {
+        reqwest::Client::new()
+            .head(format!("{}/{}/{key}", self.endpoint, self.bucket))
+            .send()
+            .await
+            .expect("head")
+            .headers()
+            .clone()
+    }
+}

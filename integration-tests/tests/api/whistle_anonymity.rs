@@ -16,7 +16,7 @@ use crate::{
 
 /// Everything in the attachment store, directories included: a report's
 /// directory keeps its own times.
-fn entries(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+pub(crate) fn entries(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut all = Vec::new();
     if let Ok(read) = std::fs::read_dir(dir) {
         for entry in read.flatten() {
@@ -27,7 +27,7 @@ fn entries(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     all
 }
 
-async fn add_photo(app: &TestApp, code: &str, text: &str) {
+pub(crate) async fn add_photo(app: &TestApp, code: &str, text: &str) {
     app.whistle()
         .add_information(authed(
             AddInformationRequest {

@@ -1,6 +1,7 @@
 //! A report's photos: a real-name report's in the attachment store, written
 //! inside the report's transaction and removed again if it does not commit;
-//! an anonymous report's in the database, because a file would date it.
+//! an anonymous report's in the database, because a file would date it, or,
+//! with an object store configured, in the store under a random key.
 
 use chrono::NaiveDate;
 use object_store::{ObjectStoreExt as _, path::Path as ObjectPath};
@@ -20,14 +21,33 @@ pub(crate) enum PhotoHome {
     /// at a few hundred reports a year of at most 9 × 10 MB the database
     /// carries them easily.
     Database,
+    /// An object store (S3), for an anonymous report when one is configured: the
+    /// key is random (no report id, no hash, no time) and nothing is set on the
+    /// object but its bytes. The store's own Last-Modified still holds the
+    /// upload's instant; docs/scaling.md says what an operator must do about it.
+    UndatedObjects,
 }
 
 impl PhotoHome {
-    pub(crate) fn of(anonymous: bool) -> Self {
-        if anonymous {
-            Self::Database
-        } else {
-            Self::Files
+    pub(crate) fn of(anonymous: bool, store_holds_anonymous: bool) -> Self {
+        match (anonymous, store_holds_anonymous) {
+            (false, _) => Self::Files,
+            (true, false) => Self::Database,
+            (true, true) => Self::UndatedObjects,
+        }
+    }
+
+    /// The object key of `photo` of `report_id`.
+    fn key(self, report_id: i64, photo: &CleanPhoto) -> String {
+        match self {
+            Self::Files | Self::Database => format!(
+                "reports/{report_id}/{}.{}",
+                hex::encode(photo.sha256),
+                photo.kind.extension()
+            ),
+            Self::UndatedObjects => {
+                format!("photos/{}", uuid::Uuid::new_v4().simple())
+            }
         }
     }
 }
@@ -45,16 +65,16 @@ impl Whistle {
     ) -> Result<Vec<ObjectPath>, WhistleError> {
         let mut written = Vec::new();
         for photo in photos {
-            let key = format!(
-                "reports/{report_id}/{}.{}",
-                hex::encode(photo.sha256),
-                photo.kind.extension()
-            );
+            let key = home.key(report_id, photo);
             let content = (home == PhotoHome::Database).then_some(photo.bytes.as_slice());
             let result = async {
+                // A photo sent again for the same report is kept once; with random
+                // keys the key cannot tell, so the report and the hash do.
                 let inserted = sqlx::query(
                     "INSERT INTO report_photos (report_id, object_key, sha256, kind, width, height, bytes, added_on, content)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (object_key) DO NOTHING",
+                     SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9
+                     WHERE NOT EXISTS (SELECT 1 FROM report_photos WHERE report_id = $1 AND sha256 = $3)
+                     ON CONFLICT (object_key) DO NOTHING",
                 )
                 .bind(report_id)
                 .bind(&key)

@@ -45,7 +45,7 @@ pub(crate) async fn add_photo(app: &TestApp, code: &str, text: &str) {
 /// Moves every held entry and every row to yesterday, in one transaction
 /// (so no row's transaction id is changed apart from the others), and waits
 /// for the sealer (every second in tests) to take the entries in.
-async fn pass_the_day(db: &mut sqlx::PgConnection) {
+pub(crate) async fn pass_the_day(db: &mut sqlx::PgConnection) {
     use sqlx::Connection as _;
     let mut tx = db.begin().await.unwrap();
     for update in [

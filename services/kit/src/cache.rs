@@ -615,6 +615,27 @@ fn decode_current<T: DeserializeOwned>(bytes: &[u8], generation: u64) -> Option<
 mod tests {
     use super::*;
 
+    /// Redis Cluster's hash tag: between the first `{` and the next `}`.
+    fn hash_tag(key: &str) -> &str {
+        let open = key.find('{').expect("a tag opens");
+        let close = key[open..].find('}').expect("and closes") + open;
+        &key[open + 1..close]
+    }
+
+    #[test]
+    fn an_entry_and_its_counter_share_a_hash_tag() {
+        let cache = Cache::new(&RedisConfig {
+            url: "redis://127.0.0.1:9".to_owned().into(),
+            cluster_urls: Vec::new(),
+            prefix: "huimin:".to_owned(),
+        });
+        let counter = openid_bindings_generation("oWx-a");
+        let entry = cache.entry_key(&counter, "ledger:authz:oWx-a:person:ab");
+        assert_eq!(hash_tag(&cache.counter_key(&counter)), counter);
+        assert_eq!(hash_tag(&entry), counter);
+        assert!(entry.starts_with("huimin:ledger:authz:oWx-a:person:ab{"));
+    }
+
     #[test]
     fn an_entry_of_another_generation_is_a_miss() {
         let entry = b"41\n[1,2,3]";

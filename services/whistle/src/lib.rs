@@ -106,8 +106,8 @@ pub struct Whistle {
     pub pool: PgPool,
     pub cache: Cache,
     pub attachments: Arc<dyn ObjectStore>,
-    /// Whether `attachments` is an object store, which then keeps anonymous reports'
-    /// photos too (see [`photo_store::PhotoStore`]).
+    /// Whether `attachments` is an object store, which then takes anonymous reports'
+    /// photos too once their day is sealed (see [`Whistle::move_sealed_photos`]).
     pub anonymous_photos_in_store: bool,
     pub ledger: LedgerClient,
     pub identity: IdentityClient,

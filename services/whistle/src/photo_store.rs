@@ -58,10 +58,9 @@ impl S3Config {
 /// The store photos are written to, and whether an anonymous report's photos go there.
 pub struct PhotoStore {
     pub objects: Arc<dyn ObjectStore>,
-    /// True for an object store: anonymous photos are kept there, under random keys,
-    /// instead of in the database (a local file's ctime would date them; an object's
-    /// Last-Modified does too, which docs/scaling.md says and tells operators how to
-    /// live with).
+    /// True for an object store: anonymous reports' photos move there, under random
+    /// keys, once their day is sealed (a local file's ctime would date them to the
+    /// second, and so would an object's Last-Modified if uploaded at once).
     pub holds_anonymous: bool,
 }
 

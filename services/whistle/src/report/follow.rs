@@ -143,13 +143,7 @@ impl Whistle {
             .await?;
         }
         let written = self
-            .store_photos(
-                &mut tx,
-                id,
-                &cleaned,
-                day,
-                PhotoHome::of(anonymous, self.anonymous_photos_in_store),
-            )
+            .store_photos(&mut tx, id, &cleaned, day, PhotoHome::of(anonymous))
             .await?;
         // Files are written before the commit: remove them if it never comes.
         let finished = async {

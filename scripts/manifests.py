@@ -660,6 +660,11 @@ def cmd_envcheck(binary: str) -> int:
         keys,
         DATABASE_URL=db_url,
         HUIMIN_MIGRATION_DATABASE_URL=db_url,
+        # The primary stands in for the replica, and any key pair for the photo
+        # bucket's (whistle does not reach the bucket to start).
+        HUIMIN_DATABASE_REPLICA_URL=db_url,
+        HUIMIN_PHOTOS_S3_ACCESS_KEY_ID="envcheck",
+        HUIMIN_PHOTOS_S3_SECRET_ACCESS_KEY="envcheck-secret",
         REDIS_URL=redis_url,
         HUIMIN_WECHAT_APPSECRET="envcheck-appsecret",
         HUIMIN_LEDGER_SERVICE_TOKEN=token("ledger", "service", "identity"),

@@ -11,6 +11,7 @@ use huimin_kit::{
 fn replica(prefix: &str) -> Cache {
     Cache::new(&RedisConfig {
         url: crate::helpers::redis_url().into(),
+        cluster_urls: Vec::new(),
         prefix: prefix.to_owned(),
     })
 }
@@ -24,6 +25,7 @@ async fn a_page_held_by_one_replica_is_dropped_when_another_moves_the_generation
     };
     reader
         .put_current(
+            "gen",
             "page",
             generation,
             &"before".to_owned(),
@@ -63,6 +65,7 @@ async fn an_invalidation_lost_to_a_redis_cut_reaches_other_replicas_once_redis_r
     let proxy = crate::proxy::Proxy::start(target).await;
     let writer = Cache::new(&RedisConfig {
         url: format!("redis://{}", proxy.addr).into(),
+        cluster_urls: Vec::new(),
         prefix: prefix.clone(),
     });
     let reader = replica(&prefix);
@@ -71,6 +74,7 @@ async fn an_invalidation_lost_to_a_redis_cut_reaches_other_replicas_once_redis_r
     };
     reader
         .put_current(
+            "gen",
             "page",
             generation,
             &"before".to_owned(),

@@ -21,7 +21,7 @@ use crate::{
     rolls::{RollRow, import_csv, villagers},
 };
 
-async fn bind(app: &TestApp, openid: &str, person: &Resident) {
+pub(crate) async fn bind(app: &TestApp, openid: &str, person: &Resident) {
     let request = BindOpenIdRequest {
         openid: openid.into(),
         id_number: person.id_number.expose().into(),
@@ -33,7 +33,7 @@ async fn bind(app: &TestApp, openid: &str, person: &Resident) {
         .unwrap();
 }
 
-async fn payments_as_citizen(
+pub(crate) async fn payments_as_citizen(
     app: &TestApp,
     openid: &str,
     person_key: &str,

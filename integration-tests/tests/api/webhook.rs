@@ -22,7 +22,12 @@ const NEW_AES_KEY: &str = "ZYXWVUTSRQPONMLKJIHGFEDCBA9876543210zyxwvut";
 
 /// One HTTP/1.0 exchange; write errors are ignored (a server may answer 413 and close
 /// before an oversized body is sent).
-async fn exchange(addr: SocketAddr, method: &str, target: &str, body: &[u8]) -> (u16, String) {
+pub(crate) async fn exchange(
+    addr: SocketAddr,
+    method: &str,
+    target: &str,
+    body: &[u8],
+) -> (u16, String) {
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     let head = format!(
         "{method} {target} HTTP/1.0\r\nHost: test\r\nContent-Type: text/xml\r\nContent-Length: {}\r\n\r\n",
@@ -45,11 +50,11 @@ async fn exchange(addr: SocketAddr, method: &str, target: &str, body: &[u8]) -> 
     (code, body)
 }
 
-fn crypt(key: &str) -> MsgCrypt {
+pub(crate) fn crypt(key: &str) -> MsgCrypt {
     MsgCrypt::new(AesKey::parse(key).unwrap(), TEST_WECHAT_APPID)
 }
 
-fn text_xml(openid: &str, content: &str, msg_id: u64) -> String {
+pub(crate) fn text_xml(openid: &str, content: &str, msg_id: u64) -> String {
     format!(
         "<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName><CreateTime>1733100000</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[{content}]]></Content><MsgId>{msg_id}</MsgId></xml>"
     )
@@ -62,7 +67,7 @@ fn plain_query(timestamp: &str, nonce: &str) -> String {
 }
 
 /// A safe-mode push of `xml` sealed with `with`: (target, body).
-fn safe_push(with: &MsgCrypt, xml: &str) -> (String, String) {
+pub(crate) fn safe_push(with: &MsgCrypt, xml: &str) -> (String, String) {
     let (timestamp, nonce) = ("1733100000", "424242");
     let encrypt = with.encrypt_random(xml);
     let msg_signature = signature::sign(TEST_WECHAT_TOKEN, &[timestamp, nonce, &encrypt]);
@@ -79,7 +84,7 @@ fn safe_push(with: &MsgCrypt, xml: &str) -> (String, String) {
 }
 
 /// The text of a passive reply; decrypted with `with` when the reply is sealed.
-fn reply_text(body: &str, with: Option<&MsgCrypt>) -> String {
+pub(crate) fn reply_text(body: &str, with: Option<&MsgCrypt>) -> String {
     let xml = match with {
         None => body.to_owned(),
         Some(crypt) => {
@@ -104,7 +109,7 @@ fn reply_text(body: &str, with: Option<&MsgCrypt>) -> String {
 }
 
 /// A counter's value on the admin port's /metrics (0 when absent).
-async fn metric(app: &TestApp, line_start: &str) -> u64 {
+pub(crate) async fn metric(app: &TestApp, line_start: &str) -> u64 {
     let (_, text) = exchange(app.admin_addr, "GET", "/metrics", b"").await;
     text.lines()
         .filter(|l| l.starts_with(line_start))

@@ -16,7 +16,7 @@ use crate::{
 
 /// Everything in the attachment store, directories included: a report's
 /// directory keeps its own times.
-fn entries(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+pub(crate) fn entries(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut all = Vec::new();
     if let Ok(read) = std::fs::read_dir(dir) {
         for entry in read.flatten() {
@@ -27,7 +27,7 @@ fn entries(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     all
 }
 
-async fn add_photo(app: &TestApp, code: &str, text: &str) {
+pub(crate) async fn add_photo(app: &TestApp, code: &str, text: &str) {
     app.whistle()
         .add_information(authed(
             AddInformationRequest {
@@ -45,7 +45,7 @@ async fn add_photo(app: &TestApp, code: &str, text: &str) {
 /// Moves every held entry and every row to yesterday, in one transaction
 /// (so no row's transaction id is changed apart from the others), and waits
 /// for the sealer (every second in tests) to take the entries in.
-async fn pass_the_day(db: &mut sqlx::PgConnection) {
+pub(crate) async fn pass_the_day(db: &mut sqlx::PgConnection) {
     use sqlx::Connection as _;
     let mut tx = db.begin().await.unwrap();
     for update in [

@@ -193,12 +193,13 @@ impl Identity {
             )
             .await;
         let key = cache_key(openid);
-        self.cache.invalidate(std::slice::from_ref(&key)).await;
+        let generation = bindings_generation(openid);
+        self.cache.invalidate_current(&generation, &key).await;
         let cache = self.cache.clone();
         tokio::spawn(async move {
             for _ in 0..RESOLVE_TTL.as_secs() {
                 tokio::time::sleep(Duration::from_secs(1)).await;
-                if cache.invalidate(std::slice::from_ref(&key)).await {
+                if cache.invalidate_current(&generation, &key).await {
                     return;
                 }
             }
@@ -232,7 +233,7 @@ impl Identity {
         let persons: Vec<BoundPerson> = rows.into_iter().map(Into::into).collect();
         if let huimin_kit::cache::Current::Miss(under) = kept {
             self.cache
-                .put_current(&key, under, &persons, RESOLVE_TTL)
+                .put_current(&generation, &key, under, &persons, RESOLVE_TTL)
                 .await;
         }
         non_empty(persons)

@@ -18,18 +18,26 @@
 //! if its connection died without noticing. After a generation bump this
 //! process could not make, it reads nothing from the cache for the entries'
 //! lifetime.
+//!
+//! Redis Cluster (`HUIMIN_REDIS_CLUSTER_URLS`) works the same, without the
+//! client-side cache: the one multi-key read, a generation counter fetched
+//! with its entry, names keys that share a hash tag (the counter's name in
+//! braces), so both live in one slot; every other operation touches one key
+//! (docs/scaling.md).
 
 use std::{
     sync::Arc,
     time::{Duration, Instant},
 };
 
-use redis::{AsyncCommands as _, aio::ConnectionManager};
-use secrecy::ExposeSecret as _;
+use redis::AsyncCommands as _;
 use serde::{Serialize, de::DeserializeOwned};
 use tokio::sync::Mutex;
 
-use crate::config::RedisConfig;
+use crate::{
+    cache_conn::{RedisClient, RedisConnection, Tuning},
+    config::RedisConfig,
+};
 
 pub(crate) const OP_TIMEOUT: Duration = Duration::from_millis(250);
 /// Cached reads by outcome: `hit`, `miss` or `unavailable` (Redis could not say).
@@ -109,7 +117,7 @@ pub struct Cache {
 }
 
 struct Inner {
-    client: Option<redis::Client>,
+    client: Option<RedisClient>,
     prefix: String,
     connection: Mutex<Connection>,
     /// Until when generation-keyed reads skip the cache: a bump failed.
@@ -118,33 +126,16 @@ struct Inner {
 
 #[derive(Default)]
 struct Connection {
-    manager: Option<ConnectionManager>,
+    manager: Option<RedisConnection>,
     last_attempt: Option<Instant>,
 }
 
 impl Cache {
     /// A cache for `config`; connects on first use, never fails here.
     pub fn new(config: &RedisConfig) -> Self {
-        // RESP3, which the client-side cache's invalidation messages need.
-        let client = redis::IntoConnectionInfo::into_connection_info(config.url.expose_secret())
-            .map(|info| {
-                let settings = info
-                    .redis_settings()
-                    .clone()
-                    .set_protocol(redis::ProtocolVersion::RESP3);
-                info.set_redis_settings(settings)
-            })
-            .and_then(redis::Client::open);
-        let client = match client {
-            Ok(client) => Some(client),
-            Err(_) => {
-                tracing::error!("REDIS_URL is malformed; running without cache");
-                None
-            }
-        };
         Self {
             inner: Arc::new(Inner {
-                client,
+                client: RedisClient::new(config, &tuning()),
                 prefix: config.prefix.clone(),
                 connection: Mutex::new(Connection::default()),
                 distrusted_until: std::sync::Mutex::new(None),
@@ -157,7 +148,22 @@ impl Cache {
         format!("{}{key}", self.inner.prefix)
     }
 
-    pub(crate) async fn connection(&self) -> Option<ConnectionManager> {
+    /// The full key of the generation counter `counter`: its name in braces, a hash tag,
+    /// so that a Redis Cluster puts it in the slot of its entries ([`Cache::entry_key`]).
+    pub fn counter_key(&self, counter: &str) -> String {
+        format!("{}{{{counter}}}", self.inner.prefix)
+    }
+
+    /// The full key of an entry kept under `counter`: the entry's own name followed by the
+    /// counter's hash tag, so the counter and the entry are read together (`MGET`) from
+    /// one slot, and a `KEYS prefix:name*` still finds the entry. Entry names hold no
+    /// braces (openids, hex keys, codes); one that did would still be read correctly,
+    /// only from two slots.
+    pub fn entry_key(&self, counter: &str, key: &str) -> String {
+        format!("{}{key}{{{counter}}}", self.inner.prefix)
+    }
+
+    pub(crate) async fn connection(&self) -> Option<RedisConnection> {
         let client = self.inner.client.as_ref()?;
         let mut conn = self.inner.connection.lock().await;
         if let Some(manager) = &conn.manager {
@@ -171,22 +177,7 @@ impl Cache {
             return None;
         }
         conn.last_attempt = Some(Instant::now());
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(OP_TIMEOUT))
-            .set_response_timeout(Some(OP_TIMEOUT))
-            .set_number_of_retries(1)
-            .set_cache_config(
-                redis::caching::CacheConfig::new()
-                    .set_mode(redis::caching::CacheMode::OptIn)
-                    .set_size(std::num::NonZeroUsize::new(CLIENT_ENTRIES).expect("not zero"))
-                    .set_default_client_ttl(CLIENT_TTL),
-            );
-        match tokio::time::timeout(
-            OP_TIMEOUT * 2,
-            ConnectionManager::new_with_config(client.clone(), config),
-        )
-        .await
-        {
+        match tokio::time::timeout(OP_TIMEOUT * 2, client.connect(&tuning())).await {
             Ok(Ok(manager)) => {
                 conn.manager = Some(manager.clone());
                 Some(manager)
@@ -235,13 +226,25 @@ impl Cache {
 
     /// Removes entries after a write; returns whether Redis confirmed it.
     pub async fn invalidate(&self, keys: &[String]) -> bool {
+        let keys: Vec<String> = keys.iter().map(|k| self.key(k)).collect();
+        self.delete(keys).await
+    }
+
+    /// Removes the entry `key` kept under `counter` (see [`Cache::put_current`]);
+    /// returns whether Redis confirmed it.
+    pub async fn invalidate_current(&self, counter: &str, key: &str) -> bool {
+        self.delete(vec![self.entry_key(counter, key)]).await
+    }
+
+    /// `DEL` of full keys. A cluster client splits a `DEL` of keys in several slots
+    /// into one per slot; callers here pass one key or keys of one tag.
+    async fn delete(&self, keys: Vec<String>) -> bool {
         if keys.is_empty() {
             return true;
         }
         let Some(mut conn) = self.connection().await else {
             return false;
         };
-        let keys: Vec<String> = keys.iter().map(|k| self.key(k)).collect();
         match tokio::time::timeout(OP_TIMEOUT, conn.del::<_, ()>(keys)).await {
             Ok(Ok(())) => true,
             Ok(Err(error)) => {
@@ -322,7 +325,7 @@ impl Cache {
     /// can never come back to a value old entries were written under.
     pub async fn generation(&self, name: &str) -> Option<u64> {
         let mut conn = self.connection().await?;
-        let key = self.key(name);
+        let key = self.counter_key(name);
         let start = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(1);
         // One round trip when the counter exists (always, but after a restart).
         let result = tokio::time::timeout(OP_TIMEOUT, async {
@@ -374,8 +377,8 @@ impl Cache {
             return Current::Unavailable;
         };
         let mut mget = redis::cmd("MGET");
-        mget.arg(self.key(counter))
-            .arg(self.key(key))
+        mget.arg(self.counter_key(counter))
+            .arg(self.entry_key(counter, key))
             .set_cache_config(redis::CommandCacheConfig::new());
         let fetched = tokio::time::timeout(
             OP_TIMEOUT,
@@ -424,7 +427,8 @@ impl Cache {
         }
         let value = compute.await?;
         if let Current::Miss(generation) = current {
-            self.put_current(key, generation, &value, ttl).await;
+            self.put_current(counter, key, generation, &value, ttl)
+                .await;
         }
         Ok(value)
     }
@@ -438,9 +442,10 @@ impl Cache {
             .is_some_and(|until| Instant::now() < until)
     }
 
-    /// Stores a value computed under `generation` (from [`Current::Miss`]).
+    /// Stores a value computed under `generation` of `counter` (from [`Current::Miss`]).
     pub async fn put_current<T: Serialize>(
         &self,
+        counter: &str,
         key: &str,
         generation: u64,
         value: &T,
@@ -450,14 +455,18 @@ impl Cache {
         if serde_json::to_writer(&mut bytes, value).is_err() {
             return;
         }
-        self.set_raw(key, bytes, ttl).await;
+        self.set_full(self.entry_key(counter, key), bytes, ttl)
+            .await;
     }
 
     async fn set_raw(&self, key: &str, bytes: Vec<u8>, ttl: Duration) {
+        self.set_full(self.key(key), bytes, ttl).await;
+    }
+
+    async fn set_full(&self, key: String, bytes: Vec<u8>, ttl: Duration) {
         let Some(mut conn) = self.connection().await else {
             return;
         };
-        let key = self.key(key);
         let ttl = ttl.as_secs().max(1);
         match tokio::time::timeout(OP_TIMEOUT, conn.set_ex::<_, _, ()>(&key, bytes, ttl)).await {
             Ok(Ok(())) => {}
@@ -509,7 +518,7 @@ impl Cache {
         let Some(mut conn) = self.connection().await else {
             return false;
         };
-        let key = self.key(name);
+        let key = self.counter_key(name);
         let start = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(1);
         // EVAL rather than redis-rs's Script (EVALSHA): one round trip, no extra feature.
         let mut eval = redis::cmd("EVAL");
@@ -523,9 +532,11 @@ impl Cache {
                 // Redis sends this connection's own invalidations right after
                 // the bump's reply; once a later reply is in, they have been
                 // applied, and this process no longer holds the old entries.
+                // The later command names the counter rather than being a PING,
+                // so a cluster client sends it to the same node.
                 let _ = tokio::time::timeout(
                     OP_TIMEOUT,
-                    redis::cmd("PING").query_async::<()>(&mut conn),
+                    redis::cmd("EXISTS").arg(&key).query_async::<i64>(&mut conn),
                 )
                 .await;
                 true
@@ -578,6 +589,17 @@ impl Cache {
     }
 }
 
+/// The timeouts and client-side cache of every connection.
+fn tuning() -> Tuning {
+    Tuning {
+        op_timeout: OP_TIMEOUT,
+        client_cache: redis::caching::CacheConfig::new()
+            .set_mode(redis::caching::CacheMode::OptIn)
+            .set_size(std::num::NonZeroUsize::new(CLIENT_ENTRIES).expect("not zero"))
+            .set_default_client_ttl(CLIENT_TTL),
+    }
+}
+
 /// The value of an entry written by [`Cache::put_current`], if it was
 /// written under `generation`.
 fn decode_current<T: DeserializeOwned>(bytes: &[u8], generation: u64) -> Option<T> {
@@ -592,6 +614,27 @@ fn decode_current<T: DeserializeOwned>(bytes: &[u8], generation: u64) -> Option<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Redis Cluster's hash tag: between the first `{` and the next `}`.
+    fn hash_tag(key: &str) -> &str {
+        let open = key.find('{').expect("a tag opens");
+        let close = key[open..].find('}').expect("and closes") + open;
+        &key[open + 1..close]
+    }
+
+    #[test]
+    fn an_entry_and_its_counter_share_a_hash_tag() {
+        let cache = Cache::new(&RedisConfig {
+            url: "redis://127.0.0.1:9".to_owned().into(),
+            cluster_urls: Vec::new(),
+            prefix: "huimin:".to_owned(),
+        });
+        let counter = openid_bindings_generation("oWx-a");
+        let entry = cache.entry_key(&counter, "ledger:authz:oWx-a:person:ab");
+        assert_eq!(hash_tag(&cache.counter_key(&counter)), counter);
+        assert_eq!(hash_tag(&entry), counter);
+        assert!(entry.starts_with("huimin:ledger:authz:oWx-a:person:ab{"));
+    }
 
     #[test]
     fn an_entry_of_another_generation_is_a_miss() {

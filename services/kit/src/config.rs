@@ -184,6 +184,10 @@ impl ServerConfig {
 pub struct DatabaseConfig {
     pub url: SecretString,
     pub max_connections: u32,
+    /// HUIMIN_DATABASE_REPLICA_URL: a streaming replica (CloudNativePG's `-ro` service)
+    /// for the reads that may be a moment stale (docs/scaling.md); unset, they go to
+    /// DATABASE_URL.
+    pub replica_url: Option<SecretString>,
 }
 
 impl DatabaseConfig {
@@ -191,6 +195,9 @@ impl DatabaseConfig {
         Ok(Self {
             url: env.required_secret("DATABASE_URL")?,
             max_connections: env.parse_or("HUIMIN_DB_MAX_CONNECTIONS", 10)?,
+            replica_url: env
+                .optional_str("HUIMIN_DATABASE_REPLICA_URL")
+                .map(SecretString::from),
         })
     }
 
@@ -203,6 +210,7 @@ impl DatabaseConfig {
             Some(url) => Ok(Self {
                 url: url.into(),
                 max_connections: 2,
+                replica_url: None,
             }),
             None => Self::from_env(env),
         }
@@ -212,18 +220,47 @@ impl DatabaseConfig {
 /// Redis connection settings.
 #[derive(Debug, Clone)]
 pub struct RedisConfig {
+    /// REDIS_URL: one server; with a cluster, its first seed node.
     pub url: SecretString,
-    /// Prepended to every key, so tests and tenants can share one Redis.
+    /// HUIMIN_REDIS_CLUSTER_URLS: the seed nodes of a Redis Cluster, comma-separated
+    /// (`redis://:password@redis-0:6379,redis://:password@redis-1:6379`). When set, the
+    /// cache speaks the cluster protocol and REDIS_URL is not needed.
+    pub cluster_urls: Vec<SecretString>,
+    /// Prepended to every key, so tests and tenants can share one Redis. No braces: a
+    /// brace would become the hash tag of every key and put them all in one slot.
     pub prefix: String,
 }
 
 impl RedisConfig {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let cluster_urls: Vec<SecretString> = env
+            .optional_str("HUIMIN_REDIS_CLUSTER_URLS")
+            .map(|urls| {
+                urls.split(',')
+                    .map(str::trim)
+                    .filter(|url| !url.is_empty())
+                    .map(|url| SecretString::from(url.to_owned()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let url = match (env.optional_str("REDIS_URL"), cluster_urls.first()) {
+            (Some(url), _) => SecretString::from(url),
+            (None, Some(seed)) => seed.clone(),
+            (None, None) => return Err(ConfigError::Missing("REDIS_URL")),
+        };
+        let prefix = env
+            .optional_str("HUIMIN_REDIS_PREFIX")
+            .unwrap_or_else(|| "huimin:".to_owned());
+        if prefix.contains(['{', '}']) {
+            return Err(ConfigError::Malformed {
+                name: "HUIMIN_REDIS_PREFIX",
+                reason: "braces would make the prefix every key's hash tag".to_owned(),
+            });
+        }
         Ok(Self {
-            url: env.required_secret("REDIS_URL")?,
-            prefix: env
-                .optional_str("HUIMIN_REDIS_PREFIX")
-                .unwrap_or_else(|| "huimin:".to_owned()),
+            url,
+            cluster_urls,
+            prefix,
         })
     }
 }
@@ -261,6 +298,18 @@ mod tests {
         let text = err.to_string();
         assert!(text.contains("HUIMIN_PII_HMAC_KEY"), "{text}");
         assert!(!text.contains("c2VjcmV0"), "{text}");
+    }
+
+    #[test]
+    fn cluster_seeds_stand_in_for_redis_url() {
+        let env = Env::from_pairs([(
+            "HUIMIN_REDIS_CLUSTER_URLS",
+            "redis://10.0.0.1:6379, redis://10.0.0.2:6379,",
+        )]);
+        let config = RedisConfig::from_env(&env).expect("seeds are enough");
+        assert_eq!(config.cluster_urls.len(), 2);
+        let braced = Env::from_pairs([("REDIS_URL", "redis://r"), ("HUIMIN_REDIS_PREFIX", "{x}:")]);
+        assert!(RedisConfig::from_env(&braced).is_err());
     }
 
     #[test]

@@ -22,11 +22,39 @@ pub fn pool(config: &DatabaseConfig, schema: &'static str) -> anyhow::Result<PgP
         .map_err(|_| anyhow::anyhow!("configuration: DATABASE_URL is malformed"))?
         .options([("search_path", schema)])
         .application_name(&format!("huimin-{schema}"));
-    Ok(PgPoolOptions::new()
+    Ok(lazy(config, options))
+}
+
+/// The pool for reads that may be a moment stale: the replica at
+/// HUIMIN_DATABASE_REPLICA_URL when one is configured, else `primary` itself.
+///
+/// Its sessions are read-only (`default_transaction_read_only`), so a write sent
+/// here by mistake fails the same way on a replica and on the primary instead of
+/// working on one and not the other.
+pub fn replica_pool(
+    config: &DatabaseConfig,
+    schema: &'static str,
+    primary: &PgPool,
+) -> anyhow::Result<PgPool> {
+    let Some(url) = &config.replica_url else {
+        return Ok(primary.clone());
+    };
+    let options = PgConnectOptions::from_str(url.expose_secret())
+        .map_err(|_| anyhow::anyhow!("configuration: HUIMIN_DATABASE_REPLICA_URL is malformed"))?
+        .options([
+            ("search_path", schema),
+            ("default_transaction_read_only", "on"),
+        ])
+        .application_name(&format!("huimin-{schema}-reader"));
+    Ok(lazy(config, options))
+}
+
+fn lazy(config: &DatabaseConfig, options: PgConnectOptions) -> PgPool {
+    PgPoolOptions::new()
         .max_connections(config.max_connections)
         .acquire_timeout(Duration::from_secs(2))
         .idle_timeout(Duration::from_secs(300))
-        .connect_lazy_with(options))
+        .connect_lazy_with(options)
 }
 
 /// Creates the schema if needed and applies the service's migrations.

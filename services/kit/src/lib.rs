@@ -8,6 +8,7 @@ pub mod admin;
 pub mod app;
 pub mod auth;
 pub mod cache;
+mod cache_conn;
 pub mod cache_shared;
 pub mod clock;
 pub mod component;

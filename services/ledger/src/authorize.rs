@@ -109,7 +109,7 @@ impl Ledger {
         // member the register gains (a binding, a persons import) counts at once.
         if let (true, Current::Miss(under)) = (allowed, kept) {
             self.cache
-                .put_current(&key, under, &allowed, BINDING_ANSWER_TTL)
+                .put_current(&generation, &key, under, &allowed, BINDING_ANSWER_TTL)
                 .await;
         }
         Ok(allowed)

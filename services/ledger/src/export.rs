@@ -2,6 +2,11 @@
 //! the last batch's cursor. Payments are immutable and their ids are handed
 //! out in commit order (imports hold the writers' lock), so resuming after a
 //! dropped connection loses and repeats nothing.
+//!
+//! Read from the replica when there is one: a streaming replica shows a prefix
+//! of the primary's commits, so with ids in commit order a batch read there is
+//! at most missing the newest payments, which the next resume (or the event
+//! feed) brings; it never skips one.
 
 use crate::{Ledger, LedgerError, lookup::PaymentView};
 use chrono::NaiveDate;
@@ -72,7 +77,7 @@ impl Ledger {
         .bind(filter.program.as_deref())
         .bind(filter.town.as_deref())
         .bind(size)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await?)
     }
 }

@@ -101,6 +101,9 @@ async fn build(context: Context) -> anyhow::Result<Parts> {
 #[derive(Clone)]
 pub struct Ledger {
     pub pool: PgPool,
+    /// Reads that may be a moment stale (the provincial export): the replica when
+    /// HUIMIN_DATABASE_REPLICA_URL is set, else `pool` (docs/scaling.md).
+    pub reader: PgPool,
     pub cache: Cache,
     pub identity: IdentityClient,
     /// See [`LedgerConfig::register_failures_per_day`].
@@ -126,8 +129,10 @@ impl Ledger {
                 .max_decoding_message_size(16 * 1024 * 1024)
                 .max_encoding_message_size(16 * 1024 * 1024)
         });
+        let pool = huimin_kit::db::pool(&config.database, SCHEMA)?;
         Ok(Self {
-            pool: huimin_kit::db::pool(&config.database, SCHEMA)?,
+            reader: huimin_kit::db::replica_pool(&config.database, SCHEMA, &pool)?,
+            pool,
             cache,
             identity,
             register_failures_per_day: config.register_failures_per_day,

@@ -2,7 +2,8 @@
 //! the last batch's cursor. Rows are the projects' current state; a follower
 //! keeps up with later changes through `WatchEvents`. Ids are handed out
 //! under the writers' lock, so a resumed export misses no project created
-//! while it ran.
+//! while it ran. Read from the replica when there is one (a prefix of the
+//! primary's commits, so a batch there can only lag, never skip).
 
 use crate::{
     Registry, RegistryError,
@@ -33,7 +34,7 @@ impl Registry {
         .bind(&filter.town)
         .bind(filter.year)
         .bind(size)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await?;
         rows.into_iter().map(Project::try_from).collect()
     }

@@ -60,8 +60,10 @@ pub const COMPONENT: Component = Component {
 async fn build(context: Context) -> anyhow::Result<Parts> {
     let config = RegistryConfig::from_env(context.env())?;
     let identity = PeerClient::new(context.peer(IDENTITY)?, IdentityServiceClient::new);
+    let pool = huimin_kit::db::pool(&config.database, SCHEMA)?;
     let registry = Registry {
-        pool: huimin_kit::db::pool(&config.database, SCHEMA)?,
+        reader: huimin_kit::db::replica_pool(&config.database, SCHEMA, &pool)?,
+        pool,
         cache: context.cache()?,
         identity,
         imports: config.imports,
@@ -76,6 +78,9 @@ async fn build(context: Context) -> anyhow::Result<Parts> {
 #[derive(Clone)]
 pub struct Registry {
     pub pool: PgPool,
+    /// Reads that may be a moment stale (the provincial export): the replica when
+    /// HUIMIN_DATABASE_REPLICA_URL is set, else `pool` (docs/scaling.md).
+    pub reader: PgPool,
     pub cache: Cache,
     pub identity: IdentityClient,
     /// What a project file may be and hold.

@@ -14,8 +14,10 @@ const RECEIPT_HMAC_KEY: &str = "HUIMIN_RECEIPT_HMAC_KEY";
 pub struct WhistleConfig {
     pub database: DatabaseConfig,
     pub redis: RedisConfig,
-    /// Where photos are kept: a local directory (a volume in Kubernetes).
+    /// Where photos are kept: a local directory (a volume in Kubernetes)...
     pub attachments_dir: PathBuf,
+    /// ...or an S3-compatible bucket, when HUIMIN_PHOTOS_S3_BUCKET is set.
+    pub s3: Option<crate::photo_store::S3Config>,
     /// How often held anonymous entries of finished days are sealed.
     pub seal_every: std::time::Duration,
     /// The county served: its commission takes escalated reports, and the
@@ -65,6 +67,7 @@ impl WhistleConfig {
             attachments_dir: env
                 .optional_str("HUIMIN_ATTACHMENTS_DIR")
                 .map_or_else(|| PathBuf::from("data/attachments"), PathBuf::from),
+            s3: crate::photo_store::S3Config::from_env(env)?,
             seal_every: std::time::Duration::from_secs(
                 env.parse_or("HUIMIN_AUDIT_SEAL_SECS", 600)?,
             ),

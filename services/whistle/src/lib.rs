@@ -11,6 +11,7 @@ pub mod domain;
 pub mod error;
 pub mod facts;
 pub mod head;
+pub mod photo_store;
 pub mod photos;
 pub mod receipt;
 pub mod report;
@@ -32,7 +33,7 @@ use huimin_proto::{
     identity::v1::identity_service_client::IdentityServiceClient,
     ledger::v1::ledger_service_client::LedgerServiceClient,
 };
-use object_store::{ObjectStore, local::LocalFileSystem};
+use object_store::ObjectStore;
 use sqlx::PgPool;
 
 pub use crate::{api::WhistleApi, config::WhistleConfig, error::WhistleError};
@@ -105,8 +106,9 @@ pub struct Whistle {
     pub pool: PgPool,
     pub cache: Cache,
     pub attachments: Arc<dyn ObjectStore>,
-    /// The directory behind `attachments`, to take a file's time off.
-    pub attachments_dir: std::path::PathBuf,
+    /// Whether `attachments` is an object store, which then takes anonymous reports'
+    /// photos too once their day is sealed (see [`Whistle::move_sealed_photos`]).
+    pub anonymous_photos_in_store: bool,
     pub ledger: LedgerClient,
     pub identity: IdentityClient,
     /// How often [`Whistle::seal_until`] seals finished days.
@@ -128,21 +130,12 @@ impl Whistle {
         identity: IdentityClient,
         ledger: LedgerClient,
     ) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(&config.attachments_dir).map_err(|e| {
-            anyhow::anyhow!(
-                "configuration: HUIMIN_ATTACHMENTS_DIR {} is not usable: {e}",
-                config.attachments_dir.display()
-            )
-        })?;
-        let attachments =
-            LocalFileSystem::new_with_prefix(&config.attachments_dir).map_err(|e| {
-                anyhow::anyhow!("configuration: HUIMIN_ATTACHMENTS_DIR is not usable: {e}")
-            })?;
+        let store = photo_store::PhotoStore::open(config.s3.as_ref(), &config.attachments_dir)?;
         Ok(Self {
             pool: huimin_kit::db::pool(&config.database, SCHEMA)?,
             cache,
-            attachments: Arc::new(attachments),
-            attachments_dir: config.attachments_dir.clone(),
+            attachments: store.objects,
+            anonymous_photos_in_store: store.holds_anonymous,
             ledger,
             identity,
             seal_every: config.seal_every,

@@ -122,6 +122,9 @@ impl Whistle {
             if let Err(error) = self.seal_day_ends().await {
                 tracing::warn!(%error, "sealing held audit entries failed; will retry");
             }
+            if let Err(error) = self.move_sealed_photos().await {
+                tracing::warn!(%error, "moving sealed photos to the object store failed; will retry");
+            }
             tokio::select! {
                 () = stop.cancelled() => return,
                 () = tokio::time::sleep(self.seal_every) => {}

@@ -211,7 +211,8 @@ impl Whistle {
             .await?
             .ok_or(WhistleError::not_found("照片不存在"))?;
         self.visible(caller, report_id).await?;
-        // An anonymous report's photos are in the database (see PhotoHome).
+        // An anonymous report's photos are in the database unless an object store
+        // keeps them (see PhotoHome).
         let bytes = match content {
             Some(bytes) => bytes,
             None => self

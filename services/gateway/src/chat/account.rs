@@ -189,7 +189,7 @@ pub async fn bound(gateway: &Gateway, openid: &OpenId) -> Result<Vec<BoundRef>, 
     if let Current::Miss(under) = kept {
         gateway
             .cache
-            .put_current(&key, under, &persons, BINDING_ANSWER_TTL)
+            .put_current(&generation, &key, under, &persons, BINDING_ANSWER_TTL)
             .await;
     }
     Ok(persons)

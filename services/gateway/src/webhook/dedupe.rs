@@ -201,6 +201,7 @@ mod tests {
     fn no_redis() -> Dedupe {
         let config = RedisConfig {
             url: secrecy::SecretString::from("redis://127.0.0.1:9".to_owned()),
+            cluster_urls: Vec::new(),
             prefix: "test:".to_owned(),
         };
         Dedupe::new(Cache::new(&config))

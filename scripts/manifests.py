@@ -667,7 +667,7 @@ def cmd_envcheck(binary: str) -> int:
         HUIMIN_PHOTOS_S3_SECRET_ACCESS_KEY="envcheck-secret",
         REDIS_URL=redis_url,
         HUIMIN_WECHAT_APPSECRET="envcheck-appsecret",
-        HUIMIN_LEDGER_SERVICE_TOKEN=token("ledger", "service", "identity"),
+        HUIMIN_LEDGER_SERVICE_TOKEN=token("ledger", "service", "identity,whistle"),
         HUIMIN_WHISTLE_SERVICE_TOKEN=token("whistle", "service", "identity,ledger"),
         HUIMIN_GATEWAY_SERVICE_TOKEN=token("gateway", "gateway", "identity,ledger,registry,whistle"),
     )

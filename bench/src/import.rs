@@ -12,7 +12,7 @@ use std::{
 
 use anyhow::{Context as _, bail};
 use huimin_proto::ledger::v1::{
-    ImportRollChunk, ImportRollResponse, ledger_service_client::LedgerServiceClient,
+    ImportRollChunk, ImportRollResponse, RollKind, ledger_service_client::LedgerServiceClient,
 };
 use sqlx::{Connection as _, Executor as _, PgConnection};
 use tokio::sync::oneshot;
@@ -125,6 +125,7 @@ pub async fn import(
     token: &str,
     scratch: &Scratch,
     roll: &RollFile,
+    kind: RollKind,
 ) -> anyhow::Result<ImportRun> {
     let bytes = tokio::fs::read(&roll.path)
         .await
@@ -136,7 +137,7 @@ pub async fn import(
         .unwrap_or("roll.csv")
         .to_owned();
     let upload_end = Arc::new(OnceLock::new());
-    let mut request = tonic::Request::new(chunks(bytes, file_name, Arc::clone(&upload_end)));
+    let mut request = tonic::Request::new(chunks(bytes, file_name, kind, Arc::clone(&upload_end)));
     request.metadata_mut().insert(
         "authorization",
         format!("Bearer {token}")
@@ -195,6 +196,7 @@ impl<I: Iterator<Item = ImportRollChunk> + Unpin> futures::Stream for ChunkStrea
 fn chunks(
     bytes: Vec<u8>,
     file_name: String,
+    kind: RollKind,
     done: Arc<OnceLock<Instant>>,
 ) -> ChunkStream<impl Iterator<Item = ImportRollChunk> + Unpin> {
     let pieces: Vec<Vec<u8>> = bytes.chunks(CHUNK).map(<[u8]>::to_vec).collect();
@@ -208,7 +210,7 @@ fn chunks(
                 String::new()
             },
             data,
-            ..Default::default()
+            kind: if i == 0 { kind as i32 } else { 0 },
         });
     ChunkStream { chunks, done }
 }

@@ -3,6 +3,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod checks;
 pub mod export;
 pub mod import;
 pub mod keyspace;

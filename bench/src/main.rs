@@ -23,9 +23,10 @@ use huimin_kit::{
     auth::Role,
     config::{LogFormat, TelemetryConfig},
 };
+use huimin_proto::ledger::v1::RollKind;
 
 use huimin_bench::{
-    export, import,
+    checks, export, import,
     keyspace::Keyspace,
     lookup,
     lookup::{EmptyServer, Shape},
@@ -88,6 +89,9 @@ enum Phase {
     Export,
     /// `查询` through the WeChat webhook in safe mode, against an empty axum handler.
     Webhook,
+    /// The cross-checks: ten years of the county's payments, every rule, then the
+    /// incremental run after a 10,000-row record roll. Use a county-scale `--rows`.
+    Checks,
 }
 
 #[tokio::main]
@@ -125,7 +129,10 @@ async fn run(args: Args) -> anyhow::Result<String> {
     if args.rows == 0 {
         bail!("--rows must be at least 1");
     }
-    if !args.phases.contains(&Phase::Import) && args.reuse.is_none() {
+    if !args.phases.contains(&Phase::Import)
+        && !args.phases.contains(&Phase::Checks)
+        && args.reuse.is_none()
+    {
         bail!("without the import phase, --reuse a database an earlier run imported into");
     }
     let today = chrono::Local::now().date_naive();
@@ -192,9 +199,40 @@ async fn phases(
         .villages()
         .await
         .map_err(|e| anyhow::anyhow!("reading the villages: {e}"))?;
+    let admin = app.token(Role::Admin);
+    let mut sections: Vec<String> = Vec::new();
+
+    if args.phases.contains(&Phase::Checks) {
+        let (ledger, partial) = checks::full(&env, &identity, scale, today).await?;
+        let path = roll_path.with_extension("record.csv");
+        let (v, p) = (villages.clone(), path.clone());
+        let record: RollFile = tokio::task::spawn_blocking(move || {
+            roll::write_roll(&v, registered, today, 10_000, &p)
+        })
+        .await
+        .context("the roll writer panicked")??;
+        let imported = import::import(
+            app.channel().await?,
+            &admin,
+            scratch,
+            &record,
+            RollKind::Record,
+        )
+        .await;
+        let _ = std::fs::remove_file(&path);
+        let imported = imported?;
+        let incremental =
+            checks::incremental(&ledger, imported.response.roll_id, record.rows).await?;
+        sections.push(checks::report(&partial.with(incremental)));
+    }
 
     let spinner = progress::spinner("writing the roll");
-    let rows = args.rows;
+    // The checks phase alone needs no big roll of its own.
+    let rows = if args.phases == [Phase::Checks] {
+        2
+    } else {
+        args.rows
+    };
     let path = roll_path.to_owned();
     let roll: RollFile = tokio::task::spawn_blocking(move || {
         roll::write_roll(&villages, registered, today, rows, &path)
@@ -203,15 +241,20 @@ async fn phases(
     .context("the roll writer panicked")??;
     spinner.finish_and_clear();
 
-    let admin = app.token(Role::Admin);
     let rows_u64 = u64::try_from(roll.rows).context("row count")?;
     let rows_text = report::thousands(roll.rows as f64);
     let mut table: Vec<Row> = Vec::new();
-    let mut sections: Vec<String> = Vec::new();
 
     if args.phases.contains(&Phase::Import) {
         let raw_copy = import::raw_copy(scratch, &roll).await?;
-        let imported = import::import(app.channel().await?, &admin, scratch, &roll).await?;
+        let imported = import::import(
+            app.channel().await?,
+            &admin,
+            scratch,
+            &roll,
+            RollKind::PreCheck,
+        )
+        .await?;
         if imported.response.payments != rows_u64 {
             bail!(
                 "ImportRoll posted {} payments of {} rows",

@@ -222,6 +222,8 @@ impl Scratch {
             // kept with --keep still verifies under --reuse.
             ("HUIMIN_AUDIT_HMAC_KEY", B64.encode(self.keys.hmac)),
             ("HUIMIN_BANK_HMAC_KEY", B64.encode(self.keys.hmac)),
+            // The checks phase mirrors the facts itself; the app's follower stays out of it.
+            ("HUIMIN_FACTS_POLL_SECS", "3600".to_owned()),
             // A million-row roll is one request; the default 5 s would cut it off.
             ("HUIMIN_REQUEST_TIMEOUT_MS", "600000".to_owned()),
             ("HUIMIN_SHUTDOWN_GRACE_SECS", "2".to_owned()),

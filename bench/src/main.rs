@@ -366,7 +366,9 @@ async fn phases(
         chrono::Local::now().format("%Y-%m-%d"),
         machine.describe()
     );
-    out.push_str(&report::table(&table));
+    if !table.is_empty() {
+        out.push_str(&report::table(&table));
+    }
     for section in &sections {
         out.push('\n');
         out.push_str(section);

@@ -480,3 +480,115 @@ async fn staff_act_on_findings_by_role_and_every_read_and_action_is_audited() {
         ]
     );
 }
+
+#[tokio::test]
+async fn staff_change_a_rules_threshold_and_the_next_run_follows_it_with_metrics_to_match() {
+    use huimin_proto::ledger::v1::CheckRules;
+    let (app, people) = app_with(residents()).await;
+    let (mother, other) = (&people[0], &people[2]);
+    import(
+        &app,
+        "record.csv",
+        &[
+            pay(mother, "DIBAO_RURAL", "2026-07", "300"),
+            RollRow {
+                bank: account_of(&mother.household),
+                ..RollRow::pay(other, "DIBAO_RURAL", "2026-07", "300")
+            },
+        ],
+        RollKind::Record,
+    )
+    .await
+    .unwrap();
+    settled(&app).await;
+    let before = findings(&app).await;
+    assert_eq!(
+        of_rule(&before, "shared_bank_account").len(),
+        1,
+        "{before:#?}"
+    );
+    let metrics = reqwest::get(format!("http://{}/metrics", app.admin_addr))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("findings_open{rule=\"shared_bank_account\",town=\"450923100\"} 1"),
+        "{metrics}"
+    );
+
+    let inspector = app.token(Role::Inspector, None);
+    let current = app
+        .ledger()
+        .get_check_rules(authed(GetCheckRulesRequest {}, &inspector))
+        .await
+        .unwrap()
+        .into_inner();
+    let typo = current
+        .json
+        .replace("\"min_households\": 2", "\"min_household\": 3");
+    let refused = app
+        .ledger()
+        .set_check_rules(authed(
+            CheckRules {
+                json: typo,
+                version: 0,
+            },
+            &inspector,
+        ))
+        .await
+        .expect_err("an unknown parameter is refused");
+    let auditor = app
+        .ledger()
+        .set_check_rules(authed(
+            CheckRules {
+                json: current.json.clone(),
+                version: 0,
+            },
+            &app.token(Role::Auditor, None),
+        ))
+        .await
+        .expect_err("an auditor reads the rules, never changes them");
+    let edited = current
+        .json
+        .replace("\"min_households\": 2", "\"min_households\": 3");
+    assert_ne!(edited, current.json);
+    let stored = app
+        .ledger()
+        .set_check_rules(authed(
+            CheckRules {
+                json: edited,
+                version: 0,
+            },
+            &inspector,
+        ))
+        .await
+        .expect("a valid edit is stored")
+        .into_inner();
+    let outcome = run_full(&app).await;
+    let after = findings(&app).await;
+    let metrics = reqwest::get(format!("http://{}/metrics", app.admin_addr))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+
+    assert_eq!(current.version, 0, "the built-in defaults");
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+    assert!(
+        refused.message().contains("格式错误"),
+        "{}",
+        refused.message()
+    );
+    assert_eq!(auditor.code(), tonic::Code::PermissionDenied);
+    assert_eq!(stored.version, 1);
+    assert!(stored.json.contains("\"min_households\": 3"));
+    assert_eq!(outcome.closed, 1, "two households no longer make a finding");
+    assert_eq!(of_rule(&after, "shared_bank_account")[0].state, "closed");
+    assert!(
+        metrics.contains("findings_open{rule=\"shared_bank_account\",town=\"450923100\"} 0"),
+        "{metrics}"
+    );
+}

@@ -206,7 +206,7 @@ impl Ledger {
         .rows_affected() as i64;
 
         sqlx::query(
-            "UPDATE check_runs SET finished_at = now(), found = $2, reopened = $3, closed = $4
+            "UPDATE check_runs SET finished_at = clock_timestamp(), found = $2, reopened = $3, closed = $4
              WHERE id = $1",
         )
         .bind(run_id)

@@ -301,6 +301,20 @@ async fn fill_scope(tx: &mut sqlx::PgConnection, scope: &Scope) -> Result<i64, L
     )
     .execute(&mut *tx)
     .await?;
+    sqlx::query("CREATE TEMP TABLE check_scope_payments (id bigint PRIMARY KEY) ON COMMIT DROP")
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO check_scope_payments
+         SELECT p.id FROM check_scope s JOIN payments p ON p.person_key = s.person_key
+         UNION
+         SELECT p.id FROM check_scope_households h JOIN payments p ON p.household_code = h.household_code",
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("ANALYZE check_scope_payments")
+        .execute(&mut *tx)
+        .await?;
     sqlx::query("ANALYZE check_scope").execute(&mut *tx).await?;
     sqlx::query("ANALYZE check_scope_households")
         .execute(&mut *tx)

@@ -164,10 +164,16 @@ async fn a_record_stores_a_double_payment_and_a_repeated_grant_whole_and_both_be
     let all = findings(&app).await;
 
     assert_eq!(refused.code(), tonic::Code::InvalidArgument);
-    assert!(
-        refused.message().contains("花名册"),
-        "{}",
-        refused.message()
+    let fields: Vec<String> = tonic_types::StatusExt::get_details_bad_request(&refused)
+        .expect("field violations")
+        .field_violations
+        .into_iter()
+        .map(|v| v.field)
+        .collect();
+    assert_eq!(
+        fields,
+        ["第2行/发放期间", "第3行/项目代码"],
+        "both breaches named"
     );
     assert_eq!(
         (recorded.payments, recorded.kind),
@@ -264,6 +270,21 @@ async fn a_reversal_closes_its_finding_a_dismissed_one_stays_and_nothing_is_repo
 
     assert_eq!(dismissed.state, "dismissed");
     assert_eq!(dismissed.reason, "银行重复扣划，已追回");
+    let mut db = app.db_schema("ledger").await;
+    let audited: Vec<(String, Option<i64>, serde_json::Value)> = sqlx::query_as(
+        "SELECT role, finding_id, detail FROM check_audit WHERE action = 'dismiss_finding'",
+    )
+    .fetch_all(&mut db)
+    .await
+    .unwrap();
+    assert_eq!(
+        audited,
+        [(
+            "inspector".to_owned(),
+            Some(sons.id),
+            serde_json::json!({ "reason": "银行重复扣划，已追回" })
+        )]
+    );
     let mothers_now = after.iter().find(|f| f.id == mothers.id).unwrap();
     assert_eq!(
         mothers_now.state, "closed",

@@ -88,6 +88,14 @@ CREATE TABLE check_queue (
     queued_at   timestamptz NOT NULL DEFAULT now()
 );
 
+-- Persons whose facts changed and who wait for their incremental run, written
+-- in the same transaction as the facts (the cursor moves with them, so a crash
+-- before the run must not lose it). A full run empties it.
+CREATE TABLE facts_check_queue (
+    person_key  bytea PRIMARY KEY CHECK (length(person_key) = 32),
+    queued_at   timestamptz NOT NULL DEFAULT now()
+);
+
 -- One finding per rule and cause (dedupe_key), whatever the number of runs
 -- that see it. Open until staff dismiss it (with a reason) or open it as a
 -- whistle report, or until a run no longer sees its cause (closed; it opens

@@ -435,6 +435,7 @@ impl LedgerService for LedgerApi {
         // The run goes on if the caller goes away: it is one transaction either way.
         tokio::spawn(async move {
             let result = async {
+                audit_run(&ledger, &caller).await?;
                 let synced = ledger.sync_facts().await?;
                 let progress = tx.clone();
                 let outcome = ledger
@@ -449,7 +450,6 @@ impl LedgerService for LedgerApi {
                         }));
                     })
                     .await?;
-                audit_run(&ledger, &caller, outcome.run_id).await?;
                 Ok::<_, LedgerError>(pb::RunChecksProgress {
                     outcome: Some(pb::RunChecksOutcome {
                         run_id: outcome.run_id,

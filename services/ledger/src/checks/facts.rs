@@ -126,6 +126,16 @@ impl Ledger {
             .execute(&mut *tx)
             .await?;
         }
+        // Their persons wait for a run, durably, with the facts.
+        let keys: Vec<&[u8]> = facts.iter().map(|f| f.person_key.as_slice()).collect();
+        sqlx::query(
+            "INSERT INTO facts_check_queue (person_key)
+             SELECT DISTINCT k FROM unnest($1::bytea[]) AS k
+             ON CONFLICT (person_key) DO UPDATE SET queued_at = now()",
+        )
+        .bind(&keys)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query("UPDATE facts_cursor SET version = greatest(version, $1)")
             .bind(top)
             .execute(&mut *tx)

@@ -236,11 +236,11 @@ impl Ledger {
         id: i64,
     ) -> Result<FindingRow, LedgerError> {
         let rules = self.check_rules().await?;
-        // Read (not locked) first: whistle is called outside the transaction.
-        let row = {
-            let mut conn = self.pool.acquire().await?;
-            lock_open(&mut conn, id).await?
-        };
+        // The finding stays locked while whistle files it: a second inspector, a dismissal
+        // or a run closing it waits, then finds it decided. One row, one call of a few
+        // seconds at most (whistle's peer timeout).
+        let mut tx = self.pool.begin().await?;
+        let row = lock_open(&mut tx, id).await?;
         let rule_name = RuleId::parse(&row.rule_id)
             .and_then(|id| rules.rules.iter().find(|r| r.id == id))
             .map(|r| r.name.clone())
@@ -309,7 +309,6 @@ impl Ledger {
             .await
             .map_err(|status| LedgerError::peer_unavailable("whistle", status))?
             .into_inner();
-        let mut tx = self.pool.begin().await?;
         let row: FindingRow = sqlx::query_as(&format!(
             "UPDATE findings SET state = 'reported', decided_by = $2, decided_at = now(),
                                  report_number = $3
@@ -466,16 +465,16 @@ async fn audit(
     Ok(())
 }
 
-/// Writes a run's start in the audit (the CLI and RPC runs; background runs are recorded
-/// in `check_runs` only).
-pub async fn audit_run(ledger: &Ledger, caller: &Caller, run_id: i64) -> Result<(), LedgerError> {
+/// Writes a staff-started run in the audit before it starts, so a run that fails is on
+/// record too (background runs are recorded in `check_runs` only).
+pub async fn audit_run(ledger: &Ledger, caller: &Caller) -> Result<(), LedgerError> {
     let mut conn = ledger.pool.acquire().await?;
     audit(
         &mut conn,
         caller,
         "run_checks",
         None,
-        serde_json::json!({ "run_id": run_id }),
+        serde_json::json!({ "scope": "full" }),
     )
     .await
 }

@@ -175,8 +175,12 @@ impl Ledger {
                         program_code, period, amount_fen, evidence, $1, $1
                  FROM found
                  ON CONFLICT (rule_id, dedupe_key) DO UPDATE
-                 SET last_run = $1, evidence = EXCLUDED.evidence, amount_fen = EXCLUDED.amount_fen,
-                     severity = EXCLUDED.severity, period = EXCLUDED.period,
+                 SET last_run = $1,
+                     -- What staff decided on stays as they saw it.
+                     evidence = CASE WHEN f.state IN ('open', 'closed') THEN EXCLUDED.evidence ELSE f.evidence END,
+                     amount_fen = CASE WHEN f.state IN ('open', 'closed') THEN EXCLUDED.amount_fen ELSE f.amount_fen END,
+                     period = CASE WHEN f.state IN ('open', 'closed') THEN EXCLUDED.period ELSE f.period END,
+                     severity = EXCLUDED.severity,
                      state = CASE WHEN f.state = 'closed' THEN 'open' ELSE f.state END,
                      closed_at = CASE WHEN f.state = 'closed' THEN NULL ELSE f.closed_at END
                  RETURNING f.first_run = $1 AS new)
@@ -190,9 +194,21 @@ impl Ledger {
         let rule_ids: Vec<&str> = enabled.iter().map(|r| r.id.as_str()).collect();
         let within = match reach {
             Reach::Full => "TRUE",
+            // Only what the run saw whole: a finding keyed by a household when that
+            // household's payments were all in scope, by an account when a scoped payment
+            // touched it, a grant always (that rule reads every grant), and a person's
+            // when all their payments were.
             Reach::Scoped => {
-                "(f.person_key IN (SELECT person_key FROM check_scope)
-                  OR f.household_code IN (SELECT household_code FROM check_scope_households))"
+                "CASE
+                   WHEN f.dedupe_key LIKE 'household:%'
+                     THEN f.household_code IN (SELECT household_code FROM check_scope_households)
+                   WHEN f.dedupe_key LIKE 'bank:%'
+                     THEN substr(f.dedupe_key, 6) IN (
+                          SELECT encode(q.bank_hash, 'hex') FROM check_scope_payments s
+                          JOIN payments q ON q.id = s.id WHERE q.bank_hash IS NOT NULL)
+                   WHEN f.dedupe_key LIKE 'grant:%' THEN TRUE
+                   ELSE f.person_key IN (SELECT person_key FROM check_scope)
+                 END"
             }
         };
         let closed = sqlx::query(&format!(
@@ -205,6 +221,12 @@ impl Ledger {
         .await?
         .rows_affected() as i64;
 
+        if reach == Reach::Full {
+            // Everyone whose facts changed before this run began has been checked now.
+            sqlx::query("DELETE FROM facts_check_queue WHERE queued_at <= now()")
+                .execute(&mut *tx)
+                .await?;
+        }
         sqlx::query(
             "UPDATE check_runs SET finished_at = clock_timestamp(), found = $2, reopened = $3, closed = $4
              WHERE id = $1",

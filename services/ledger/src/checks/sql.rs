@@ -190,13 +190,13 @@ pub fn rule_query(rule: &Rule, reach: Reach) -> RuleQuery {
         },
         RuleId::PaidTwice => RuleQuery {
             // Twice is counted per person, or per household for a per-household program;
-            // one-off grants are the grant rule's.
+            // a per-household one-off grant is the grant rule's (any year, not one period).
             sql: format!(
                 "SELECT {person_program} || ':' || p.period AS dedupe_key, p.id AS payment_id,
                         NULL::bigint AS fact_id, '{{}}'::jsonb AS detail
                  FROM (SELECT p.person_key, p.program_code, p.period
                        FROM payments p JOIN programs g ON g.code = p.program_code
-                       WHERE NOT g.per_household AND g.period_kind <> 'one_off' AND {LIVE}
+                       WHERE NOT g.per_household AND {LIVE}
                          AND {programs} AND {scope}
                        GROUP BY 1, 2, 3 HAVING count(*) > 1) d
                  JOIN payments p ON p.person_key = d.person_key AND p.program_code = d.program_code

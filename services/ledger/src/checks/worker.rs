@@ -12,6 +12,9 @@ use crate::{Ledger, LedgerError};
 /// Who background runs are recorded as.
 const WORKER: &str = "ledger.checks";
 
+/// Beyond this many persons waiting, one full run is cheaper than listing them.
+const PERSONS_PER_RUN: i64 = 100_000;
+
 impl Ledger {
     /// Runs the queued rolls' checks, oldest first; returns how many ran.
     pub async fn drain_check_queue(&self) -> Result<usize, LedgerError> {
@@ -34,19 +37,43 @@ impl Ledger {
         }
     }
 
-    /// Brings the facts mirror up to date and runs the rules over the persons whose facts
-    /// changed (all of them, when too many did).
+    /// Brings the facts mirror up to date, then runs the rules over the persons whose facts
+    /// changed (queued durably with the facts; all of them at once, as a full run, when
+    /// more than [`PERSONS_PER_RUN`] wait). Returns how many facts came.
     pub async fn sync_facts_and_check(&self) -> Result<i64, LedgerError> {
         let synced = self.sync_facts().await?;
-        if synced.facts == 0 {
-            return Ok(0);
+        loop {
+            let waiting: i64 = sqlx::query_scalar("SELECT count(*) FROM facts_check_queue")
+                .fetch_one(&self.pool)
+                .await?;
+            if waiting == 0 {
+                return Ok(synced.facts);
+            }
+            if waiting > PERSONS_PER_RUN {
+                // A full run empties the queue itself.
+                self.run_checks(Scope::Full, WORKER, |_| {}).await?;
+                continue;
+            }
+            let taken: Vec<(Vec<u8>, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
+                "SELECT person_key, queued_at FROM facts_check_queue ORDER BY queued_at LIMIT $1",
+            )
+            .bind(PERSONS_PER_RUN)
+            .fetch_all(&self.pool)
+            .await?;
+            let keys: Vec<Vec<u8>> = taken.iter().map(|(k, _)| k.clone()).collect();
+            let times: Vec<chrono::DateTime<chrono::Utc>> = taken.iter().map(|(_, t)| *t).collect();
+            self.run_checks(Scope::Persons(keys.clone()), WORKER, |_| {})
+                .await?;
+            // Only as queued when taken: a person queued again meanwhile waits for the next run.
+            sqlx::query(
+                "DELETE FROM facts_check_queue q USING unnest($1::bytea[], $2::timestamptz[]) AS t(k, at)
+                 WHERE q.person_key = t.k AND q.queued_at = t.at",
+            )
+            .bind(&keys)
+            .bind(&times)
+            .execute(&mut *self.pool.acquire().await?)
+            .await?;
         }
-        let scope = match synced.persons {
-            Some(persons) => Scope::Persons(persons),
-            None => Scope::Full,
-        };
-        self.run_checks(scope, WORKER, |_| {}).await?;
-        Ok(synced.facts)
     }
 
     /// The roll queue, woken by every import and every `poll`; stops with `stop`.

@@ -222,7 +222,8 @@ pub fn rule_query(rule: &Rule, reach: Reach) -> RuleQuery {
             let (a, b): (Vec<String>, Vec<String>) =
                 pairs.into_iter().map(|[a, b]| (a, b)).unzip();
             RuleQuery {
-                // Per person in the same period; for two per-household one-off grants,
+                // Per person in the same period (the pair's order in the rules does not matter to the
+                // finding's key); for two per-household one-off grants,
                 // per household whenever paid.
                 sql: format!(
                     "WITH x AS (SELECT x.a, x.b, ga.per_household AND gb.per_household
@@ -230,7 +231,7 @@ pub fn rule_query(rule: &Rule, reach: Reach) -> RuleQuery {
                                 FROM unnest($1::text[], $2::text[]) AS x(a, b)
                                 JOIN programs ga ON ga.code = x.a JOIN programs gb ON gb.code = x.b),
                      pairs AS (
-                       SELECT encode(p.person_key, 'hex') || ':' || x.a || ':' || x.b AS dedupe_key,
+                       SELECT encode(p.person_key, 'hex') || ':' || least(x.a, x.b) || ':' || greatest(x.a, x.b) AS dedupe_key,
                               p.id AS pa, q.id AS pb, q.program_code AS other
                        FROM x JOIN payments p ON p.program_code = x.a
                        JOIN payments q ON q.program_code = x.b AND q.person_key = p.person_key
@@ -238,7 +239,7 @@ pub fn rule_query(rule: &Rule, reach: Reach) -> RuleQuery {
                        WHERE NOT x.grants AND {LIVE} AND {scope}
                          AND q.kind = 'payment' AND NOT EXISTS (SELECT 1 FROM payments r WHERE r.reverses = q.id)
                        UNION ALL
-                       SELECT 'household:' || p.household_code || ':' || x.a || ':' || x.b, p.id, q.id, q.program_code
+                       SELECT 'household:' || p.household_code || ':' || least(x.a, x.b) || ':' || greatest(x.a, x.b), p.id, q.id, q.program_code
                        FROM x JOIN payments p ON p.program_code = x.a
                        JOIN payments q ON q.program_code = x.b AND q.household_code = p.household_code
                        WHERE x.grants AND {LIVE} AND {scope}

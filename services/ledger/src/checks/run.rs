@@ -87,6 +87,9 @@ impl Ledger {
         sqlx::query("SET LOCAL work_mem = '256MB'")
             .execute(&mut *tx)
             .await?;
+        // The rules are a dozen large one-off statements: compiling each with JIT costs more
+        // than it saves.
+        sqlx::query("SET LOCAL jit = off").execute(&mut *tx).await?;
         let reach = match &scope {
             Scope::Full => Reach::Full,
             _ => Reach::Scoped,
@@ -355,15 +358,17 @@ async fn collect(
     query: &RuleQuery,
 ) -> Result<i64, sqlx::Error> {
     let sql = format!(
-        "INSERT INTO found (rule_id, severity, dedupe_key, person_key, household_code, village_code,
-                            program_code, period, amount_fen, evidence)
-         SELECT '{rule_id}', '{severity}', r.dedupe_key,
-                (array_agg(p.person_key ORDER BY p.id))[1],
-                (array_agg(p.household_code ORDER BY p.id))[1],
-                (array_agg(p.village_code ORDER BY p.id))[1],
-                (array_agg(p.program_code ORDER BY p.id))[1],
-                min(p.period),
-                sum(p.amount_fen),
+        // CREATE TABLE AS, not INSERT ... SELECT: PostgreSQL plans a query that writes
+        // into an existing table without parallel workers, and a full run's rules scan the
+        // county's payments (measured: 7.8 s serial, 4.5 s with two workers).
+        "CREATE TEMP TABLE found_rule ON COMMIT DROP AS
+         SELECT '{rule_id}'::text AS rule_id, '{severity}'::text AS severity, r.dedupe_key,
+                (array_agg(p.person_key ORDER BY p.id))[1] AS person_key,
+                (array_agg(p.household_code ORDER BY p.id))[1] AS household_code,
+                (array_agg(p.village_code ORDER BY p.id))[1] AS village_code,
+                (array_agg(p.program_code ORDER BY p.id))[1] AS program_code,
+                min(p.period) AS period,
+                sum(p.amount_fen)::bigint AS amount_fen,
                 jsonb_build_object(
                     'payments', (array_agg(p.id ORDER BY p.id))[1:50],
                     'payment_count', count(*),
@@ -372,7 +377,7 @@ async fn collect(
                     'facts', coalesce((array_agg(DISTINCT r.fact_id) FILTER (WHERE r.fact_id IS NOT NULL))[1:20], '{{}}'),
                     'name', (array_agg(p.name_masked ORDER BY p.id))[1],
                     'id_number', (array_agg(p.id_masked ORDER BY p.id))[1],
-                    'detail', (array_agg(r.detail ORDER BY p.id))[1])
+                    'detail', (array_agg(r.detail ORDER BY p.id))[1]) AS evidence
          FROM (SELECT DISTINCT ON (dedupe_key, payment_id) dedupe_key, payment_id, fact_id, detail
                FROM ({inner}) x ORDER BY dedupe_key, payment_id, fact_id) r
          JOIN payments p ON p.id = r.payment_id
@@ -384,10 +389,22 @@ async fn collect(
     let mut q: Query<'_, Postgres, PgArguments> = sqlx::query(&sql);
     for arg in &query.args {
         q = match arg {
+            Arg::Text(text) => q.bind(text),
             Arg::Texts(list) => q.bind(list),
             Arg::Int(n) => q.bind(n),
             Arg::Json(value) => q.bind(value),
         };
     }
-    Ok(q.execute(&mut *tx).await?.rows_affected() as i64)
+    let grouped = q.execute(&mut *tx).await?.rows_affected() as i64;
+    sqlx::query(
+        "INSERT INTO found (rule_id, severity, dedupe_key, person_key, household_code, village_code,
+                            program_code, period, amount_fen, evidence)
+         SELECT * FROM found_rule",
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("DROP TABLE found_rule")
+        .execute(&mut *tx)
+        .await?;
+    Ok(grouped)
 }

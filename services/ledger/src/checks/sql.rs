@@ -17,6 +17,7 @@ use super::rules::{Params, Rule, RuleId};
 /// A value bound to a rule's query, in order ($1, $2, ...).
 #[derive(Debug, Clone)]
 pub enum Arg {
+    Text(String),
     Texts(Vec<String>),
     Int(i64),
     Json(serde_json::Value),
@@ -67,10 +68,20 @@ fn any_program(n: usize) -> String {
     format!("(cardinality(${n}::text[]) = 0 OR p.program_code = ANY(${n}::text[]))")
 }
 
+/// Payments `p` as a payment-driven rule starts from: all of them, or the scope's (read
+/// through their ids first, so the plan starts from the few rather than filtering the many).
+fn driving(reach: Reach) -> &'static str {
+    match reach {
+        Reach::Full => "payments p",
+        Reach::Scoped => "check_scope_payments sp JOIN payments p ON p.id = sp.id",
+    }
+}
+
 /// The query of `rule` for a run of `reach`.
 pub fn rule_query(rule: &Rule, reach: Reach) -> RuleQuery {
     let p: &Params = &rule.params;
     let scope = scope(reach);
+    let pp = driving(reach);
     let person_program = "encode(p.person_key, 'hex') || ':' || p.program_code";
     match rule.id {
         RuleId::PaidAfterDeath | RuleId::PaidAfterMovingOut => {
@@ -195,7 +206,7 @@ pub fn rule_query(rule: &Rule, reach: Reach) -> RuleQuery {
                 "SELECT {person_program} || ':' || p.period AS dedupe_key, p.id AS payment_id,
                         NULL::bigint AS fact_id, '{{}}'::jsonb AS detail
                  FROM (SELECT p.person_key, p.program_code, p.period
-                       FROM payments p JOIN programs g ON g.code = p.program_code
+                       FROM {pp} JOIN programs g ON g.code = p.program_code
                        WHERE NOT g.per_household AND {LIVE}
                          AND {programs} AND {scope}
                        GROUP BY 1, 2, 3 HAVING count(*) > 1) d
@@ -206,7 +217,7 @@ pub fn rule_query(rule: &Rule, reach: Reach) -> RuleQuery {
                  SELECT 'household:' || p.household_code || ':' || p.program_code || ':' || p.period,
                         p.id, NULL::bigint, '{{}}'::jsonb
                  FROM (SELECT p.household_code, p.program_code, p.period
-                       FROM payments p JOIN programs g ON g.code = p.program_code
+                       FROM {pp} JOIN programs g ON g.code = p.program_code
                        WHERE g.per_household AND g.period_kind <> 'one_off' AND {LIVE}
                          AND {programs} AND {scope}
                        GROUP BY 1, 2, 3 HAVING count(*) > 1) d
@@ -218,38 +229,60 @@ pub fn rule_query(rule: &Rule, reach: Reach) -> RuleQuery {
             args: vec![texts(&p.programs)],
         },
         RuleId::ExclusivePrograms => {
+            // Per person in the same period; for two per-household one-off grants, per
+            // household whenever paid. One branch per pair (and direction: in a scoped run
+            // the scoped payment may be of either program), each a join the planner can hash
+            // on its two programs' payments. The pair's order in the rules does not change
+            // the finding's key.
             let pairs = p.pairs.clone().unwrap_or_default();
-            let (a, b): (Vec<String>, Vec<String>) =
-                pairs.into_iter().map(|[a, b]| (a, b)).unzip();
+            let mut branches = Vec::new();
+            let mut args = Vec::new();
+            for [a, b] in pairs {
+                let (na, nb) = (args.len() + 1, args.len() + 2);
+                args.push(Arg::Text(a));
+                args.push(Arg::Text(b));
+                let directions: &[(usize, usize)] = match reach {
+                    Reach::Full => &[(na, nb)],
+                    Reach::Scoped => &[(na, nb), (nb, na)],
+                };
+                for &(x, y) in directions {
+                    let grants = format!(
+                        "(SELECT count(*) = 2 AND bool_and(per_household AND period_kind = 'one_off')
+                          FROM programs WHERE code IN (${x}, ${y}))"
+                    );
+                    let pair = format!("least(${x}::text, ${y}::text) || ':' || greatest(${x}::text, ${y}::text)");
+                    branches.push(format!(
+                        "SELECT encode(p.person_key, 'hex') || ':' || {pair} AS dedupe_key,
+                                p.id AS pa, q.id AS pb, q.program_code AS other
+                         FROM {pp} JOIN payments q ON q.person_key = p.person_key
+                              AND q.period_start = p.period_start
+                         WHERE p.program_code = ${x} AND q.program_code = ${y} AND NOT {grants}
+                           AND {LIVE} AND {scope}
+                           AND q.kind = 'payment' AND NOT EXISTS (SELECT 1 FROM payments r WHERE r.reverses = q.id)
+                         UNION ALL
+                         SELECT 'household:' || p.household_code || ':' || {pair}, p.id, q.id, q.program_code
+                         FROM {pp} JOIN payments q ON q.household_code = p.household_code
+                         WHERE p.program_code = ${x} AND q.program_code = ${y} AND {grants}
+                           AND {LIVE} AND {scope}
+                           AND q.kind = 'payment' AND NOT EXISTS (SELECT 1 FROM payments r WHERE r.reverses = q.id)"
+                    ));
+                }
+            }
+            if branches.is_empty() {
+                branches.push(
+                    "SELECT NULL::text, NULL::bigint, NULL::bigint, NULL::text WHERE false".to_owned(),
+                );
+            }
             RuleQuery {
-                // Per person in the same period (the pair's order in the rules does not matter to the
-                // finding's key); for two per-household one-off grants,
-                // per household whenever paid.
                 sql: format!(
-                    "WITH x AS (SELECT x.a, x.b, ga.per_household AND gb.per_household
-                                       AND ga.period_kind = 'one_off' AND gb.period_kind = 'one_off' AS grants
-                                FROM unnest($1::text[], $2::text[]) AS x(a, b)
-                                JOIN programs ga ON ga.code = x.a JOIN programs gb ON gb.code = x.b),
-                     pairs AS (
-                       SELECT encode(p.person_key, 'hex') || ':' || least(x.a, x.b) || ':' || greatest(x.a, x.b) AS dedupe_key,
-                              p.id AS pa, q.id AS pb, q.program_code AS other
-                       FROM x JOIN payments p ON p.program_code = x.a
-                       JOIN payments q ON q.program_code = x.b AND q.person_key = p.person_key
-                            AND q.period_start = p.period_start
-                       WHERE NOT x.grants AND {LIVE} AND {scope}
-                         AND q.kind = 'payment' AND NOT EXISTS (SELECT 1 FROM payments r WHERE r.reverses = q.id)
-                       UNION ALL
-                       SELECT 'household:' || p.household_code || ':' || least(x.a, x.b) || ':' || greatest(x.a, x.b), p.id, q.id, q.program_code
-                       FROM x JOIN payments p ON p.program_code = x.a
-                       JOIN payments q ON q.program_code = x.b AND q.household_code = p.household_code
-                       WHERE x.grants AND {LIVE} AND {scope}
-                         AND q.kind = 'payment' AND NOT EXISTS (SELECT 1 FROM payments r WHERE r.reverses = q.id))
+                    "WITH pairs (dedupe_key, pa, pb, other) AS MATERIALIZED ({})
                      SELECT dedupe_key, pa AS payment_id, NULL::bigint AS fact_id,
                             jsonb_build_object('other_program', other) AS detail FROM pairs
                      UNION ALL
-                     SELECT dedupe_key, pb, NULL::bigint, jsonb_build_object('other_program', other) FROM pairs"
+                     SELECT dedupe_key, pb, NULL::bigint, jsonb_build_object('other_program', other) FROM pairs",
+                    branches.join("\n UNION ALL\n")
                 ),
-                args: vec![Arg::Texts(a), Arg::Texts(b)],
+                args,
             }
         }
         RuleId::GrantRepeated => RuleQuery {
@@ -295,13 +328,13 @@ pub fn rule_query(rule: &Rule, reach: Reach) -> RuleQuery {
                                     AS x(program text, min_age int, max_age int, max_fen bigint))
                      SELECT {person_program} AS dedupe_key, p.id AS payment_id, NULL::bigint AS fact_id,
                             jsonb_build_object('standard_fen', g.ceiling_fen) AS detail
-                     FROM payments p JOIN programs g ON g.code = p.program_code
+                     FROM {pp} JOIN programs g ON g.code = p.program_code
                      WHERE p.program_code NOT IN (SELECT program FROM bands)
                        AND p.amount_fen > g.ceiling_fen AND {LIVE} AND {programs} AND {scope}
                      UNION ALL
                      SELECT {person_program}, p.id, b.fact_id,
                             jsonb_build_object('standard_fen', s.max_fen, 'age', a.age)
-                     FROM payments p JOIN programs g ON g.code = p.program_code
+                     FROM {pp} JOIN programs g ON g.code = p.program_code
                      LEFT JOIN facts b ON b.person_key = p.person_key AND b.kind = 'born'
                      CROSS JOIN LATERAL (SELECT date_part('year', age(p.period_start, b.since))::int AS age) a
                      CROSS JOIN LATERAL (
@@ -323,8 +356,9 @@ pub fn rule_query(rule: &Rule, reach: Reach) -> RuleQuery {
                 sql: format!(
                     "SELECT {person_program} AS dedupe_key, p.id AS payment_id, b.fact_id,
                             jsonb_build_object('age', a.age, 'min_age', x.min_age, 'max_age', x.max_age) AS detail
-                     FROM jsonb_to_recordset($1::jsonb) AS x(program text, min_age int, max_age int)
-                     JOIN payments p ON p.program_code = x.program
+                     FROM {pp}
+                     JOIN jsonb_to_recordset($1::jsonb) AS x(program text, min_age int, max_age int)
+                       ON p.program_code = x.program
                      JOIN facts b ON b.person_key = p.person_key AND b.kind = 'born'
                      CROSS JOIN LATERAL (SELECT date_part('year', age(p.period_start, b.since))::int AS age) a
                      WHERE (a.age < coalesce(x.min_age, -1) OR a.age > coalesce(x.max_age, 1000))

@@ -304,6 +304,7 @@ async fn fill_scope(tx: &mut sqlx::PgConnection, scope: &Scope) -> Result<i64, L
             .await?;
         }
     }
+    sqlx::query("ANALYZE check_scope").execute(&mut *tx).await?;
     // A cadre's term decides about their relatives' payments too.
     sqlx::query(
         "INSERT INTO check_scope
@@ -317,11 +318,11 @@ async fn fill_scope(tx: &mut sqlx::PgConnection, scope: &Scope) -> Result<i64, L
     // Their households: as paid, and as the register dates membership.
     sqlx::query(
         "INSERT INTO check_scope_households
-         SELECT household_code FROM payments WHERE person_key IN (SELECT person_key FROM check_scope)
+         SELECT p.household_code FROM check_scope s JOIN payments p ON p.person_key = s.person_key
          UNION
-         SELECT attrs->>'household_code' FROM facts
-         WHERE kind = 'household_member' AND person_key IN (SELECT person_key FROM check_scope)
-           AND attrs->>'household_code' IS NOT NULL
+         SELECT f.attrs->>'household_code' FROM check_scope s
+         JOIN facts f ON f.person_key = s.person_key AND f.kind = 'household_member'
+         WHERE f.attrs->>'household_code' IS NOT NULL
          ON CONFLICT DO NOTHING",
     )
     .execute(&mut *tx)

@@ -295,13 +295,19 @@ pub fn rule_query(rule: &Rule, reach: Reach) -> RuleQuery {
                                    p.person_key, {END} AS period_end
                             FROM payments p JOIN programs g ON g.code = p.program_code
                             WHERE p.program_code = ANY($1::text[]) AND {LIVE}),
-                     members AS (
+                     -- Each grant's household members when it was paid, looked up grant by
+                     -- grant through the membership index (a join lets the planner sort
+                     -- every membership of the county instead).
+                     members AS MATERIALIZED (
                        SELECT g.id, g.person_key FROM g
                        UNION
                        SELECT g.id, m.person_key FROM g
-                       JOIN facts m ON m.kind = 'household_member'
-                            AND m.attrs->>'household_code' = g.household_code
-                            AND m.since <= g.period_end AND (m.until IS NULL OR m.until >= g.period_start)),
+                       CROSS JOIN LATERAL (
+                         SELECT m.person_key FROM facts m
+                         WHERE m.kind = 'household_member'
+                           AND m.attrs->>'household_code' = g.household_code
+                           AND m.since <= g.period_end AND (m.until IS NULL OR m.until >= g.period_start)
+                         OFFSET 0) m),
                      pairs AS (
                        SELECT a.id AS aid, b.id AS bid, a.household_code AS first_household
                        FROM g a JOIN g b ON b.program_code = a.program_code
@@ -371,8 +377,8 @@ pub fn rule_query(rule: &Rule, reach: Reach) -> RuleQuery {
             let accounts = match reach {
                 Reach::Full => "TRUE",
                 Reach::Scoped => {
-                    "p.bank_hash IN (SELECT q.bank_hash FROM check_scope_payments s
-                                     JOIN payments q ON q.id = s.id WHERE q.bank_hash IS NOT NULL)"
+                    "p.bank_hash = ANY(ARRAY(SELECT DISTINCT q.bank_hash FROM check_scope_payments s
+                                             JOIN payments q ON q.id = s.id WHERE q.bank_hash IS NOT NULL))"
                 }
             };
             RuleQuery {

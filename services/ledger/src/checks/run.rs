@@ -396,7 +396,21 @@ async fn collect(
             Arg::Json(value) => q.bind(value),
         };
     }
+    // Counting every (person, program, period) of the county is one big hash aggregate:
+    // measured on 17.6 million payments, two parallel workers each building the whole table
+    // take longer (55 s) than one process (35 s).
+    let serial = rule.id == super::rules::RuleId::PaidTwice;
+    if serial {
+        sqlx::query("SET LOCAL max_parallel_workers_per_gather = 0")
+            .execute(&mut *tx)
+            .await?;
+    }
     let grouped = q.execute(&mut *tx).await?.rows_affected() as i64;
+    if serial {
+        sqlx::query("SET LOCAL max_parallel_workers_per_gather = DEFAULT")
+            .execute(&mut *tx)
+            .await?;
+    }
     sqlx::query(
         "INSERT INTO found (rule_id, severity, dedupe_key, person_key, household_code, village_code,
                             program_code, period, amount_fen, evidence)

@@ -305,7 +305,9 @@ pub fn rule_query(rule: &Rule, reach: Reach) -> RuleQuery {
                        CROSS JOIN LATERAL (
                          SELECT m.person_key FROM facts m
                          WHERE m.kind = 'household_member'
-                           AND m.attrs->>'household_code' = g.household_code
+                           -- payments' codes compare bytewise (collation C); the
+                           -- membership index is on the attribute's default collation.
+                           AND m.attrs->>'household_code' = g.household_code COLLATE \"default\"
                            AND m.since <= g.period_end AND (m.until IS NULL OR m.until >= g.period_start)
                          OFFSET 0) m),
                      pairs AS (

@@ -1,7 +1,7 @@
 //! kit's cache across replicas: what one process holds in memory is dropped
 //! when another moves the generation on.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use huimin_kit::{
     cache::{Cache, Current},
@@ -51,6 +51,42 @@ async fn a_page_held_by_one_replica_is_dropped_when_another_moves_the_generation
         after = reader.get_current::<String>("gen", "page").await;
     }
 
+    assert_eq!(after, Current::Miss(generation + 1));
+}
+
+/// A hot read hands out the value the process decoded before (no decoding per read),
+/// and only while the counter still holds the generation it was written under: a
+/// value another replica wrote is decoded once, then shared; a bump drops it.
+#[tokio::test]
+async fn a_hot_read_shares_what_was_decoded_until_the_generation_moves_on() {
+    let prefix = format!("test:{}:", uuid::Uuid::new_v4().simple());
+    let (reader, writer) = (replica(&prefix), replica(&prefix));
+    let Current::Miss(generation) = writer.get_current::<Vec<String>>("gen", "page").await else {
+        panic!("an empty cache misses");
+    };
+    let page = vec!["170.00".to_owned(); 3];
+    writer
+        .put_current("gen", "page", generation, &page, Duration::from_secs(60))
+        .await;
+
+    let Current::Hit(first) = reader.get_current_shared::<Vec<String>>("gen", "page").await else {
+        panic!("the writer's page is in Redis");
+    };
+    assert_eq!(*first, page);
+    let Current::Hit(second) = reader.get_current_shared::<Vec<String>>("gen", "page").await else {
+        panic!("still cached");
+    };
+    assert!(Arc::ptr_eq(&first, &second), "the second read decoded again");
+
+    assert!(writer.bump_generation("gen").await);
+    let mut after = reader.get_current_shared::<Vec<String>>("gen", "page").await;
+    for _ in 0..50 {
+        if !matches!(after, Current::Hit(_)) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        after = reader.get_current_shared::<Vec<String>>("gen", "page").await;
+    }
     assert_eq!(after, Current::Miss(generation + 1));
 }
 

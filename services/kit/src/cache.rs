@@ -15,7 +15,9 @@
 //! returns (it waits for one more reply, which follows Redis's messages);
 //! another replica may still answer from memory while Redis's
 //! message is on its way to it (milliseconds), or for at most [`CLIENT_TTL`]
-//! if its connection died without noticing. After a generation bump this
+//! if its connection died without noticing. What a read decoded is kept beside
+//! the generation it was written under (`cache_local`), so a hot read is the
+//! counter's tracked `GET` and no decoding. After a generation bump this
 //! process could not make, it reads nothing from the cache for the entries'
 //! lifetime.
 //!
@@ -36,6 +38,7 @@ use tokio::sync::Mutex;
 
 use crate::{
     cache_conn::{RedisClient, RedisConnection, Tuning},
+    cache_local::Local,
     config::RedisConfig,
 };
 
@@ -72,6 +75,10 @@ if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end return n";
 pub const CLIENT_TTL: Duration = Duration::from_secs(2);
 /// Entries held in this process's memory at most.
 const CLIENT_ENTRIES: usize = 10_000;
+/// How long this process keeps a decoded value (see [`crate::cache_local`]): no longer
+/// than the client-side cache keeps the bytes it came from, so an entry's TTL in Redis
+/// still bounds what is served.
+const LOCAL_TTL: Duration = CLIENT_TTL;
 const RECONNECT_EVERY: Duration = Duration::from_secs(2);
 
 /// The generation counter of what identity says about one openid's
@@ -122,6 +129,8 @@ struct Inner {
     connection: Mutex<Connection>,
     /// Until when generation-keyed reads skip the cache: a bump failed.
     distrusted_until: std::sync::Mutex<Option<Instant>>,
+    /// What generation-keyed reads and writes decoded or encoded, by entry key.
+    local: Local,
 }
 
 #[derive(Default)]
@@ -139,6 +148,7 @@ impl Cache {
                 prefix: config.prefix.clone(),
                 connection: Mutex::new(Connection::default()),
                 distrusted_until: std::sync::Mutex::new(None),
+                local: Local::new(),
             }),
         }
     }
@@ -355,11 +365,27 @@ impl Cache {
     }
 
     /// The value cached at `key` if it was written under the current value
-    /// of the generation counter `counter`, fetched together with the counter
-    /// in one round trip (`MGET`). Entries hold the generation they were
+    /// of the generation counter `counter`. Entries hold the generation they were
     /// computed under; an entry of an older generation is a miss, so a
     /// reader never serves what a later write invalidated.
-    pub async fn get_current<T: DeserializeOwned>(&self, counter: &str, key: &str) -> Current<T> {
+    pub async fn get_current<T>(&self, counter: &str, key: &str) -> Current<T>
+    where
+        T: DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        match self.get_current_shared::<T>(counter, key).await {
+            Current::Hit(value) => Current::Hit(T::clone(&value)),
+            Current::Miss(generation) => Current::Miss(generation),
+            Current::Unavailable => Current::Unavailable,
+        }
+    }
+
+    /// [`Cache::get_current`] without copying the value: a hot read is one tracked `GET`
+    /// of the counter (answered from memory) and the value this process decoded before;
+    /// otherwise the counter and the entry in one round trip (`MGET`), decoded once.
+    pub async fn get_current_shared<T>(&self, counter: &str, key: &str) -> Current<Arc<T>>
+    where
+        T: DeserializeOwned + Send + Sync + 'static,
+    {
         let current = self.fetch_current(counter, key).await;
         count_read(match current {
             Current::Hit(_) => "hit",
@@ -369,16 +395,29 @@ impl Cache {
         current
     }
 
-    async fn fetch_current<T: DeserializeOwned>(&self, counter: &str, key: &str) -> Current<T> {
+    async fn fetch_current<T>(&self, counter: &str, key: &str) -> Current<Arc<T>>
+    where
+        T: DeserializeOwned + Send + Sync + 'static,
+    {
         if self.distrusted() {
             return Current::Unavailable;
         }
         let Some(mut conn) = self.connection().await else {
             return Current::Unavailable;
         };
+        let entry = self.entry_key(counter, key);
+        let mut get = redis::cmd("GET");
+        get.arg(self.counter_key(counter))
+            .set_cache_config(redis::CommandCacheConfig::new());
+        if let Ok(Ok(Some(generation))) =
+            tokio::time::timeout(OP_TIMEOUT, get.query_async::<Option<u64>>(&mut conn)).await
+            && let Some(value) = self.inner.local.get::<T>(&entry, generation)
+        {
+            return Current::Hit(value);
+        }
         let mut mget = redis::cmd("MGET");
         mget.arg(self.counter_key(counter))
-            .arg(self.entry_key(counter, key))
+            .arg(&entry)
             .set_cache_config(redis::CommandCacheConfig::new());
         let fetched = tokio::time::timeout(
             OP_TIMEOUT,
@@ -387,8 +426,14 @@ impl Cache {
         .await;
         match fetched {
             Ok(Ok((Some(generation), value))) => {
-                match value.and_then(|bytes| decode_current(&bytes, generation)) {
-                    Some(value) => Current::Hit(value),
+                let decoded = value.as_deref().and_then(|bytes| {
+                    decode_current::<T>(bytes, generation).map(|value| (Arc::new(value), bytes.len()))
+                });
+                match decoded {
+                    Some((value, bytes)) => {
+                        self.inner.local.put(entry, generation, value.clone(), bytes, LOCAL_TTL);
+                        Current::Hit(value)
+                    }
                     None => Current::Miss(generation),
                 }
             }
@@ -416,18 +461,18 @@ impl Cache {
         key: &str,
         ttl: Duration,
         compute: F,
-    ) -> Result<T, E>
+    ) -> Result<Arc<T>, E>
     where
-        T: Serialize + DeserializeOwned,
+        T: Serialize + DeserializeOwned + Send + Sync + 'static,
         F: Future<Output = Result<T, E>>,
     {
-        let current = self.get_current::<T>(counter, key).await;
+        let current = self.get_current_shared::<T>(counter, key).await;
         if let Current::Hit(value) = current {
             return Ok(value);
         }
-        let value = compute.await?;
+        let value = Arc::new(compute.await?);
         if let Current::Miss(generation) = current {
-            self.put_current(counter, key, generation, &value, ttl)
+            self.put_current_shared(counter, key, generation, value.clone(), ttl)
                 .await;
         }
         Ok(value)
@@ -443,20 +488,40 @@ impl Cache {
     }
 
     /// Stores a value computed under `generation` of `counter` (from [`Current::Miss`]).
-    pub async fn put_current<T: Serialize>(
+    pub async fn put_current<T>(
         &self,
         counter: &str,
         key: &str,
         generation: u64,
         value: &T,
         ttl: Duration,
-    ) {
+    ) where
+        T: Serialize + Clone + Send + Sync + 'static,
+    {
+        self.put_current_shared(counter, key, generation, Arc::new(value.clone()), ttl)
+            .await;
+    }
+
+    /// [`Cache::put_current`] of a value this process keeps decoded as well.
+    pub async fn put_current_shared<T>(
+        &self,
+        counter: &str,
+        key: &str,
+        generation: u64,
+        value: Arc<T>,
+        ttl: Duration,
+    ) where
+        T: Serialize + Send + Sync + 'static,
+    {
         let mut bytes = format!("{generation}\n").into_bytes();
-        if serde_json::to_writer(&mut bytes, value).is_err() {
+        if serde_json::to_writer(&mut bytes, value.as_ref()).is_err() {
             return;
         }
-        self.set_full(self.entry_key(counter, key), bytes, ttl)
-            .await;
+        let entry = self.entry_key(counter, key);
+        self.inner
+            .local
+            .put(entry.clone(), generation, value, bytes.len(), ttl.min(LOCAL_TTL));
+        self.set_full(entry, bytes, ttl).await;
     }
 
     async fn set_raw(&self, key: &str, bytes: Vec<u8>, ttl: Duration) {

@@ -9,6 +9,7 @@ pub mod app;
 pub mod auth;
 pub mod cache;
 mod cache_conn;
+mod cache_local;
 pub mod cache_shared;
 pub mod clock;
 pub mod component;

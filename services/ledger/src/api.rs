@@ -146,24 +146,24 @@ impl LedgerApi {
     }
 }
 
-fn payment(p: PaymentView) -> pb::Payment {
+fn payment(p: &PaymentView) -> pb::Payment {
     pb::Payment {
         id: p.id,
-        person_key: p.person_key,
-        name_masked: p.name_masked,
-        id_number_masked: p.id_masked,
-        household_code: p.household_code,
-        village_code: p.village_code,
-        program_code: p.program_code,
-        program_name: p.program_name,
-        period: p.period,
+        person_key: p.person_key.clone(),
+        name_masked: p.name_masked.clone(),
+        id_number_masked: p.id_masked.clone(),
+        household_code: p.household_code.clone(),
+        village_code: p.village_code.clone(),
+        program_code: p.program_code.clone(),
+        program_name: p.program_name.clone(),
+        period: p.period.clone(),
         amount_fen: p.amount_fen,
         kind: match p.kind {
             EntryKind::Payment => pb::PaymentKind::Payment,
             EntryKind::Reversal => pb::PaymentKind::Reversal,
         } as i32,
         related_payment_id: p.related_id.unwrap_or(0),
-        bank_account_masked: p.bank_masked,
+        bank_account_masked: p.bank_masked.clone(),
         roll_id: p.roll_id,
         posted_at: Some(timestamp(p.posted_at)),
     }
@@ -204,8 +204,8 @@ impl LedgerApi {
             )
             .await?;
         Ok(Response::new(pb::PaymentsPage {
-            payments: result.payments.into_iter().map(payment).collect(),
-            next_page_token: result.next_page_token,
+            payments: result.payments.iter().map(payment).collect(),
+            next_page_token: result.next_page_token.clone(),
         }))
     }
 }
@@ -328,19 +328,19 @@ impl LedgerService for LedgerApi {
         Ok(Response::new(pb::VillageDisclosureResponse {
             village_code: request.village_code,
             program_code: request.program_code,
-            program_name: disclosure.program_name,
+            program_name: disclosure.program_name.clone(),
             period: request.period,
             entries: disclosure
                 .entries
-                .into_iter()
+                .iter()
                 .map(|e| pb::DisclosureEntry {
-                    name_masked: e.name_masked,
-                    id_number_masked: e.id_masked,
-                    household_code: e.household_code,
+                    name_masked: e.name_masked.clone(),
+                    id_number_masked: e.id_masked.clone(),
+                    household_code: e.household_code.clone(),
                     amount_fen: e.amount_fen,
                 })
                 .collect(),
-            next_page_token: disclosure.next_page_token,
+            next_page_token: disclosure.next_page_token.clone(),
             total_persons: disclosure.total_persons,
             total_fen: disclosure.total_fen,
         }))
@@ -575,7 +575,7 @@ impl keyset::Export for PaymentExport {
 
     fn message(rows: Vec<PaymentView>, cursor: i64) -> pb::ExportPaymentsResponse {
         pb::ExportPaymentsResponse {
-            payments: rows.into_iter().map(payment).collect(),
+            payments: rows.iter().map(payment).collect(),
             cursor,
         }
     }

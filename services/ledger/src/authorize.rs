@@ -100,8 +100,8 @@ impl Ledger {
                 .map_err(|status| LedgerError::peer_unavailable("identity", status))
         };
         let generation = openid_bindings_generation(openid);
-        let kept = self.cache.get_current::<bool>(&generation, &key).await;
-        if let Current::Hit(true) = kept {
+        let kept = self.cache.get_current_shared::<bool>(&generation, &key).await;
+        if matches!(&kept, Current::Hit(allowed) if **allowed) {
             return Ok(true);
         }
         let allowed = ask.await?;

@@ -3,6 +3,8 @@
 //! pages and disclosure pages are cached under a generation counter that
 //! every import moves on.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use huimin_kit::{auth::Caller, pii::PersonKey};
 use serde::{Deserialize, Serialize};
@@ -160,7 +162,7 @@ impl Ledger {
         page_token: &str,
         size: u32,
         department: Option<&str>,
-    ) -> Result<PaymentsPage, LedgerError> {
+    ) -> Result<Arc<PaymentsPage>, LedgerError> {
         let after = decode_position(page_token)?;
         let size = page_size(size);
         let who = match subject {
@@ -218,7 +220,7 @@ impl Ledger {
         period: &str,
         page_token: &str,
         size: u32,
-    ) -> Result<Disclosure, LedgerError> {
+    ) -> Result<Arc<Disclosure>, LedgerError> {
         if village.len() != 12 || !village.bytes().all(|b| b.is_ascii_digit()) {
             return Err(LedgerError::invalid("village_code", "村代码应为12位数字"));
         }

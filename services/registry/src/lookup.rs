@@ -151,6 +151,7 @@ impl Registry {
         self.cache
             .current_or(PROJECTS_GENERATION, &key, CACHE_TTL, compute)
             .await
+            .map(std::sync::Arc::unwrap_or_clone)
     }
 
     /// A project as the public sees it, with every change of its money,
@@ -190,5 +191,6 @@ impl Registry {
         self.cache
             .current_or(PROJECTS_GENERATION, &key, CACHE_TTL, compute)
             .await
+            .map(std::sync::Arc::unwrap_or_clone)
     }
 }

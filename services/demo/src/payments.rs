@@ -42,6 +42,9 @@ pub struct SeedPerson {
     pub deceased_since: Option<NaiveDate>,
     /// When they moved out of the county (户籍迁出), if they did.
     pub moved_out_since: Option<NaiveDate>,
+    /// When they joined this household, if not at birth (a household split off from
+    /// another): nothing is paid to or through them here before.
+    pub member_since: Option<NaiveDate>,
     /// What the registers say that rules out means-tested help, from when.
     pub holds: Vec<(Holding, NaiveDate)>,
 }
@@ -292,8 +295,9 @@ impl Calendar {
         }
     }
 
-    /// The months a person can be paid for: from the first month starting after birth to the
-    /// month of death. A period is paid when its first day falls in this span.
+    /// The months a person can be paid for: from the first month starting after birth (or
+    /// after joining the household) to the month of death or moving out. A period is paid
+    /// when its first day falls in this span.
     fn life(&self, person: &SeedPerson) -> Life {
         let birth = person.birth_date;
         let month_of = |day: NaiveDate| self.month_index(day.year(), day.month());
@@ -303,8 +307,9 @@ impl Calendar {
             .map(month_of)
             .min()
             .unwrap_or(i32::MAX);
+        let joined = person.member_since.unwrap_or(birth).max(birth);
         Life {
-            from: self.first_month_from(birth.year(), birth.month(), birth.day()),
+            from: self.first_month_from(joined.year(), joined.month(), joined.day()),
             to,
             birth: (birth.year(), birth.month(), birth.day()),
         }

@@ -211,6 +211,7 @@ pub async fn payments(
                         .iter()
                         .find(|f| f.kind == FactKind::MovedOut)
                         .map(|f| f.since),
+                    member_since: person.member_since,
                     holds: person
                         .facts
                         .iter()

@@ -322,10 +322,14 @@ pub(super) fn enrol(
         sink.household(members, lives, forest, whole, amount);
     }
 
-    // 危房改造: once in the window, varying by the work done, in steps of 1,000 yuan.
+    // 危房改造: once in the window, varying by the work done, in steps of 1,000 yuan; never to
+    // a household that split off another (its members may have lived under a roof renovated
+    // before, which the grant rule rightly counts as the same household's).
+    let split_off = members.iter().any(|m| m.member_since.is_some());
     if let Some(renovation) = known.renovation
         && rng.gen_bool(RENOVATION_HOUSEHOLDS)
         && !ruled_out
+        && !split_off
     {
         let month = if rng.gen_bool(0.6) {
             rng.gen_range(0..=last.min(4 * 12 - 1))

@@ -125,6 +125,7 @@ fn population(persons: usize, seed: u64) -> Vec<Vec<SeedPerson>> {
                     is_head: i == 0,
                     deceased_since,
                     moved_out_since,
+                    member_since: None,
                     holds,
                 }
             })

@@ -104,13 +104,18 @@ pub fn rule_query(rule: &Rule, reach: Reach) -> RuleQuery {
             }
         }
         RuleId::PublicEmployee => RuleQuery {
+            // From the employees (tens of thousands in a county) to their own and their
+            // households' payments of the listed programs, each looked up through the
+            // slot indexes: hash-joining every payment of the county instead took 9 s.
             sql: format!(
                 "SELECT {person_program} AS dedupe_key, p.id AS payment_id, f.fact_id,
                         jsonb_build_object('employer', f.attrs->>'employer', 'who', 'self') AS detail
-                 FROM facts f JOIN payments p ON p.person_key = f.person_key
+                 FROM facts f
+                 CROSS JOIN LATERAL (SELECT p.* FROM payments p
+                                     WHERE p.person_key = f.person_key AND p.program_code = ANY($1::text[])
+                                       AND p.kind = 'payment' AND {scope} OFFSET 0) p
                  JOIN programs g ON g.code = p.program_code
-                 WHERE f.kind = 'public_employee' AND p.program_code = ANY($1::text[]) AND {LIVE}
-                   AND {f_holds} AND {scope}
+                 WHERE f.kind = 'public_employee' AND {LIVE} AND {f_holds}
                  UNION ALL
                  SELECT 'household:' || p.household_code || ':' || p.program_code, p.id, e.fact_id,
                         jsonb_build_object('employer', e.employer, 'who', 'household_member')
@@ -123,10 +128,12 @@ pub fn rule_query(rule: &Rule, reach: Reach) -> RuleQuery {
                          AND (m.until IS NULL OR m.until >= f.since)
                          AND (f.until IS NULL OR f.until >= m.since)
                        OFFSET 0) e
-                 JOIN payments p ON p.household_code = e.household_code
+                 CROSS JOIN LATERAL (SELECT p.* FROM payments p
+                                     WHERE p.household_code = e.household_code COLLATE \"C\"
+                                       AND p.program_code = ANY($2::text[])
+                                       AND p.kind = 'payment' AND {scope} OFFSET 0) p
                  JOIN programs g ON g.code = p.program_code
-                 WHERE p.program_code = ANY($2::text[]) AND p.person_key <> e.person_key AND {LIVE}
-                   AND {e_holds} AND {scope}",
+                 WHERE p.person_key <> e.person_key AND {LIVE} AND {e_holds}",
                 f_holds = holds("f"),
                 e_holds = holds("e"),
             ),

@@ -325,10 +325,15 @@ async fn fill_scope(tx: &mut sqlx::PgConnection, scope: &Scope) -> Result<i64, L
     )
     .execute(&mut *tx)
     .await?;
-    // Their households: as paid, and as the register dates membership.
+    // Their households: as paid, and as the register dates membership. Each person's and
+    // household's payments are looked up through their index (LATERAL): an INSERT plans
+    // without parallel workers, and a join let the planner hash the county's payments
+    // (measured: 8.3 s of an 11.4 s incremental run at county scale).
     sqlx::query(
         "INSERT INTO check_scope_households
-         SELECT p.household_code FROM check_scope s JOIN payments p ON p.person_key = s.person_key
+         SELECT p.household_code FROM check_scope s
+         CROSS JOIN LATERAL (SELECT p.household_code FROM payments p
+                             WHERE p.person_key = s.person_key OFFSET 0) p
          UNION
          SELECT f.attrs->>'household_code' FROM check_scope s
          JOIN facts f ON f.person_key = s.person_key AND f.kind = 'household_member'
@@ -342,9 +347,12 @@ async fn fill_scope(tx: &mut sqlx::PgConnection, scope: &Scope) -> Result<i64, L
         .await?;
     sqlx::query(
         "INSERT INTO check_scope_payments
-         SELECT p.id FROM check_scope s JOIN payments p ON p.person_key = s.person_key
+         SELECT p.id FROM check_scope s
+         CROSS JOIN LATERAL (SELECT p.id FROM payments p WHERE p.person_key = s.person_key OFFSET 0) p
          UNION
-         SELECT p.id FROM check_scope_households h JOIN payments p ON p.household_code = h.household_code",
+         SELECT p.id FROM check_scope_households h
+         CROSS JOIN LATERAL (SELECT p.id FROM payments p
+                             WHERE p.household_code = h.household_code OFFSET 0) p",
     )
     .execute(&mut *tx)
     .await?;

@@ -43,18 +43,19 @@ pub struct Incremental {
     pub found: i64,
 }
 
-/// Seeds ten years of payments when ledger has none, mirrors the facts and runs every
+/// Seeds ten years of payments (clean: none planted) when ledger has none, mirrors the facts and runs every
 /// rule once, sampling PostgreSQL's memory meanwhile.
 pub async fn full(
     env: &Env,
     identity: &Identity,
     scale: Scale,
     today: NaiveDate,
+    clean: bool,
 ) -> anyhow::Result<(huimin_ledger::Ledger, ChecksRunPartial)> {
     let (_, ledger) = huimin::commands::seed_services(env).await?;
     let persons = u64::try_from(scale.persons()).unwrap_or(u64::MAX);
     let started = Instant::now();
-    let seeded = seed::payments(identity, &ledger, scale, persons, today, false)
+    let seeded = seed::payments(identity, &ledger, scale, persons, today, clean)
         .await
         .context("loading the payment history")?;
     let planted = seeded.as_ref().map(|s| s.planted.clone());

@@ -67,6 +67,10 @@ struct Args {
     /// Keep the scratch database (and its keys) for `--reuse` instead of dropping it.
     #[arg(long)]
     keep: bool,
+    /// With `checks`: seed a clean county (no planted irregularities), whose full run must
+    /// find nothing.
+    #[arg(long)]
+    clean: bool,
     /// Reuse a database an earlier `--keep` run left, skipping its creation and seeding.
     #[arg(long, value_name = "DATABASE")]
     reuse: Option<String>,
@@ -203,7 +207,7 @@ async fn phases(
     let mut sections: Vec<String> = Vec::new();
 
     if args.phases.contains(&Phase::Checks) {
-        let (ledger, partial) = checks::full(&env, &identity, scale, today).await?;
+        let (ledger, partial) = checks::full(&env, &identity, scale, today, args.clean).await?;
         let path = roll_path.with_extension("record.csv");
         let (v, p) = (villages.clone(), path.clone());
         let record: RollFile = tokio::task::spawn_blocking(move || {

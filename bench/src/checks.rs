@@ -19,17 +19,8 @@ use huimin_kit::config::Env;
 
 /// What the checks phase measured.
 pub struct ChecksRun {
-    pub payments: i64,
-    /// The history load, when this run made it.
-    pub seeded: Option<Duration>,
-    pub facts: u64,
-    pub mirror: Duration,
-    pub full: huimin_ledger::checks::RunOutcome,
-    pub by_rule: Vec<(String, i64)>,
-    /// Planted irregularities found by their rule, of those planted (this run's seed only).
-    pub planted: Option<(usize, usize)>,
-    /// The most anonymous memory one PostgreSQL process held during the full run, in bytes.
-    pub peak_backend: u64,
+    /// Everything up to and including the full run.
+    pub full_run: ChecksRunPartial,
     /// This process's own peak resident memory, in bytes.
     pub peak_bench: u64,
     pub incremental: Incremental,
@@ -107,26 +98,22 @@ pub async fn full(
 /// [`ChecksRun`] before the incremental run.
 pub struct ChecksRunPartial {
     pub payments: i64,
+    /// The history load, when this run made it.
     pub seeded: Option<Duration>,
     pub facts: u64,
     pub mirror: Duration,
     pub full: huimin_ledger::checks::RunOutcome,
     pub by_rule: Vec<(String, i64)>,
+    /// Planted irregularities found by their rule, of those planted (this run's seed only).
     pub planted: Option<(usize, usize)>,
+    /// The most anonymous memory one PostgreSQL process held during the full run, in bytes.
     pub peak_backend: u64,
 }
 
 impl ChecksRunPartial {
     pub fn with(self, incremental: Incremental) -> ChecksRun {
         ChecksRun {
-            payments: self.payments,
-            seeded: self.seeded,
-            facts: self.facts,
-            mirror: self.mirror,
-            full: self.full,
-            by_rule: self.by_rule,
-            planted: self.planted,
-            peak_backend: self.peak_backend,
+            full_run: self,
             peak_bench: own_peak(),
             incremental,
         }
@@ -229,25 +216,26 @@ fn status_kib(path: &Path, field: &str) -> Option<u64> {
 
 /// The phase's section of the report (markdown).
 pub fn report(run: &ChecksRun) -> String {
+    let full = &run.full_run;
     let mib = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
     let mut out = String::from("Cross-checks (every enabled rule, set-based SQL in ledger):\n\n");
     out.push_str(&format!(
         "- county: {} payments{}; {} facts mirrored from identity in {:.1} s\n",
-        crate::report::thousands(run.payments as f64),
-        run.seeded
+        crate::report::thousands(full.payments as f64),
+        full.seeded
             .map(|d| format!(" (history loaded in {:.0} s)", d.as_secs_f64()))
             .unwrap_or_default(),
-        crate::report::thousands(run.facts as f64),
-        run.mirror.as_secs_f64(),
+        crate::report::thousands(full.facts as f64),
+        full.mirror.as_secs_f64(),
     ));
     out.push_str(&format!(
         "- **full run: {:.1} s** ({} findings); peak anonymous memory of one PostgreSQL process {:.0} MiB, of the bench process {:.0} MiB\n",
-        run.full.elapsed_ms as f64 / 1000.0,
-        run.full.found,
-        mib(run.peak_backend),
+        full.full.elapsed_ms as f64 / 1000.0,
+        full.full.found,
+        mib(full.peak_backend),
         mib(run.peak_bench),
     ));
-    if let Some((found, planted)) = run.planted {
+    if let Some((found, planted)) = full.planted {
         out.push_str(&format!(
             "- planted irregularities found by their rule: {found} of {planted}\n"
         ));
@@ -260,7 +248,7 @@ pub fn report(run: &ChecksRun) -> String {
         run.incremental.found,
     ));
     out.push_str("- open findings by rule:");
-    for (rule, count) in &run.by_rule {
+    for (rule, count) in &full.by_rule {
         out.push_str(&format!(" {rule} {count};"));
     }
     out.push('\n');

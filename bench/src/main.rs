@@ -67,8 +67,8 @@ struct Args {
     /// Keep the scratch database (and its keys) for `--reuse` instead of dropping it.
     #[arg(long)]
     keep: bool,
-    /// With `checks`: seed a clean county (no planted irregularities), whose full run must
-    /// find nothing.
+    /// With `checks` on a new database (not `--reuse`): seed a clean county (no planted
+    /// irregularities), whose full run must find nothing.
     #[arg(long)]
     clean: bool,
     /// Reuse a database an earlier `--keep` run left, skipping its creation and seeding.

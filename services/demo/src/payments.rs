@@ -601,6 +601,7 @@ impl PaymentPlan {
         let holder = |holding: Holding| {
             members.iter().zip(lives).position(|(person, life)| {
                 life.to >= last
+                    && life.from <= last - 2
                     && person
                         .holds
                         .iter()
@@ -625,6 +626,7 @@ impl PaymentPlan {
                 .iter()
                 .position(|life| {
                     life.to >= last
+                        && life.from <= last - 2
                         && life.month_aged(&self.calendar, 75) <= last - 2
                         && life.month_aged(&self.calendar, 80) > last
                 })

@@ -75,9 +75,10 @@ if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end return n";
 pub const CLIENT_TTL: Duration = Duration::from_secs(2);
 /// Entries held in this process's memory at most.
 const CLIENT_ENTRIES: usize = 10_000;
-/// How long this process keeps a decoded value (see [`crate::cache_local`]): no longer
-/// than the client-side cache keeps the bytes it came from, so an entry's TTL in Redis
-/// still bounds what is served.
+/// How long this process keeps a decoded value (see [`crate::cache_local`]), as long as the
+/// client-side cache keeps the bytes it came from: a value may be served up to this long
+/// after its entry expired in Redis (which only matters while a bump could not be made;
+/// otherwise the counter has moved on and the value is not served at all).
 const LOCAL_TTL: Duration = CLIENT_TTL;
 const RECONNECT_EVERY: Duration = Duration::from_secs(2);
 
@@ -243,7 +244,9 @@ impl Cache {
     /// Removes the entry `key` kept under `counter` (see [`Cache::put_current`]);
     /// returns whether Redis confirmed it.
     pub async fn invalidate_current(&self, counter: &str, key: &str) -> bool {
-        self.delete(vec![self.entry_key(counter, key)]).await
+        let entry = self.entry_key(counter, key);
+        self.inner.local.remove(&entry);
+        self.delete(vec![entry]).await
     }
 
     /// `DEL` of full keys. A cluster client splits a `DEL` of keys in several slots
@@ -409,11 +412,22 @@ impl Cache {
         let mut get = redis::cmd("GET");
         get.arg(self.counter_key(counter))
             .set_cache_config(redis::CommandCacheConfig::new());
-        if let Ok(Ok(Some(generation))) =
-            tokio::time::timeout(OP_TIMEOUT, get.query_async::<Option<u64>>(&mut conn)).await
-            && let Some(value) = self.inner.local.get::<T>(&entry, generation)
-        {
-            return Current::Hit(value);
+        match tokio::time::timeout(OP_TIMEOUT, get.query_async::<Option<u64>>(&mut conn)).await {
+            Ok(Ok(Some(generation))) => {
+                if let Some(value) = self.inner.local.get::<T>(&entry, generation) {
+                    return Current::Hit(value);
+                }
+            }
+            // The counter is gone: the MGET below starts it anew.
+            Ok(Ok(None)) => {}
+            Ok(Err(error)) => {
+                failed("get", Some(&error), "serving from the database");
+                return Current::Unavailable;
+            }
+            Err(_) => {
+                failed("get", None, "serving from the database");
+                return Current::Unavailable;
+            }
         }
         let mut mget = redis::cmd("MGET");
         mget.arg(self.counter_key(counter))

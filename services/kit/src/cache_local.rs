@@ -17,7 +17,8 @@ use std::{
 
 /// At most this many decoded values per process.
 const MAX_ENTRIES: usize = 16_384;
-/// At most this many bytes of their encoded form (a page of 200 payments is ~100 KB).
+/// At most this many bytes of their encoded form (a page of 200 payments is ~100 KB); the
+/// decoded values take a few times that.
 const MAX_BYTES: usize = 32 << 20;
 
 type Value = Arc<dyn Any + Send + Sync>;
@@ -51,11 +52,24 @@ impl Local {
     /// The value kept for `key` if it was written under `generation` and is still alive.
     pub(crate) fn get<T: Send + Sync + 'static>(&self, key: &str, generation: u64) -> Option<Arc<T>> {
         let mut entries = self.entries.lock().ok()?;
-        let kept = entries.map.get(key)?;
+        let kept = entries.map.peek(key)?;
         if kept.generation != generation || kept.expires <= Instant::now() {
             return None;
         }
-        kept.value.clone().downcast::<T>().ok()
+        let value = kept.value.clone().downcast::<T>().ok();
+        // Only a value served counts as used.
+        entries.map.promote(key);
+        value
+    }
+
+    /// Forgets `key` (its entry in Redis was deleted).
+    pub(crate) fn remove(&self, key: &str) {
+        let Ok(mut entries) = self.entries.lock() else {
+            return;
+        };
+        if let Some(out) = entries.map.pop(key) {
+            entries.bytes -= out.bytes;
+        }
     }
 
     /// Keeps `value`, written under `generation`, for `ttl`; `bytes` is its encoded size.
@@ -126,6 +140,15 @@ mod tests {
         assert!(entries.bytes <= MAX_BYTES);
         assert_eq!(entries.bytes, entries.map.len() * size);
         assert!(entries.map.contains("k99") && !entries.map.contains("k0"));
+    }
+
+    #[test]
+    fn a_removed_value_is_not_served_and_its_bytes_are_freed() {
+        let local = Local::new();
+        local.put("k".into(), 1, Arc::new(1), 10, TTL);
+        local.remove("k");
+        assert!(local.get::<i32>("k", 1).is_none());
+        assert_eq!(local.entries.lock().unwrap().bytes, 0);
     }
 
     #[test]

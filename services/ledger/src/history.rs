@@ -119,6 +119,17 @@ impl Ledger {
             .await?;
         tx.commit().await?;
         tracing::info!(roll_id, payments = count, "payment history loaded");
+        // A bulk load leaves the visibility map empty and no statistics: the cross-checks'
+        // index-only passes would read every heap page (measured on a county: paid_twice
+        // 16.6 s right after the load, 8.6 s after a vacuum). Best effort: a role that does
+        // not own the table is skipped by PostgreSQL with a warning, autovacuum follows.
+        // The simple query protocol: VACUUM refuses to run inside any transaction block.
+        if let Err(error) = sqlx::raw_sql("VACUUM (ANALYZE) payments")
+            .execute(&self.pool)
+            .await
+        {
+            tracing::warn!(%error, "vacuum after the history load failed; autovacuum will follow");
+        }
         Ok(Some(HistoryLoaded {
             roll_id,
             payments: count,

@@ -69,23 +69,36 @@ async fn a_hot_read_shares_what_was_decoded_until_the_generation_moves_on() {
         .put_current("gen", "page", generation, &page, Duration::from_secs(60))
         .await;
 
-    let Current::Hit(first) = reader.get_current_shared::<Vec<String>>("gen", "page").await else {
+    let Current::Hit(first) = reader
+        .get_current_shared::<Vec<String>>("gen", "page")
+        .await
+    else {
         panic!("the writer's page is in Redis");
     };
     assert_eq!(*first, page);
-    let Current::Hit(second) = reader.get_current_shared::<Vec<String>>("gen", "page").await else {
+    let Current::Hit(second) = reader
+        .get_current_shared::<Vec<String>>("gen", "page")
+        .await
+    else {
         panic!("still cached");
     };
-    assert!(Arc::ptr_eq(&first, &second), "the second read decoded again");
+    assert!(
+        Arc::ptr_eq(&first, &second),
+        "the second read decoded again"
+    );
 
     assert!(writer.bump_generation("gen").await);
-    let mut after = reader.get_current_shared::<Vec<String>>("gen", "page").await;
+    let mut after = reader
+        .get_current_shared::<Vec<String>>("gen", "page")
+        .await;
     for _ in 0..50 {
         if !matches!(after, Current::Hit(_)) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
-        after = reader.get_current_shared::<Vec<String>>("gen", "page").await;
+        after = reader
+            .get_current_shared::<Vec<String>>("gen", "page")
+            .await;
     }
     assert_eq!(after, Current::Miss(generation + 1));
 }

@@ -441,11 +441,14 @@ impl Cache {
         match fetched {
             Ok(Ok((Some(generation), value))) => {
                 let decoded = value.as_deref().and_then(|bytes| {
-                    decode_current::<T>(bytes, generation).map(|value| (Arc::new(value), bytes.len()))
+                    decode_current::<T>(bytes, generation)
+                        .map(|value| (Arc::new(value), bytes.len()))
                 });
                 match decoded {
                     Some((value, bytes)) => {
-                        self.inner.local.put(entry, generation, value.clone(), bytes, LOCAL_TTL);
+                        self.inner
+                            .local
+                            .put(entry, generation, value.clone(), bytes, LOCAL_TTL);
                         Current::Hit(value)
                     }
                     None => Current::Miss(generation),
@@ -532,9 +535,13 @@ impl Cache {
             return;
         }
         let entry = self.entry_key(counter, key);
-        self.inner
-            .local
-            .put(entry.clone(), generation, value, bytes.len(), ttl.min(LOCAL_TTL));
+        self.inner.local.put(
+            entry.clone(),
+            generation,
+            value,
+            bytes.len(),
+            ttl.min(LOCAL_TTL),
+        );
         self.set_full(entry, bytes, ttl).await;
     }
 

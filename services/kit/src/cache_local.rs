@@ -50,7 +50,11 @@ impl Local {
     }
 
     /// The value kept for `key` if it was written under `generation` and is still alive.
-    pub(crate) fn get<T: Send + Sync + 'static>(&self, key: &str, generation: u64) -> Option<Arc<T>> {
+    pub(crate) fn get<T: Send + Sync + 'static>(
+        &self,
+        key: &str,
+        generation: u64,
+    ) -> Option<Arc<T>> {
         let mut entries = self.entries.lock().ok()?;
         let kept = entries.map.peek(key)?;
         if kept.generation != generation || kept.expires <= Instant::now() {
@@ -117,9 +121,15 @@ mod tests {
     fn a_value_is_served_only_under_the_generation_it_was_written_under() {
         let local = Local::new();
         local.put("k".into(), 7, Arc::new("page".to_owned()), 4, TTL);
-        assert_eq!(local.get::<String>("k", 7).as_deref().map(String::as_str), Some("page"));
+        assert_eq!(
+            local.get::<String>("k", 7).as_deref().map(String::as_str),
+            Some("page")
+        );
         assert!(local.get::<String>("k", 8).is_none());
-        assert!(local.get::<u64>("k", 7).is_none(), "another type is not this value");
+        assert!(
+            local.get::<u64>("k", 7).is_none(),
+            "another type is not this value"
+        );
     }
 
     #[test]
@@ -136,7 +146,7 @@ mod tests {
         for i in 0..100 {
             local.put(format!("k{i}"), 1, Arc::new(i), size, TTL);
         }
-        let entries = local.entries.lock().unwrap();
+        let entries = local.entries.lock().expect("not poisoned");
         assert!(entries.bytes <= MAX_BYTES);
         assert_eq!(entries.bytes, entries.map.len() * size);
         assert!(entries.map.contains("k99") && !entries.map.contains("k0"));
@@ -148,7 +158,7 @@ mod tests {
         local.put("k".into(), 1, Arc::new(1), 10, TTL);
         local.remove("k");
         assert!(local.get::<i32>("k", 1).is_none());
-        assert_eq!(local.entries.lock().unwrap().bytes, 0);
+        assert_eq!(local.entries.lock().expect("not poisoned").bytes, 0);
     }
 
     #[test]
@@ -156,7 +166,7 @@ mod tests {
         let local = Local::new();
         local.put("k".into(), 1, Arc::new(1), 10, TTL);
         local.put("k".into(), 2, Arc::new(2), 30, TTL);
-        assert_eq!(local.entries.lock().unwrap().bytes, 30);
+        assert_eq!(local.entries.lock().expect("not poisoned").bytes, 30);
         assert_eq!(local.get::<i32>("k", 2).as_deref(), Some(&2));
     }
 }

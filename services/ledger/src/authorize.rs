@@ -100,7 +100,10 @@ impl Ledger {
                 .map_err(|status| LedgerError::peer_unavailable("identity", status))
         };
         let generation = openid_bindings_generation(openid);
-        let kept = self.cache.get_current_shared::<bool>(&generation, &key).await;
+        let kept = self
+            .cache
+            .get_current_shared::<bool>(&generation, &key)
+            .await;
         if matches!(&kept, Current::Hit(allowed) if **allowed) {
             return Ok(true);
         }

@@ -613,3 +613,49 @@ async fn staff_change_a_rules_threshold_and_the_next_run_follows_it_with_metrics
         "{metrics}"
     );
 }
+
+/// A second full run asked for while one is going is refused with a reason, not held as
+/// another task that would wait for the first and repeat it; once the first ends, a run
+/// starts again.
+#[tokio::test]
+async fn a_second_full_run_while_one_is_going_is_refused() {
+    let app = TestApp::spawn().await;
+    // The runs' lock, held here, keeps the first run waiting inside its transaction.
+    let run_lock: i64 = 0x6875_696d_696e_4331;
+    let mut holder = app.db().await;
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(run_lock)
+        .execute(&mut holder)
+        .await
+        .expect("lock");
+    let token = app.token(Role::Inspector, None);
+    let mut first = app
+        .ledger()
+        .run_checks(authed(RunChecksRequest {}, &token))
+        .await
+        .expect("the first run starts")
+        .into_inner();
+    let second = app
+        .ledger()
+        .run_checks(authed(RunChecksRequest {}, &token))
+        .await
+        .expect_err("a second run while the first is going");
+    assert_eq!(second.code(), tonic::Code::ResourceExhausted);
+    assert!(
+        second.message().contains("正在进行"),
+        "{}",
+        second.message()
+    );
+
+    sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(run_lock)
+        .execute(&mut holder)
+        .await
+        .expect("unlock");
+    let mut ended = false;
+    while let Some(progress) = first.message().await.expect("progress") {
+        ended |= progress.outcome.is_some();
+    }
+    assert!(ended, "the first run ended with an outcome");
+    run_full(&app).await;
+}

@@ -134,11 +134,17 @@ fn roll_kind_pb(kind: RollKind) -> pb::RollKind {
 #[derive(Clone)]
 pub struct LedgerApi {
     ledger: Ledger,
+    /// One staff-started full run at a time in this process: a second would only wait for
+    /// the first's lock and repeat it, a task held per call.
+    full_run: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 impl LedgerApi {
     pub fn new(ledger: Ledger) -> Self {
-        Self { ledger }
+        Self {
+            ledger,
+            full_run: std::sync::Arc::new(tokio::sync::Semaphore::new(1)),
+        }
     }
 
     pub fn into_server(self) -> LedgerServiceServer<Self> {
@@ -431,9 +437,15 @@ impl LedgerService for LedgerApi {
     ) -> Result<Response<Self::RunChecksStream>, Status> {
         let caller = caller(&request)?.clone();
         let ledger = self.ledger.clone();
+        let permit = self
+            .full_run
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| LedgerError::RunChecksBusy)?;
         let (tx, rx) = tokio::sync::mpsc::channel(32);
         // The run goes on if the caller goes away: it is one transaction either way.
         tokio::spawn(async move {
+            let _permit = permit;
             let result = async {
                 audit_run(&ledger, &caller).await?;
                 let synced = ledger.sync_facts().await?;

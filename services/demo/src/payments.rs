@@ -606,6 +606,9 @@ impl PaymentPlan {
                         .holds
                         .iter()
                         .any(|&(h, since)| h == holding && month_of(since) <= last - 2)
+                    // Nothing else on the registers, so the plant is found by its one rule
+                    // (a payee who also owns a large building would be a second finding).
+                    && person.holds.iter().all(|&(h, _)| h == holding)
             })
         };
         let candidates: [Option<(Irregularity, usize)>; 7] = [

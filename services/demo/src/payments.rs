@@ -598,9 +598,21 @@ impl PaymentPlan {
             return;
         }
         let month_of = |day: NaiveDate| self.calendar.month_index(day.year(), day.month());
+        // A public employee in the household makes the household's 低保 a finding of its own.
+        let employee_at = |at: usize| {
+            members
+                .iter()
+                .enumerate()
+                .any(|(j, m)| j != at && m.holds.iter().any(|&(h, _)| h == Holding::PublicEmployee))
+        };
         let holder = |holding: Holding| {
-            members.iter().zip(lives).position(|(person, life)| {
-                life.to >= last
+            members
+                .iter()
+                .zip(lives)
+                .enumerate()
+                .position(|(at, (person, life))| {
+                    !employee_at(at)
+                    && life.to >= last
                     && life.from <= last - 2
                     && person
                         .holds
@@ -609,7 +621,7 @@ impl PaymentPlan {
                     // Nothing else on the registers, so the plant is found by its one rule
                     // (a payee who also owns a large building would be a second finding).
                     && person.holds.iter().all(|&(h, _)| h == holding)
-            })
+                })
         };
         let candidates: [Option<(Irregularity, usize)>; 7] = [
             holder(Holding::PublicEmployee).map(|m| (Irregularity::PublicEmployeeOnDibao, m)),

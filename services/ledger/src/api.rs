@@ -152,24 +152,24 @@ impl LedgerApi {
     }
 }
 
-fn payment(p: &PaymentView) -> pb::Payment {
+fn payment(p: PaymentView) -> pb::Payment {
     pb::Payment {
         id: p.id,
-        person_key: p.person_key.clone(),
-        name_masked: p.name_masked.clone(),
-        id_number_masked: p.id_masked.clone(),
-        household_code: p.household_code.clone(),
-        village_code: p.village_code.clone(),
-        program_code: p.program_code.clone(),
-        program_name: p.program_name.clone(),
-        period: p.period.clone(),
+        person_key: p.person_key,
+        name_masked: p.name_masked,
+        id_number_masked: p.id_masked,
+        household_code: p.household_code,
+        village_code: p.village_code,
+        program_code: p.program_code,
+        program_name: p.program_name,
+        period: p.period,
         amount_fen: p.amount_fen,
         kind: match p.kind {
             EntryKind::Payment => pb::PaymentKind::Payment,
             EntryKind::Reversal => pb::PaymentKind::Reversal,
         } as i32,
         related_payment_id: p.related_id.unwrap_or(0),
-        bank_account_masked: p.bank_masked.clone(),
+        bank_account_masked: p.bank_masked,
         roll_id: p.roll_id,
         posted_at: Some(timestamp(p.posted_at)),
     }
@@ -210,7 +210,8 @@ impl LedgerApi {
             )
             .await?;
         Ok(Response::new(pb::PaymentsPage {
-            payments: result.payments.iter().map(payment).collect(),
+            // The page is shared with the cache: its rows are copied out once.
+            payments: result.payments.iter().cloned().map(payment).collect(),
             next_page_token: result.next_page_token.clone(),
         }))
     }
@@ -587,7 +588,7 @@ impl keyset::Export for PaymentExport {
 
     fn message(rows: Vec<PaymentView>, cursor: i64) -> pb::ExportPaymentsResponse {
         pb::ExportPaymentsResponse {
-            payments: rows.iter().map(payment).collect(),
+            payments: rows.into_iter().map(payment).collect(),
             cursor,
         }
     }

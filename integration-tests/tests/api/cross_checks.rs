@@ -528,12 +528,7 @@ async fn staff_change_a_rules_threshold_and_the_next_run_follows_it_with_metrics
         1,
         "{before:#?}"
     );
-    let metrics = reqwest::get(format!("http://{}/metrics", app.admin_addr))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("findings_open{rule=\"shared_bank_account\",town=\"450923100\"} 1"),
         "{metrics}"
@@ -589,12 +584,7 @@ async fn staff_change_a_rules_threshold_and_the_next_run_follows_it_with_metrics
         .into_inner();
     let outcome = run_full(&app).await;
     let after = findings(&app).await;
-    let metrics = reqwest::get(format!("http://{}/metrics", app.admin_addr))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
 
     assert_eq!(current.version, 0, "the built-in defaults");
     assert_eq!(refused.code(), tonic::Code::InvalidArgument);

@@ -326,6 +326,16 @@ impl TestApp {
             .0
     }
 
+    /// The Prometheus text the admin port serves now.
+    pub async fn metrics(&self) -> String {
+        reqwest::get(format!("http://{}/metrics", self.admin_addr))
+            .await
+            .expect("the admin port answers")
+            .text()
+            .await
+            .expect("a metrics body")
+    }
+
     /// A direct connection to this test's database, for arranging and checking.
     pub async fn db(&self) -> PgConnection {
         self.db_schema("identity").await

@@ -147,12 +147,7 @@ async fn visits_are_flushed_to_identity_kept_across_a_restart_and_hold_no_openid
     assert_eq!(figure(&figures, "reports_submitted"), 0, "{figures:?}");
 
     // identity's gauges show the county's day.
-    let metrics = reqwest::get(format!("http://{}/metrics", app.admin_addr))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics
             .lines()
